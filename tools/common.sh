@@ -1,0 +1,12 @@
+# Shared by tools/*.sh: where to build, and the configure+build step.
+# shellcheck shell=bash
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build_dir="${GENLEDGER_BUILD_DIR:-$repo_root/build}"
+jobs="${GENLEDGER_JOBS:-$(nproc)}"
+
+# configure_and_build BUILD_TYPE [extra cmake args...]
+configure_and_build() {
+  local type="$1"; shift
+  cmake -S "$repo_root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" "$@" >/dev/null
+  cmake --build "$build_dir" -j "$jobs"
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds genledger in Release mode and starts the server with the
+# embedded default catalog. Extra arguments go to the server (see `genledger --help`).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+"$repo_root/tools/setup.sh"
+configure_and_build Release
+exec "$build_dir/genledger" "$@"
