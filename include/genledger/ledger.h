@@ -207,8 +207,10 @@ class Ledger {
   // workspace's reserved). Takes every shard lock in turn. For tests and recovery.
   Status CheckInvariants() const;
 
- private:
+  // Opaque state, defined in src/ledger/ledger_impl.h.
   struct Impl;
+
+ private:
   std::unique_ptr<Impl> impl_;
 };
 

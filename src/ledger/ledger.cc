@@ -1,1 +1,420 @@
-// placeholder: being written
+// Gate operations: charge, quote, reserve, commit, release, refund, expiry.
+#include "genledger/ledger.h"
+
+#include <algorithm>
+#include <mutex>
+
+#include "ledger/ledger_impl.h"
+
+namespace genledger {
+
+using ledger::Hold;
+using ledger::IdempotencyEntry;
+using ledger::IdempotencyOutcome;
+using ledger::IdempotencyParams;
+using ledger::IdempotentOp;
+using ledger::Shard;
+using ledger::User;
+using ledger::Workspace;
+
+bool IsValidId(std::string_view id) noexcept {
+  if (id.empty() || id.size() > kMaxIdLength) return false;
+  for (unsigned char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == ':' || c == '@' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+Ledger::Impl::Impl(std::shared_ptr<const Catalog> c, LedgerOptions o)
+    : catalog(std::move(c)),
+      opt(o),
+      clock(o.clock != nullptr ? o.clock : &SystemClock()),
+      shards(new Shard[ledger::kShardCount]) {
+  auto share = [](uint64_t total) { return std::max<uint64_t>(1, (total + ledger::kShardCount - 1) / ledger::kShardCount); };
+  holds_per_shard = share(opt.max_open_reservations);
+  users_per_workspace = std::max<uint64_t>(1, opt.max_users_per_workspace);
+  for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
+    shards[i].charges.set_capacity(share(opt.refund_capacity));
+    shards[i].idempotency.set_limits(share(opt.idempotency_capacity), opt.idempotency_window_ms);
+  }
+}
+
+Ledger::Ledger(std::shared_ptr<const Catalog> catalog, LedgerOptions options)
+    : impl_(std::make_unique<Impl>(std::move(catalog), options)) {}
+Ledger::~Ledger() = default;
+
+const Catalog& Ledger::catalog() const noexcept { return *impl_->catalog; }
+const LedgerOptions& Ledger::options() const noexcept { return impl_->opt; }
+
+namespace {
+
+constexpr std::string_view kIdRule = " must be 1-128 bytes of [A-Za-z0-9._:@-]";
+
+// What can be checked before taking the shard lock.
+struct Prepared {
+  Status status;
+  uint64_t cost = 0;
+  size_t hash = 0;
+  uint32_t shard = 0;
+};
+
+Prepared Prepare(const ChargeRequest& req) {
+  Prepared p;
+  if (!IsValidId(req.workspace)) {
+    p.status = Status(Code::kInvalidId, std::string("workspace").append(kIdRule));
+  } else if (!IsValidId(req.user)) {
+    p.status = Status(Code::kInvalidId, std::string("user").append(kIdRule));
+  } else if (!req.idempotency_id.empty() && !IsValidId(req.idempotency_id)) {
+    p.status = Status(Code::kInvalidId, std::string("id").append(kIdRule));
+  } else if (req.item == nullptr) {
+    p.status = Status(Code::kUnknownModel, "no model given");
+  } else {
+    Result<uint64_t> cost = Cost(*req.item, req.usage);
+    if (!cost.ok()) {
+      p.status = cost.status();
+    } else {
+      p.cost = *cost;
+      p.hash = Ledger::Impl::HashId(req.workspace);
+      p.shard = Ledger::Impl::ShardOf(p.hash);
+    }
+  }
+  return p;
+}
+
+// The checks shared by charge and reserve, under the shard lock.
+struct Admission {
+  Status status;
+  Workspace* ws = nullptr;
+  int64_t user = -1;                          // -1: the user does not exist yet
+  const IdempotencyEntry* replay = nullptr;   // an idempotent retry of this entry
+  IdempotencyParams params;
+  uint64_t remaining = 0;                     // for 402 refusals
+};
+
+Admission Admit(const Ledger::Impl& impl, Shard& s, const ChargeRequest& req, const Prepared& p,
+                IdempotentOp op, uint64_t ttl_ms, uint64_t now) {
+  Admission a;
+  a.ws = Ledger::Impl::Find(s, req.workspace, p.hash);
+  if (a.ws == nullptr) {
+    a.status = Status(Code::kUnknownWorkspace);
+    return a;
+  }
+  Workspace& ws = *a.ws;
+  if (!req.item->available_in(ws.region)) {
+    a.status = Status(Code::kModelNotAvailableInRegion);
+    return a;
+  }
+  a.user = ws.FindUser(req.user);
+  if (!req.idempotency_id.empty()) {
+    a.params = IdempotencyParams{op, a.user < 0 ? UINT32_MAX : uint32_t(a.user),
+                                 impl.catalog->IndexOf(*req.item), req.usage.quantity,
+                                 req.usage.seconds_milli, req.usage.outputs, req.usage.formats, ttl_ms};
+    if (const IdempotencyEntry* e = s.idempotency.Find(ws.index, req.idempotency_id, now)) {
+      if (e->params == a.params) {
+        a.replay = e;
+      } else {
+        a.status = Status(Code::kIdempotencyConflict);
+      }
+      return a;
+    }
+  }
+  a.remaining = ws.remaining();
+  if (!ledger::Affords(ws.limit(), ws.used, ws.reserved, p.cost)) {
+    a.status = Status(Code::kInsufficientGenerations);
+    return a;
+  }
+  if (a.user >= 0) {
+    const User& u = ws.users[size_t(a.user)];
+    if (!ledger::Affords(u.limit, u.used, u.reserved, p.cost)) {
+      a.status = Status(Code::kUserLimitExceeded);
+    }
+  } else if (ws.users.size() >= impl.users_per_workspace) {
+    a.status = Status(Code::kCapacityExhausted, "the workspace has reached its user ceiling");
+  }
+  return a;
+}
+
+User& UserFor(Admission& a, std::string_view user_id, IdempotencyParams& params) {
+  if (a.user < 0) {
+    a.user = a.ws->AddUser(user_id);
+    params.user = uint32_t(a.user);
+  }
+  return a.ws->users[size_t(a.user)];
+}
+
+// Records a debit as a refundable charge; returns its id.
+uint64_t RecordCharge(Shard& s, uint32_t shard, const Workspace& ws, uint32_t user, uint64_t cost,
+                      uint64_t now) {
+  const uint64_t seq = s.charges.Add(ledger::ChargeRecord{ws.index, user, cost, now, ws.period, false});
+  return ledger::MakeId(seq, shard);
+}
+
+}  // namespace
+
+ChargeResult Ledger::Charge(const ChargeRequest& req) {
+  ChargeResult r;
+  const Prepared p = Prepare(req);
+  if (!p.status.ok()) {
+    r.status = p.status;
+    return r;
+  }
+  r.cost = p.cost;
+  const uint64_t now = impl_->clock->NowMs();
+  Shard& s = impl_->shards[p.shard];
+  std::lock_guard lock(s.mu);
+  Admission a = Admit(*impl_, s, req, p, IdempotentOp::kCharge, 0, now);
+  if (a.replay != nullptr) {
+    const IdempotencyOutcome& o = a.replay->outcome;
+    r.charge_id = o.id;
+    r.cost = o.cost;
+    r.remaining = o.remaining;
+    r.user_used = o.user_used;
+    r.replayed = true;
+    return r;
+  }
+  if (!a.status.ok()) {
+    r.status = std::move(a.status);
+    r.remaining = a.remaining;
+    return r;
+  }
+  Workspace& ws = *a.ws;
+  User& u = UserFor(a, req.user, a.params);
+  ws.used += p.cost;
+  u.used += p.cost;
+  r.charge_id = RecordCharge(s, p.shard, ws, uint32_t(a.user), p.cost, now);
+  r.remaining = ws.remaining();
+  r.user_used = u.used;
+  if (!req.idempotency_id.empty()) {
+    s.idempotency.Insert(ws.index, req.idempotency_id, now, a.params,
+                         IdempotencyOutcome{r.charge_id, r.cost, r.remaining, r.user_used, 0});
+  }
+  return r;
+}
+
+void Ledger::ChargeBatch(std::span<const ChargeRequest> reqs, std::span<ChargeResult> results) {
+  for (size_t i = 0; i < reqs.size(); ++i) results[i] = Charge(reqs[i]);
+}
+
+ChargeResult Ledger::Quote(const ChargeRequest& req) const {
+  ChargeResult r;
+  const Prepared p = Prepare(req);
+  if (!p.status.ok()) {
+    r.status = p.status;
+    return r;
+  }
+  r.cost = p.cost;
+  const Shard& s = impl_->shards[p.shard];
+  std::lock_guard lock(s.mu);
+  const Workspace* ws = Impl::Find(s, req.workspace, p.hash);
+  if (ws == nullptr) {
+    r.status = Status(Code::kUnknownWorkspace);
+  } else if (!req.item->available_in(ws->region)) {
+    r.status = Status(Code::kModelNotAvailableInRegion);
+  } else {
+    r.remaining = ws->remaining();
+  }
+  return r;
+}
+
+ReserveResult Ledger::Reserve(const ReserveRequest& req) {
+  ReserveResult r;
+  const uint64_t ttl = req.ttl_ms == 0 ? impl_->opt.default_ttl_ms : req.ttl_ms;
+  if (ttl > impl_->opt.max_ttl_ms) {
+    r.status = Status(Code::kInvalidArgument,
+                      "ttl_ms must be at most " + std::to_string(impl_->opt.max_ttl_ms));
+    return r;
+  }
+  const Prepared p = Prepare(req.charge);
+  if (!p.status.ok()) {
+    r.status = p.status;
+    return r;
+  }
+  r.held = p.cost;
+  const uint64_t now = impl_->clock->NowMs();
+  Shard& s = impl_->shards[p.shard];
+  std::lock_guard lock(s.mu);
+  Admission a = Admit(*impl_, s, req.charge, p, IdempotentOp::kReserve, req.ttl_ms, now);
+  if (a.replay != nullptr) {
+    const IdempotencyOutcome& o = a.replay->outcome;
+    r.reservation_id = o.id;
+    r.held = o.cost;
+    r.remaining = o.remaining;
+    r.expires_at_ms = o.expires_at_ms;
+    r.replayed = true;
+    return r;
+  }
+  if (a.status.ok() && s.holds.size() >= impl_->holds_per_shard) {
+    a.status = Status(Code::kTooManyReservations);
+  }
+  if (!a.status.ok()) {
+    r.status = std::move(a.status);
+    r.remaining = a.remaining;
+    return r;
+  }
+  Workspace& ws = *a.ws;
+  User& u = UserFor(a, req.charge.user, a.params);
+  ws.reserved += p.cost;
+  u.reserved += p.cost;
+  const uint64_t seq = s.next_reservation_seq++;
+  r.expires_at_ms = now + ttl;
+  s.holds.emplace(seq, Hold{ws.index, uint32_t(a.user), impl_->catalog->IndexOf(*req.charge.item),
+                            p.cost, r.expires_at_ms});
+  s.expiry.emplace(r.expires_at_ms, seq);
+  r.reservation_id = ledger::MakeId(seq, p.shard);
+  r.remaining = ws.remaining();
+  if (!req.charge.idempotency_id.empty()) {
+    s.idempotency.Insert(ws.index, req.charge.idempotency_id, now, a.params,
+                         IdempotencyOutcome{r.reservation_id, r.held, r.remaining, u.used, r.expires_at_ms});
+  }
+  return r;
+}
+
+namespace {
+
+// Finds an open hold, expiring it first if its TTL ran out. On failure says why.
+Status FindOpenHold(Shard& s, uint64_t seq, uint64_t now,
+                    boost::unordered_flat_map<uint64_t, Hold>::iterator& out) {
+  out = s.holds.find(seq);
+  if (out == s.holds.end()) {
+    // Reservation ids are dense per shard, so any earlier id was issued and has since settled.
+    if (seq >= 1 && seq < s.next_reservation_seq) return Status(Code::kReservationSettled);
+    return Status(Code::kUnknownReservation);
+  }
+  if (out->second.expires_at_ms <= now) {
+    Ledger::Impl::DropHold(s, out);
+    return Status(Code::kReservationSettled, "the reservation expired and was released");
+  }
+  return Status();
+}
+
+}  // namespace
+
+uint64_t Ledger::Impl::DropHold(Shard& s, boost::unordered_flat_map<uint64_t, Hold>::iterator it) {
+  const Hold h = it->second;
+  Workspace& ws = *s.workspaces[h.workspace];
+  ws.reserved -= h.held;
+  ws.users[h.user].reserved -= h.held;
+  s.holds.erase(it);
+  // Settled holds linger in the expiry heap; rebuild it before they outnumber the open ones.
+  if (s.expiry.size() > 64 && s.expiry.size() > 2 * s.holds.size()) {
+    decltype(s.expiry) fresh;
+    for (const auto& [seq, hold] : s.holds) fresh.emplace(hold.expires_at_ms, seq);
+    s.expiry = std::move(fresh);
+  }
+  return h.held;
+}
+
+uint64_t Ledger::Impl::ExpireShard(Shard& s, uint64_t now_ms) {
+  uint64_t n = 0;
+  while (!s.expiry.empty() && s.expiry.top().first <= now_ms) {
+    const auto [at, seq] = s.expiry.top();
+    s.expiry.pop();
+    auto it = s.holds.find(seq);
+    if (it != s.holds.end() && it->second.expires_at_ms == at) {
+      DropHold(s, it);
+      ++n;
+    }
+  }
+  s.idempotency.Expire(now_ms);
+  return n;
+}
+
+CommitResult Ledger::Commit(uint64_t reservation_id, std::optional<Usage> actual) {
+  CommitResult r;
+  const uint32_t shard = ledger::IdShard(reservation_id);
+  const uint64_t seq = ledger::IdSeq(reservation_id);
+  const uint64_t now = impl_->clock->NowMs();
+  Shard& s = impl_->shards[shard];
+  std::lock_guard lock(s.mu);
+  boost::unordered_flat_map<uint64_t, Hold>::iterator it;
+  r.status = FindOpenHold(s, seq, now, it);
+  if (!r.status.ok()) return r;
+  const Hold h = it->second;
+  uint64_t cost = h.held;
+  if (actual.has_value()) {
+    Result<uint64_t> c = Cost(impl_->catalog->items()[h.item], *actual);
+    if (!c.ok()) {
+      r.status = c.status();
+      return r;
+    }
+    if (*c > h.held) {
+      r.status = Status(Code::kCommitExceedsHold, "the actual cost " + std::to_string(*c) +
+                                                      " is more than the " + std::to_string(h.held) + " held");
+      return r;
+    }
+    cost = *c;
+  }
+  Impl::DropHold(s, it);
+  Workspace& ws = *s.workspaces[h.workspace];
+  ws.used += cost;
+  ws.users[h.user].used += cost;
+  r.cost = cost;
+  r.charge_id = RecordCharge(s, shard, ws, h.user, cost, now);
+  r.remaining = ws.remaining();
+  return r;
+}
+
+ReleaseResult Ledger::Release(uint64_t reservation_id) {
+  ReleaseResult r;
+  const uint32_t shard = ledger::IdShard(reservation_id);
+  const uint64_t now = impl_->clock->NowMs();
+  Shard& s = impl_->shards[shard];
+  std::lock_guard lock(s.mu);
+  boost::unordered_flat_map<uint64_t, Hold>::iterator it;
+  r.status = FindOpenHold(s, ledger::IdSeq(reservation_id), now, it);
+  if (!r.status.ok()) return r;
+  const uint32_t ws_index = it->second.workspace;
+  r.released = Impl::DropHold(s, it);
+  r.remaining = s.workspaces[ws_index]->remaining();
+  return r;
+}
+
+RefundResult Ledger::Refund(uint64_t charge_id) {
+  RefundResult r;
+  const uint32_t shard = ledger::IdShard(charge_id);
+  const uint64_t seq = ledger::IdSeq(charge_id);
+  const uint64_t now = impl_->clock->NowMs();
+  Shard& s = impl_->shards[shard];
+  std::lock_guard lock(s.mu);
+  ledger::ChargeRecord* c = s.charges.Find(seq);
+  if (c == nullptr) {
+    r.status = (seq >= 1 && seq < s.charges.next_seq())
+                   ? Status(Code::kUnknownCharge, "the charge is too old to refund (beyond the refund capacity)")
+                   : Status(Code::kUnknownCharge);
+    return r;
+  }
+  if (c->refunded) {
+    r.status = Status(Code::kAlreadyRefunded);
+    return r;
+  }
+  if (now >= c->at_ms && now - c->at_ms > impl_->opt.refund_window_ms) {
+    r.status = Status(Code::kUnknownCharge, "the charge is outside the refund window");
+    return r;
+  }
+  Workspace& ws = *s.workspaces[c->workspace];
+  if (c->period != ws.period) {
+    r.status = Status(Code::kInvalidArgument, "the charge was made in an earlier period");
+    return r;
+  }
+  ws.used -= c->cost;
+  ws.users[c->user].used -= c->cost;
+  c->refunded = true;
+  r.refunded = c->cost;
+  r.remaining = ws.remaining();
+  return r;
+}
+
+uint64_t Ledger::ExpireReservations() {
+  const uint64_t now = impl_->clock->NowMs();
+  uint64_t n = 0;
+  for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
+    Shard& s = impl_->shards[i];
+    std::lock_guard lock(s.mu);
+    n += Impl::ExpireShard(s, now);
+  }
+  return n;
+}
+
+}  // namespace genledger

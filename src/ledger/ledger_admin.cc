@@ -1,0 +1,221 @@
+// Admin operations, reads and invariant checks.
+#include <algorithm>
+#include <mutex>
+
+#include "genledger/ledger.h"
+#include "ledger/ledger_impl.h"
+
+namespace genledger {
+
+using ledger::Shard;
+using ledger::User;
+using ledger::Workspace;
+
+namespace {
+
+Status CheckLimit(uint64_t limit, std::string_view what) {
+  if (limit != kUnlimited && limit > kMaxLimit) {
+    return Status(Code::kInvalidArgument,
+                  std::string(what) + " must be at most " + std::to_string(kMaxLimit) + " or null");
+  }
+  return Status();
+}
+
+// Whether an admin change left some balance above its limit (allowed, but then the
+// used + reserved <= limit invariant is suspended until a reset or top-up restores it).
+bool AnyOverLimit(const Workspace& ws) {
+  if (!ledger::Affords(ws.limit(), ws.used, ws.reserved, 0)) return true;
+  return std::any_of(ws.users.begin(), ws.users.end(),
+                     [](const User& u) { return !ledger::Affords(u.limit, u.used, u.reserved, 0); });
+}
+
+Status NoWorkspace() { return Status(Code::kUnknownWorkspace); }
+
+}  // namespace
+
+WorkspaceInfo MakeWorkspaceInfo(const Workspace& ws) {
+  WorkspaceInfo info;
+  info.workspace = ws.id;
+  info.limit = ws.limit();
+  info.base_limit = ws.base_limit;
+  info.topup = ws.topup;
+  info.used = ws.used;
+  info.reserved = ws.reserved;
+  info.remaining = ws.remaining();
+  info.region = ws.region;
+  info.period = ws.period;
+  info.users = ws.users.size();
+  return info;
+}
+
+Result<WorkspaceInfo> Ledger::UpsertWorkspace(std::string_view workspace, uint64_t limit, Region region) {
+  if (!IsValidId(workspace)) return Status(Code::kInvalidId, "workspace must be 1-128 bytes of [A-Za-z0-9._:@-]");
+  if (Status st = CheckLimit(limit, "limit"); !st.ok()) return st;
+  const size_t hash = Impl::HashId(workspace);
+  const uint32_t shard = Impl::ShardOf(hash);
+  Shard& s = impl_->shards[shard];
+  std::lock_guard lock(s.mu);
+  Workspace* ws = Impl::Find(s, workspace, hash);
+  if (ws == nullptr) {
+    // Reserve a slot in the global count first so concurrent creators cannot overshoot.
+    if (impl_->workspace_count.fetch_add(1, std::memory_order_relaxed) >= impl_->opt.max_workspaces) {
+      impl_->workspace_count.fetch_sub(1, std::memory_order_relaxed);
+      return Status(Code::kCapacityExhausted, "the ledger has reached its workspace ceiling");
+    }
+    auto owned = std::make_unique<Workspace>();
+    ws = owned.get();
+    ws->id.assign(workspace);
+    ws->index = uint32_t(s.workspaces.size());
+    s.workspaces.push_back(std::move(owned));
+    s.by_id.emplace(ledger::WorkspaceKey{ws->id, hash}, ws);
+  }
+  ws->base_limit = limit;
+  if (limit == kUnlimited) ws->topup = 0;
+  ws->region = region;
+  ws->limit_lowered = AnyOverLimit(*ws);
+  return MakeWorkspaceInfo(*ws);
+}
+
+Result<UserInfo> Ledger::SetUserLimit(std::string_view workspace, std::string_view user, uint64_t limit) {
+  if (!IsValidId(workspace)) return Status(Code::kInvalidId, "workspace must be 1-128 bytes of [A-Za-z0-9._:@-]");
+  if (!IsValidId(user)) return Status(Code::kInvalidId, "user must be 1-128 bytes of [A-Za-z0-9._:@-]");
+  if (Status st = CheckLimit(limit, "limit"); !st.ok()) return st;
+  const size_t hash = Impl::HashId(workspace);
+  Shard& s = impl_->shards[Impl::ShardOf(hash)];
+  std::lock_guard lock(s.mu);
+  Workspace* ws = Impl::Find(s, workspace, hash);
+  if (ws == nullptr) return NoWorkspace();
+  int64_t ui = ws->FindUser(user);
+  if (ui < 0) {
+    if (ws->users.size() >= impl_->users_per_workspace) {
+      return Status(Code::kCapacityExhausted, "the workspace has reached its user ceiling");
+    }
+    ui = ws->AddUser(user);
+  }
+  User& u = ws->users[size_t(ui)];
+  u.limit = limit;
+  ws->limit_lowered = AnyOverLimit(*ws);
+  return UserInfo{u.id, u.used, u.reserved, u.limit};
+}
+
+Result<WorkspaceInfo> Ledger::TopUp(std::string_view workspace, uint64_t amount) {
+  if (!IsValidId(workspace)) return Status(Code::kInvalidId, "workspace must be 1-128 bytes of [A-Za-z0-9._:@-]");
+  if (amount == 0 || amount > kMaxLimit) {
+    return Status(Code::kInvalidArgument, "amount must be between 1 and " + std::to_string(kMaxLimit));
+  }
+  const size_t hash = Impl::HashId(workspace);
+  Shard& s = impl_->shards[Impl::ShardOf(hash)];
+  std::lock_guard lock(s.mu);
+  Workspace* ws = Impl::Find(s, workspace, hash);
+  if (ws == nullptr) return NoWorkspace();
+  if (ws->base_limit == kUnlimited) {
+    return Status(Code::kInvalidArgument, "the workspace is unlimited; a top-up would change nothing");
+  }
+  if (ws->limit() + amount > kMaxLimit) {
+    return Status(Code::kInvalidArgument, "the allowance would exceed " + std::to_string(kMaxLimit));
+  }
+  ws->topup += amount;
+  ws->limit_lowered = AnyOverLimit(*ws);
+  return MakeWorkspaceInfo(*ws);
+}
+
+Result<WorkspaceInfo> Ledger::ResetPeriod(std::string_view workspace) {
+  if (!IsValidId(workspace)) return Status(Code::kInvalidId, "workspace must be 1-128 bytes of [A-Za-z0-9._:@-]");
+  const size_t hash = Impl::HashId(workspace);
+  Shard& s = impl_->shards[Impl::ShardOf(hash)];
+  std::lock_guard lock(s.mu);
+  Workspace* ws = Impl::Find(s, workspace, hash);
+  if (ws == nullptr) return NoWorkspace();
+  ws->used = 0;
+  ws->topup = 0;
+  ws->period += 1;
+  for (User& u : ws->users) u.used = 0;
+  ws->limit_lowered = AnyOverLimit(*ws);
+  return MakeWorkspaceInfo(*ws);
+}
+
+Result<WorkspaceInfo> Ledger::GetWorkspace(std::string_view workspace) const {
+  if (!IsValidId(workspace)) return Status(Code::kInvalidId, "workspace must be 1-128 bytes of [A-Za-z0-9._:@-]");
+  const size_t hash = Impl::HashId(workspace);
+  const Shard& s = impl_->shards[Impl::ShardOf(hash)];
+  std::lock_guard lock(s.mu);
+  const Workspace* ws = Impl::Find(s, workspace, hash);
+  if (ws == nullptr) return NoWorkspace();
+  return MakeWorkspaceInfo(*ws);
+}
+
+Result<std::vector<UserInfo>> Ledger::ListUsers(std::string_view workspace) const {
+  if (!IsValidId(workspace)) return Status(Code::kInvalidId, "workspace must be 1-128 bytes of [A-Za-z0-9._:@-]");
+  const size_t hash = Impl::HashId(workspace);
+  const Shard& s = impl_->shards[Impl::ShardOf(hash)];
+  std::vector<UserInfo> users;
+  {
+    std::lock_guard lock(s.mu);
+    const Workspace* ws = Impl::Find(s, workspace, hash);
+    if (ws == nullptr) return NoWorkspace();
+    users.reserve(ws->users.size());
+    for (const User& u : ws->users) users.push_back(UserInfo{u.id, u.used, u.reserved, u.limit});
+  }
+  std::sort(users.begin(), users.end(), [](const UserInfo& a, const UserInfo& b) {
+    return a.used != b.used ? a.used > b.used : a.user < b.user;
+  });
+  return users;
+}
+
+LedgerTotals Ledger::Totals() const {
+  LedgerTotals t;
+  for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
+    const Shard& s = impl_->shards[i];
+    std::lock_guard lock(s.mu);
+    t.workspaces += s.workspaces.size();
+    for (const auto& ws : s.workspaces) {
+      t.users += ws->users.size();
+      t.used += ws->used;
+      t.reserved += ws->reserved;
+    }
+    t.open_reservations += s.holds.size();
+    t.idempotency_entries += s.idempotency.size();
+  }
+  return t;
+}
+
+Status Ledger::CheckInvariants() const {
+  for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
+    const Shard& s = impl_->shards[i];
+    std::lock_guard lock(s.mu);
+    // Reserved amounts implied by the open holds, per workspace and user.
+    std::vector<std::vector<uint64_t>> held(s.workspaces.size());
+    for (size_t w = 0; w < s.workspaces.size(); ++w) held[w].assign(s.workspaces[w]->users.size(), 0);
+    for (const auto& [seq, h] : s.holds) held[h.workspace][h.user] += h.held;
+
+    for (size_t w = 0; w < s.workspaces.size(); ++w) {
+      const Workspace& ws = *s.workspaces[w];
+      uint64_t used = 0, reserved = 0;
+      for (size_t u = 0; u < ws.users.size(); ++u) {
+        const User& user = ws.users[u];
+        used += user.used;
+        reserved += user.reserved;
+        if (user.reserved != held[w][u]) {
+          return Status(Code::kCorruption, "user " + user.id + " of " + ws.id + " has reserved " +
+                                               std::to_string(user.reserved) + " but open holds sum to " +
+                                               std::to_string(held[w][u]));
+        }
+        if (!ws.limit_lowered && !ledger::Affords(user.limit, user.used, user.reserved, 0)) {
+          return Status(Code::kCorruption, "user " + user.id + " of " + ws.id + " is over its limit");
+        }
+      }
+      if (used != ws.used || reserved != ws.reserved) {
+        return Status(Code::kCorruption, "workspace " + ws.id + ": users' used/reserved sum to " +
+                                             std::to_string(used) + "/" + std::to_string(reserved) +
+                                             " but the workspace has " + std::to_string(ws.used) + "/" +
+                                             std::to_string(ws.reserved));
+      }
+      if (!ws.limit_lowered && !ledger::Affords(ws.limit(), ws.used, ws.reserved, 0)) {
+        return Status(Code::kCorruption, "workspace " + ws.id + " is over its limit");
+      }
+    }
+  }
+  return Status();
+}
+
+}  // namespace genledger

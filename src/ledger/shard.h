@@ -1,0 +1,130 @@
+// Private layout of one ledger shard. Everything in a Shard is guarded by Shard::mu.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <queue>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/unordered/unordered_flat_map.hpp>
+
+#include "genledger/catalog.h"
+#include "genledger/ledger.h"
+#include "ledger/idempotency_table.h"
+#include "ledger/recent_charges.h"
+#include "ledger/string_key.h"
+
+namespace genledger::ledger {
+
+// Shard count is part of every charge and reservation id (id = seq << kShardBits | shard), so it
+// is fixed: changing it would make ids issued before a restart point at the wrong shard.
+inline constexpr unsigned kShardBits = 12;
+inline constexpr uint32_t kShardCount = 1u << kShardBits;
+inline constexpr uint64_t MakeId(uint64_t seq, uint32_t shard) { return (seq << kShardBits) | shard; }
+inline constexpr uint32_t IdShard(uint64_t id) { return uint32_t(id & (kShardCount - 1)); }
+inline constexpr uint64_t IdSeq(uint64_t id) { return id >> kShardBits; }
+
+// Users live inline in their workspace: most workspaces have a handful, found by a short scan.
+inline constexpr size_t kUserScanMax = 8;
+
+struct User {
+  std::string id;
+  uint64_t used = 0;
+  uint64_t reserved = 0;
+  uint64_t limit = kUnlimited;
+};
+
+struct Workspace {
+  std::string id;
+  uint32_t index = 0;              // position in Shard::workspaces; stable for the ledger's life
+  Region region = Region::kGlobal;
+  bool limit_lowered = false;      // an admin change left used + reserved above the limit
+  uint64_t base_limit = kUnlimited;
+  uint64_t topup = 0;
+  uint64_t used = 0;
+  uint64_t reserved = 0;
+  uint64_t period = 1;
+  std::vector<User> users;
+  // Built once a workspace has more than kUserScanMax users.
+  std::unique_ptr<StringMap<uint32_t>> user_index;
+
+  uint64_t limit() const noexcept { return base_limit == kUnlimited ? kUnlimited : base_limit + topup; }
+  uint64_t remaining() const noexcept {
+    if (base_limit == kUnlimited) return kUnlimited;
+    const uint64_t l = limit(), taken = used + reserved;
+    return taken >= l ? 0 : l - taken;
+  }
+
+  // Index of the user or -1.
+  int64_t FindUser(std::string_view user) const noexcept {
+    if (user_index) {
+      auto it = user_index->find(user);
+      return it == user_index->end() ? -1 : int64_t(it->second);
+    }
+    for (size_t i = 0; i < users.size(); ++i) {
+      if (users[i].id == user) return int64_t(i);
+    }
+    return -1;
+  }
+
+  uint32_t AddUser(std::string_view user) {
+    const auto idx = uint32_t(users.size());
+    users.push_back(User{std::string(user)});
+    if (user_index) {
+      user_index->emplace(std::string(user), idx);
+    } else if (users.size() > kUserScanMax) {
+      user_index = std::make_unique<StringMap<uint32_t>>();
+      for (uint32_t i = 0; i < users.size(); ++i) user_index->emplace(users[i].id, i);
+    }
+    return idx;
+  }
+};
+
+// True when `cost` more can be taken from a balance with this limit, used and reserved.
+inline bool Affords(uint64_t limit, uint64_t used, uint64_t reserved, uint64_t cost) noexcept {
+  if (limit == kUnlimited) return true;
+  const uint64_t taken = used + reserved;   // both bounded by kMaxLimit-scale sums: no overflow
+  return taken <= limit && cost <= limit - taken;
+}
+
+struct Hold {
+  uint32_t workspace = 0;     // Workspace::index
+  uint32_t user = 0;          // index in Workspace::users
+  uint32_t item = 0;          // catalog index
+  uint64_t held = 0;
+  uint64_t expires_at_ms = 0;
+};
+
+// Lookup key for a workspace id with its hash computed once (it also chose the shard).
+struct WorkspaceKey {
+  std::string_view id;
+  size_t hash;
+};
+struct WorkspaceKeyHash {
+  size_t operator()(const WorkspaceKey& k) const noexcept { return k.hash; }
+};
+struct WorkspaceKeyEq {
+  bool operator()(const WorkspaceKey& a, const WorkspaceKey& b) const noexcept { return a.id == b.id; }
+};
+
+struct alignas(64) Shard {
+  mutable std::mutex mu;
+  // Keys view Workspace::id; workspaces are heap-allocated and never freed, so views stay valid.
+  boost::unordered_flat_map<WorkspaceKey, Workspace*, WorkspaceKeyHash, WorkspaceKeyEq> by_id;
+  std::vector<std::unique_ptr<Workspace>> workspaces;
+
+  uint64_t next_reservation_seq = 1;
+  boost::unordered_flat_map<uint64_t, Hold> holds;   // by reservation seq
+  // (expires_at, seq), earliest first. Settled holds stay until popped or compacted away.
+  std::priority_queue<std::pair<uint64_t, uint64_t>, std::vector<std::pair<uint64_t, uint64_t>>,
+                      std::greater<>> expiry;
+
+  RecentCharges charges;
+  IdempotencyTable idempotency;
+};
+
+}  // namespace genledger::ledger
