@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "ledger/shard.h"
+
 namespace genledger {
 namespace {
 
@@ -361,7 +363,7 @@ TEST_F(LedgerTest, ReleaseFreesEverything) {
 TEST_F(LedgerTest, UnknownReservation) {
   Create("acme", 10);
   ReserveResult h = ledger_->Reserve(Hold(Text("acme", "alice")));
-  const uint64_t never_issued = h.reservation_id + (uint64_t(1000) << 12);
+  const uint64_t never_issued = h.reservation_id + (uint64_t(1000) << ledger::kShardBits);
   EXPECT_EQ(ledger_->Commit(never_issued).status.code(), Code::kUnknownReservation);
   EXPECT_EQ(ledger_->Release(never_issued).status.code(), Code::kUnknownReservation);
 }
@@ -506,7 +508,7 @@ TEST_F(LedgerTest, IdempotencyWindowExpires) {
 
 TEST_F(LedgerTest, IdempotencyCapacityForgetsTheOldest) {
   LedgerOptions opt;
-  opt.idempotency_capacity = 2 * 4096;   // two per shard
+  opt.idempotency_capacity = 2 * ledger::kShardCount;   // two per shard
   Make(opt);
   Create("acme", kUnlimited);
   for (const char* k : {"k1", "k2", "k3"}) ASSERT_TRUE(ledger_->Charge(Text("acme", "u", 1, k)).status.ok());

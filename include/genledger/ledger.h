@@ -39,11 +39,11 @@ struct LedgerOptions {
   // Idempotency: an id is remembered for this long, and at most this many are kept in all
   // (the oldest are forgotten first when a shard's share is full).
   uint64_t idempotency_window_ms = 24 * 60 * 60 * 1000;
-  uint64_t idempotency_capacity = 1 << 20;
+  uint64_t idempotency_capacity = 1 << 19;
   // Refunds: a charge can be refunded within this window, while it is among the most recent
-  // `refund_capacity` charges (split evenly over shards).
+  // `refund_capacity` charges (split evenly over shards). Checked to the second.
   uint64_t refund_window_ms = 60 * 60 * 1000;
-  uint64_t refund_capacity = 1 << 22;
+  uint64_t refund_capacity = 1 << 21;
   // Ceilings that bound memory: open reservations, workspaces, users per workspace.
   uint64_t max_open_reservations = 1 << 22;
   uint64_t max_workspaces = 50'000'000;

@@ -147,7 +147,13 @@ User& UserFor(Admission& a, std::string_view user_id, IdempotencyParams& params)
 // Records a debit as a refundable charge; returns its id.
 uint64_t RecordCharge(Shard& s, uint32_t shard, const Workspace& ws, uint32_t user, uint64_t cost,
                       uint64_t now) {
-  const uint64_t seq = s.charges.Add(ledger::ChargeRecord{ws.index, user, cost, now, ws.period, false});
+  ledger::ChargeRecord rec;
+  rec.cost = cost;
+  rec.workspace = ws.index;
+  rec.user = user;
+  rec.at_s = uint32_t(now / 1000);
+  rec.period = ledger::ChargeRecord::PeriodBits(ws.period);
+  const uint64_t seq = s.charges.Add(rec);
   return ledger::MakeId(seq, shard);
 }
 
@@ -389,12 +395,13 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
     r.status = Status(Code::kAlreadyRefunded);
     return r;
   }
-  if (now >= c->at_ms && now - c->at_ms > impl_->opt.refund_window_ms) {
+  const uint64_t at_ms = uint64_t(c->at_s) * 1000;
+  if (now >= at_ms && now - at_ms > impl_->opt.refund_window_ms) {
     r.status = Status(Code::kUnknownCharge, "the charge is outside the refund window");
     return r;
   }
   Workspace& ws = *s.workspaces[c->workspace];
-  if (c->period != ws.period) {
+  if (c->period != ledger::ChargeRecord::PeriodBits(ws.period)) {
     r.status = Status(Code::kInvalidArgument, "the charge was made in an earlier period");
     return r;
   }
