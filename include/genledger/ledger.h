@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -201,6 +202,21 @@ class Ledger {
   // Users sorted by used (descending), then id.
   Result<std::vector<UserInfo>> ListUsers(std::string_view workspace) const;
   LedgerTotals Totals() const;
+
+  // --- Write-ahead log hooks (records: docs/wal-records.md) ---
+
+  // From now on every mutation also appends its record to its shard's log buffer, under the same
+  // lock that applied it. Requires: called before any mutation, once.
+  void EnableLog();
+  // Takes every shard's pending records, shard by shard in order, calling emit(type, payload)
+  // for each. Records of one shard come out in the order they were applied.
+  void DrainLog(const std::function<void(uint8_t type, std::string_view payload)>& emit);
+  // Applies one record's effect, as recovery does. Requires the records of each shard in order.
+  // kCorruption (nothing applied) for a malformed record or one that does not fit the state.
+  Status ApplyLogRecord(uint8_t type, std::string_view payload);
+  // A hash of the whole observable state: balances, users, holds, refundable charges,
+  // idempotency entries and id counters. Equal ledgers have equal digests.
+  uint64_t StateDigest() const;
 
   // Checks every invariant (used + reserved <= limit where capped at the last limit change,
   // users' used sums to the workspace's used, users' reserved and open holds sum to the

@@ -68,6 +68,12 @@ class IdempotencyTable {
 
   uint64_t size() const noexcept { return ring_.size(); }
 
+  // Visits the entries oldest first (for digests and snapshots).
+  template <typename F>
+  void ForEach(F&& f) const {
+    for (const IdempotencyEntry& e : ring_) f(*e.key, e);
+  }
+
  private:
   // (workspace index as 4 raw bytes) + id, built on the stack for lookups.
   struct KeyBuf {

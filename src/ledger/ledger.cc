@@ -2,6 +2,7 @@
 #include "genledger/ledger.h"
 
 #include <algorithm>
+#include <cstring>
 #include <mutex>
 
 #include "ledger/ledger_impl.h"
@@ -36,6 +37,7 @@ Ledger::Impl::Impl(std::shared_ptr<const Catalog> c, LedgerOptions o)
   holds_per_shard = share(opt.max_open_reservations);
   users_per_workspace = std::max<uint64_t>(1, opt.max_users_per_workspace);
   for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
+    shards[i].index = uint16_t(i);
     shards[i].charges.set_capacity(share(opt.refund_capacity));
     shards[i].idempotency.set_limits(share(opt.idempotency_capacity), opt.idempotency_window_ms);
   }
@@ -144,17 +146,21 @@ User& UserFor(Admission& a, std::string_view user_id, IdempotencyParams& params)
   return a.ws->users[size_t(a.user)];
 }
 
-// Records a debit as a refundable charge; returns its id.
-uint64_t RecordCharge(Shard& s, uint32_t shard, const Workspace& ws, uint32_t user, uint64_t cost,
-                      uint64_t now) {
-  ledger::ChargeRecord rec;
-  rec.cost = cost;
-  rec.workspace = ws.index;
-  rec.user = user;
-  rec.at_s = uint32_t(now / 1000);
-  rec.period = ledger::ChargeRecord::PeriodBits(ws.period);
-  const uint64_t seq = s.charges.Add(rec);
-  return ledger::MakeId(seq, shard);
+void LogUser(ledger::RecordBuilder& b, bool is_new, uint32_t index, std::string_view id) {
+  if (is_new) {
+    b.U32(ledger::kNewUser).Str8(id);
+  } else {
+    b.U32(index);
+  }
+}
+
+void LogIdempotency(ledger::RecordBuilder& b, const ChargeRequest& req) {
+  if (req.idempotency_id.empty()) {
+    b.U8(0);
+    return;
+  }
+  b.U8(1).Str8(req.idempotency_id).Str8(req.item->id).U64(req.usage.quantity).U64(req.usage.seconds_milli);
+  b.U32(req.usage.outputs).U32(req.usage.formats);
 }
 
 }  // namespace
@@ -186,10 +192,18 @@ ChargeResult Ledger::Charge(const ChargeRequest& req) {
     return r;
   }
   Workspace& ws = *a.ws;
+  const bool new_user = a.user < 0;
   User& u = UserFor(a, req.user, a.params);
   ws.used += p.cost;
   u.used += p.cost;
-  r.charge_id = RecordCharge(s, p.shard, ws, uint32_t(a.user), p.cost, now);
+  r.charge_id = Impl::RecordCharge(s, ws, uint32_t(a.user), p.cost, now);
+  if (impl_->logging) {
+    auto b = Impl::Log(s, ledger::RecordType::kCharge);
+    b.U32(ws.index);
+    LogUser(b, new_user, uint32_t(a.user), req.user);
+    b.U64(p.cost).U64(now);
+    LogIdempotency(b, req);
+  }
   r.remaining = ws.remaining();
   r.user_used = u.used;
   if (!req.idempotency_id.empty()) {
@@ -260,6 +274,7 @@ ReserveResult Ledger::Reserve(const ReserveRequest& req) {
     return r;
   }
   Workspace& ws = *a.ws;
+  const bool new_user = a.user < 0;
   User& u = UserFor(a, req.charge.user, a.params);
   ws.reserved += p.cost;
   u.reserved += p.cost;
@@ -270,6 +285,13 @@ ReserveResult Ledger::Reserve(const ReserveRequest& req) {
   s.expiry.emplace(r.expires_at_ms, seq);
   r.reservation_id = ledger::MakeId(seq, p.shard);
   r.remaining = ws.remaining();
+  if (impl_->logging) {
+    auto b = Impl::Log(s, ledger::RecordType::kReserve);
+    b.U32(ws.index);
+    LogUser(b, new_user, uint32_t(a.user), req.charge.user);
+    b.Str8(req.charge.item->id).U64(p.cost).U64(r.expires_at_ms).U64(now).U64(req.ttl_ms);
+    LogIdempotency(b, req.charge);
+  }
   if (!req.charge.idempotency_id.empty()) {
     s.idempotency.Insert(ws.index, req.charge.idempotency_id, now, a.params,
                          IdempotencyOutcome{r.reservation_id, r.held, r.remaining, u.used, r.expires_at_ms});
@@ -280,7 +302,7 @@ ReserveResult Ledger::Reserve(const ReserveRequest& req) {
 namespace {
 
 // Finds an open hold, expiring it first if its TTL ran out. On failure says why.
-Status FindOpenHold(Shard& s, uint64_t seq, uint64_t now,
+Status FindOpenHold(const Ledger::Impl& impl, Shard& s, uint64_t seq, uint64_t now,
                     boost::unordered_flat_map<uint64_t, Hold>::iterator& out) {
   out = s.holds.find(seq);
   if (out == s.holds.end()) {
@@ -290,6 +312,7 @@ Status FindOpenHold(Shard& s, uint64_t seq, uint64_t now,
   }
   if (out->second.expires_at_ms <= now) {
     Ledger::Impl::DropHold(s, out);
+    if (impl.logging) Ledger::Impl::Log(s, ledger::RecordType::kExpire).U64(seq);
     return Status(Code::kReservationSettled, "the reservation expired and was released");
   }
   return Status();
@@ -320,6 +343,7 @@ uint64_t Ledger::Impl::ExpireShard(Shard& s, uint64_t now_ms) {
     auto it = s.holds.find(seq);
     if (it != s.holds.end() && it->second.expires_at_ms == at) {
       DropHold(s, it);
+      if (logging) Log(s, ledger::RecordType::kExpire).U64(seq);
       ++n;
     }
   }
@@ -335,7 +359,7 @@ CommitResult Ledger::Commit(uint64_t reservation_id, std::optional<Usage> actual
   Shard& s = impl_->shards[shard];
   std::lock_guard lock(s.mu);
   boost::unordered_flat_map<uint64_t, Hold>::iterator it;
-  r.status = FindOpenHold(s, seq, now, it);
+  r.status = FindOpenHold(*impl_, s, seq, now, it);
   if (!r.status.ok()) return r;
   const Hold h = it->second;
   uint64_t cost = h.held;
@@ -357,8 +381,9 @@ CommitResult Ledger::Commit(uint64_t reservation_id, std::optional<Usage> actual
   ws.used += cost;
   ws.users[h.user].used += cost;
   r.cost = cost;
-  r.charge_id = RecordCharge(s, shard, ws, h.user, cost, now);
+  r.charge_id = Impl::RecordCharge(s, ws, h.user, cost, now);
   r.remaining = ws.remaining();
+  if (impl_->logging) Impl::Log(s, ledger::RecordType::kCommit).U64(seq).U64(cost).U64(now);
   return r;
 }
 
@@ -369,10 +394,11 @@ ReleaseResult Ledger::Release(uint64_t reservation_id) {
   Shard& s = impl_->shards[shard];
   std::lock_guard lock(s.mu);
   boost::unordered_flat_map<uint64_t, Hold>::iterator it;
-  r.status = FindOpenHold(s, ledger::IdSeq(reservation_id), now, it);
+  r.status = FindOpenHold(*impl_, s, ledger::IdSeq(reservation_id), now, it);
   if (!r.status.ok()) return r;
   const uint32_t ws_index = it->second.workspace;
   r.released = Impl::DropHold(s, it);
+  if (impl_->logging) Impl::Log(s, ledger::RecordType::kRelease).U64(ledger::IdSeq(reservation_id));
   r.remaining = s.workspaces[ws_index]->remaining();
   return r;
 }
@@ -409,9 +435,34 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
   ws.users[c->user].used -= c->cost;
   c->refunded = true;
   r.refunded = c->cost;
+  if (impl_->logging) {
+    Impl::Log(s, ledger::RecordType::kRefund).U64(seq).U32(c->workspace).U32(c->user).U64(c->cost);
+  }
   r.remaining = ws.remaining();
   return r;
 }
+
+void Ledger::EnableLog() { impl_->logging = true; }
+
+void Ledger::DrainLog(const std::function<void(uint8_t type, std::string_view payload)>& emit) {
+  std::string taken;
+  for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
+    {
+      std::lock_guard lock(impl_->shards[i].mu);
+      taken.swap(impl_->shards[i].log);
+    }
+    for (size_t at = 0; at + ledger::kBufferedHeader <= taken.size();) {
+      uint32_t len;
+      std::memcpy(&len, taken.data() + at + 1, 4);
+      len = boost::endian::little_to_native(len);
+      emit(uint8_t(taken[at]), std::string_view(taken).substr(at + ledger::kBufferedHeader, len));
+      at += ledger::kBufferedHeader + len;
+    }
+    taken.clear();
+  }
+}
+
+Status Ledger::ApplyLogRecord(uint8_t type, std::string_view payload) { return impl_->Apply(type, payload); }
 
 uint64_t Ledger::ExpireReservations() {
   const uint64_t now = impl_->clock->NowMs();
@@ -419,7 +470,7 @@ uint64_t Ledger::ExpireReservations() {
   for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
     Shard& s = impl_->shards[i];
     std::lock_guard lock(s.mu);
-    n += Impl::ExpireShard(s, now);
+    n += impl_->ExpireShard(s, now);
   }
   return n;
 }

@@ -33,6 +33,33 @@ Status NoWorkspace() { return Status(Code::kUnknownWorkspace); }
 
 }  // namespace
 
+Workspace* Ledger::Impl::CreateWorkspace(Shard& s, std::string_view id, size_t hash) {
+  auto owned = std::make_unique<Workspace>();
+  Workspace* ws = owned.get();
+  ws->id.assign(id);
+  ws->index = uint32_t(s.workspaces.size());
+  s.workspaces.push_back(std::move(owned));
+  s.by_id.emplace(ledger::WorkspaceKey{ws->id, hash}, ws);
+  return ws;
+}
+
+void ApplyWorkspaceSettings(Workspace& ws, uint64_t limit, Region region) {
+  ws.base_limit = limit;
+  if (limit == kUnlimited) ws.topup = 0;
+  ws.region = region;
+  ws.limit_lowered = AnyOverLimit(ws);
+}
+
+void ResetWorkspacePeriod(Workspace& ws) {
+  ws.used = 0;
+  ws.topup = 0;
+  ws.period += 1;
+  for (User& u : ws.users) u.used = 0;
+  ws.limit_lowered = AnyOverLimit(ws);
+}
+
+bool AnyOverLimitOf(const Workspace& ws) { return AnyOverLimit(ws); }
+
 WorkspaceInfo MakeWorkspaceInfo(const Workspace& ws) {
   WorkspaceInfo info;
   info.workspace = ws.id;
@@ -62,17 +89,14 @@ Result<WorkspaceInfo> Ledger::UpsertWorkspace(std::string_view workspace, uint64
       impl_->workspace_count.fetch_sub(1, std::memory_order_relaxed);
       return Status(Code::kCapacityExhausted, "the ledger has reached its workspace ceiling");
     }
-    auto owned = std::make_unique<Workspace>();
-    ws = owned.get();
-    ws->id.assign(workspace);
-    ws->index = uint32_t(s.workspaces.size());
-    s.workspaces.push_back(std::move(owned));
-    s.by_id.emplace(ledger::WorkspaceKey{ws->id, hash}, ws);
+    ws = impl_->CreateWorkspace(s, workspace, hash);
+    if (impl_->logging) {
+      Impl::Log(s, ledger::RecordType::kCreateWorkspace).Str8(ws->id).U64(limit).U8(uint8_t(region));
+    }
+  } else if (impl_->logging) {
+    Impl::Log(s, ledger::RecordType::kUpdateWorkspace).U32(ws->index).U64(limit).U8(uint8_t(region));
   }
-  ws->base_limit = limit;
-  if (limit == kUnlimited) ws->topup = 0;
-  ws->region = region;
-  ws->limit_lowered = AnyOverLimit(*ws);
+  ApplyWorkspaceSettings(*ws, limit, region);
   return MakeWorkspaceInfo(*ws);
 }
 
@@ -86,7 +110,8 @@ Result<UserInfo> Ledger::SetUserLimit(std::string_view workspace, std::string_vi
   Workspace* ws = Impl::Find(s, workspace, hash);
   if (ws == nullptr) return NoWorkspace();
   int64_t ui = ws->FindUser(user);
-  if (ui < 0) {
+  const bool new_user = ui < 0;
+  if (new_user) {
     if (ws->users.size() >= impl_->users_per_workspace) {
       return Status(Code::kCapacityExhausted, "the workspace has reached its user ceiling");
     }
@@ -95,6 +120,16 @@ Result<UserInfo> Ledger::SetUserLimit(std::string_view workspace, std::string_vi
   User& u = ws->users[size_t(ui)];
   u.limit = limit;
   ws->limit_lowered = AnyOverLimit(*ws);
+  if (impl_->logging) {
+    auto b = Impl::Log(s, ledger::RecordType::kSetUserLimit);
+    b.U32(ws->index);
+    if (new_user) {
+      b.U32(ledger::kNewUser).Str8(user);
+    } else {
+      b.U32(uint32_t(ui));
+    }
+    b.U64(limit);
+  }
   return UserInfo{u.id, u.used, u.reserved, u.limit};
 }
 
@@ -116,6 +151,7 @@ Result<WorkspaceInfo> Ledger::TopUp(std::string_view workspace, uint64_t amount)
   }
   ws->topup += amount;
   ws->limit_lowered = AnyOverLimit(*ws);
+  if (impl_->logging) Impl::Log(s, ledger::RecordType::kTopUp).U32(ws->index).U64(amount);
   return MakeWorkspaceInfo(*ws);
 }
 
@@ -126,11 +162,8 @@ Result<WorkspaceInfo> Ledger::ResetPeriod(std::string_view workspace) {
   std::lock_guard lock(s.mu);
   Workspace* ws = Impl::Find(s, workspace, hash);
   if (ws == nullptr) return NoWorkspace();
-  ws->used = 0;
-  ws->topup = 0;
-  ws->period += 1;
-  for (User& u : ws->users) u.used = 0;
-  ws->limit_lowered = AnyOverLimit(*ws);
+  ResetWorkspacePeriod(*ws);
+  if (impl_->logging) Impl::Log(s, ledger::RecordType::kResetPeriod).U32(ws->index);
   return MakeWorkspaceInfo(*ws);
 }
 

@@ -22,6 +22,29 @@ struct Ledger::Impl {
   std::atomic<uint64_t> workspace_count{0};
   uint64_t holds_per_shard = 1;
   uint64_t users_per_workspace = 1;
+  bool logging = false;   // set once before any mutation; read under shard locks
+
+  // Starts the next record of shard s. Requires s.mu held and logging on.
+  static ledger::RecordBuilder Log(ledger::Shard& s, ledger::RecordType type) {
+    return ledger::RecordBuilder(s.log, type, s.index, ++s.log_records);
+  }
+  // Applies one WAL record's effect (recovery). Takes the record's shard lock.
+  Status Apply(uint8_t type, std::string_view payload);
+
+  // Creates a workspace. Requires s.mu held and no workspace with that id in s.
+  ledger::Workspace* CreateWorkspace(ledger::Shard& s, std::string_view id, size_t hash);
+
+  // Records a debit as a refundable charge; returns its id. Requires s.mu held.
+  static uint64_t RecordCharge(ledger::Shard& s, const ledger::Workspace& ws, uint32_t user, uint64_t cost,
+                               uint64_t now_ms) {
+    ledger::ChargeRecord rec;
+    rec.cost = cost;
+    rec.workspace = ws.index;
+    rec.user = user;
+    rec.at_s = uint32_t(now_ms / 1000);
+    rec.period = ledger::ChargeRecord::PeriodBits(ws.period);
+    return ledger::MakeId(s.charges.Add(rec), s.index);
+  }
 
   static size_t HashId(std::string_view id) noexcept { return std::hash<std::string_view>{}(id); }
   // Fibonacci hashing spreads even a weak hash's low-entropy bits over the shard index.
@@ -42,9 +65,13 @@ struct Ledger::Impl {
   // Releases a hold (expiry or Release). Requires s.mu held and `it` valid.
   static uint64_t DropHold(ledger::Shard& s, boost::unordered_flat_map<uint64_t, ledger::Hold>::iterator it);
   // Expires the holds of one shard whose TTL has run out. Requires s.mu held.
-  static uint64_t ExpireShard(ledger::Shard& s, uint64_t now_ms);
+  uint64_t ExpireShard(ledger::Shard& s, uint64_t now_ms);
 };
 
 WorkspaceInfo MakeWorkspaceInfo(const ledger::Workspace& ws);
+// Effects shared by the live admin operations and replay (ledger_admin.cc).
+void ApplyWorkspaceSettings(ledger::Workspace& ws, uint64_t limit, Region region);
+void ResetWorkspacePeriod(ledger::Workspace& ws);
+bool AnyOverLimitOf(const ledger::Workspace& ws);
 
 }  // namespace genledger

@@ -56,6 +56,7 @@ class RecentCharges {
   }
 
   uint64_t next_seq() const noexcept { return next_seq_; }
+  uint64_t first_seq() const noexcept { return first_seq_; }
 
  private:
   uint64_t capacity_;

@@ -16,6 +16,7 @@
 #include "genledger/catalog.h"
 #include "genledger/ledger.h"
 #include "ledger/idempotency_table.h"
+#include "ledger/log_record.h"
 #include "ledger/recent_charges.h"
 #include "ledger/string_key.h"
 
@@ -126,6 +127,11 @@ struct WorkspaceKeyEq {
 
 struct alignas(64) Shard {
   mutable std::mutex mu;
+  uint16_t index = 0;
+  // Records of applied mutations not yet taken by the log writer, and how many this shard ever
+  // produced (the per-shard record number of docs/wal-records.md).
+  std::string log;
+  uint64_t log_records = 0;
   // Keys view Workspace::id; workspaces are heap-allocated and never freed, so views stay valid.
   boost::unordered_flat_map<WorkspaceKey, Workspace*, WorkspaceKeyHash, WorkspaceKeyEq> by_id;
   std::vector<std::unique_ptr<Workspace>> workspaces;

@@ -1,0 +1,272 @@
+// Recovery: applying WAL records (docs/wal-records.md), and the state digest that proves a replay
+// rebuilt exactly the state that was served.
+#include <algorithm>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <boost/container_hash/hash.hpp>
+
+#include "genledger/ledger.h"
+#include "ledger/ledger_impl.h"
+
+namespace genledger {
+
+using ledger::Hold;
+using ledger::RecordReader;
+using ledger::RecordType;
+using ledger::Shard;
+using ledger::User;
+using ledger::Workspace;
+
+std::string_view ledger::RecordTypeName(uint8_t type) noexcept {
+  static constexpr std::string_view kNames[] = {"invalid",        "create_workspace", "update_workspace",
+                                                "set_user_limit", "top_up",           "reset_period",
+                                                "charge",         "reserve",          "commit",
+                                                "release",        "expire",           "refund"};
+  return type <= kMaxRecordType ? kNames[type] : "unknown";
+}
+
+namespace {
+
+Status Corrupt(std::string what) { return Status(Code::kCorruption, std::move(what)); }
+
+// A user reference as decoded: an existing index, or a new user's id.
+struct UserRef {
+  uint32_t index = 0;
+  std::string_view new_id;
+  bool is_new() const { return index == ledger::kNewUser; }
+};
+
+UserRef ReadUser(RecordReader& r) {
+  UserRef u;
+  u.index = r.U32();
+  if (u.is_new()) u.new_id = r.Str8();
+  return u;
+}
+
+struct IdempotencyFields {
+  bool present = false;
+  std::string_view id, model;
+  Usage usage;
+};
+
+IdempotencyFields ReadIdempotency(RecordReader& r) {
+  IdempotencyFields f;
+  f.present = r.U8() != 0;
+  if (f.present) {
+    f.id = r.Str8();
+    f.model = r.Str8();
+    f.usage.quantity = r.U64();
+    f.usage.seconds_milli = r.U64();
+    f.usage.outputs = r.U32();
+    f.usage.formats = r.U32();
+  }
+  return f;
+}
+
+}  // namespace
+
+Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
+  RecordReader r(payload);
+  const uint16_t shard = r.U16();
+  const uint64_t no = r.U64();
+  if (!r.ok() || shard >= ledger::kShardCount) return Corrupt("record prefix malformed or shard out of range");
+  Shard& s = shards[shard];
+  std::lock_guard lock(s.mu);
+  if (no != s.log_records + 1) {
+    return Corrupt("shard " + std::to_string(shard) + " record " + std::to_string(no) +
+                   " does not follow record " + std::to_string(s.log_records));
+  }
+  auto workspace = [&](uint32_t index) -> Workspace* {
+    return index < s.workspaces.size() ? s.workspaces[index].get() : nullptr;
+  };
+  auto user_ok = [](const Workspace& ws, const UserRef& u) {
+    return u.is_new() ? (IsValidId(u.new_id) && ws.FindUser(u.new_id) < 0) : u.index < ws.users.size();
+  };
+  auto resolve_user = [](Workspace& ws, const UserRef& u) -> uint32_t {
+    return u.is_new() ? ws.AddUser(u.new_id) : u.index;
+  };
+  const std::string bad = "malformed " + std::string(ledger::RecordTypeName(type)) + " record";
+
+  // Decode and validate every field before changing anything, per type.
+  switch (RecordType(type)) {
+    case RecordType::kCreateWorkspace: {
+      const std::string_view id = r.Str8();
+      const uint64_t limit = r.U64();
+      const uint8_t region = r.U8();
+      const size_t hash = HashId(id);
+      if (!r.ok() || !r.done() || !IsValidId(id) || region > 1 || ShardOf(hash) != shard ||
+          Find(s, id, hash) != nullptr) {
+        return Corrupt(bad);
+      }
+      workspace_count.fetch_add(1, std::memory_order_relaxed);
+      ApplyWorkspaceSettings(*CreateWorkspace(s, id, hash), limit, Region(region));
+      break;
+    }
+    case RecordType::kUpdateWorkspace: {
+      Workspace* ws = workspace(r.U32());
+      const uint64_t limit = r.U64();
+      const uint8_t region = r.U8();
+      if (!r.ok() || !r.done() || ws == nullptr || region > 1) return Corrupt(bad);
+      ApplyWorkspaceSettings(*ws, limit, Region(region));
+      break;
+    }
+    case RecordType::kSetUserLimit: {
+      Workspace* ws = workspace(r.U32());
+      const UserRef u = ReadUser(r);
+      const uint64_t limit = r.U64();
+      if (!r.ok() || !r.done() || ws == nullptr || !user_ok(*ws, u)) return Corrupt(bad);
+      ws->users[resolve_user(*ws, u)].limit = limit;
+      ws->limit_lowered = AnyOverLimitOf(*ws);
+      break;
+    }
+    case RecordType::kTopUp: {
+      Workspace* ws = workspace(r.U32());
+      const uint64_t amount = r.U64();
+      if (!r.ok() || !r.done() || ws == nullptr) return Corrupt(bad);
+      ws->topup += amount;
+      ws->limit_lowered = AnyOverLimitOf(*ws);
+      break;
+    }
+    case RecordType::kResetPeriod: {
+      Workspace* ws = workspace(r.U32());
+      if (!r.ok() || !r.done() || ws == nullptr) return Corrupt(bad);
+      ResetWorkspacePeriod(*ws);
+      break;
+    }
+    case RecordType::kCharge:
+    case RecordType::kReserve: {
+      const bool reserve = RecordType(type) == RecordType::kReserve;
+      Workspace* ws = workspace(r.U32());
+      const UserRef u = ReadUser(r);
+      std::string_view model;
+      uint64_t expires_at = 0, ttl = 0;
+      if (reserve) model = r.Str8();
+      const uint64_t amount = r.U64();
+      if (reserve) expires_at = r.U64();
+      const uint64_t at = r.U64();
+      if (reserve) ttl = r.U64();
+      const IdempotencyFields idem = ReadIdempotency(r);
+      if (!r.ok() || !r.done() || ws == nullptr || !user_ok(*ws, u)) return Corrupt(bad);
+      if (idem.present && !IsValidId(idem.id)) return Corrupt(bad);
+      const uint32_t user = resolve_user(*ws, u);
+      User& usr = ws->users[user];
+      ledger::IdempotencyOutcome outcome;
+      const CatalogItem* item = catalog->Find(reserve ? model : idem.model);
+      const uint32_t item_index = item != nullptr ? catalog->IndexOf(*item) : UINT32_MAX;
+      if (reserve) {
+        ws->reserved += amount;
+        usr.reserved += amount;
+        const uint64_t seq = s.next_reservation_seq++;
+        s.holds.emplace(seq, Hold{ws->index, user, item_index, amount, expires_at});
+        s.expiry.emplace(expires_at, seq);
+        outcome = {ledger::MakeId(seq, shard), amount, ws->remaining(), usr.used, expires_at};
+      } else {
+        ws->used += amount;
+        usr.used += amount;
+        outcome = {RecordCharge(s, *ws, user, amount, at), amount, ws->remaining(), usr.used, 0};
+      }
+      if (idem.present) {
+        const ledger::IdempotencyParams params{
+            reserve ? ledger::IdempotentOp::kReserve : ledger::IdempotentOp::kCharge,
+            user, item_index, idem.usage.quantity, idem.usage.seconds_milli, idem.usage.outputs,
+            idem.usage.formats, ttl};
+        s.idempotency.Insert(ws->index, idem.id, at, params, outcome);
+      }
+      break;
+    }
+    case RecordType::kCommit: {
+      const uint64_t seq = r.U64();
+      const uint64_t cost = r.U64();
+      const uint64_t at = r.U64();
+      auto it = s.holds.find(seq);
+      if (!r.ok() || !r.done() || it == s.holds.end() || cost > it->second.held) return Corrupt(bad);
+      const Hold h = it->second;
+      DropHold(s, it);
+      Workspace& ws = *s.workspaces[h.workspace];
+      ws.used += cost;
+      ws.users[h.user].used += cost;
+      RecordCharge(s, ws, h.user, cost, at);
+      break;
+    }
+    case RecordType::kRelease:
+    case RecordType::kExpire: {
+      const uint64_t seq = r.U64();
+      auto it = s.holds.find(seq);
+      if (!r.ok() || !r.done() || it == s.holds.end()) return Corrupt(bad);
+      DropHold(s, it);
+      break;
+    }
+    case RecordType::kRefund: {
+      const uint64_t seq = r.U64();
+      Workspace* ws = workspace(r.U32());
+      const uint32_t user = r.U32();
+      const uint64_t cost = r.U64();
+      if (!r.ok() || !r.done() || ws == nullptr || user >= ws->users.size() || ws->used < cost ||
+          ws->users[user].used < cost) {
+        return Corrupt(bad);
+      }
+      ws->used -= cost;
+      ws->users[user].used -= cost;
+      if (ledger::ChargeRecord* c = s.charges.Find(seq)) c->refunded = true;
+      break;
+    }
+    default:
+      return Corrupt("unknown record type " + std::to_string(type));
+  }
+  s.log_records = no;
+  return Status();
+}
+
+uint64_t Ledger::StateDigest() const {
+  size_t h = 0;
+  auto mix = [&h](const auto& v) { boost::hash_combine(h, v); };
+  for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
+    const Shard& s = impl_->shards[i];
+    std::lock_guard lock(s.mu);
+    mix(i);
+    mix(s.next_reservation_seq);
+    mix(s.charges.next_seq());
+    for (const auto& wp : s.workspaces) {
+      const Workspace& ws = *wp;
+      mix(ws.id);
+      for (uint64_t v : {ws.base_limit, ws.topup, ws.used, ws.reserved, ws.period, uint64_t(ws.region),
+                         uint64_t(ws.limit_lowered)}) {
+        mix(v);
+      }
+      for (const User& u : ws.users) {
+        mix(u.id);
+        for (uint64_t v : {u.used, u.reserved, u.limit}) mix(v);
+      }
+    }
+    std::vector<std::pair<uint64_t, Hold>> holds(s.holds.begin(), s.holds.end());
+    std::sort(holds.begin(), holds.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (const auto& [seq, hd] : holds) {
+      for (uint64_t v : {seq, uint64_t(hd.workspace), uint64_t(hd.user), uint64_t(hd.item), hd.held, hd.expires_at_ms}) {
+        mix(v);
+      }
+    }
+    auto& charges = const_cast<ledger::RecentCharges&>(s.charges);
+    for (uint64_t seq = charges.first_seq(); seq < charges.next_seq(); ++seq) {
+      const ledger::ChargeRecord* c = charges.Find(seq);
+      for (uint64_t v : {c->cost, uint64_t(c->workspace), uint64_t(c->user), uint64_t(c->at_s),
+                         uint64_t(c->period), uint64_t(c->refunded)}) {
+        mix(v);
+      }
+    }
+    s.idempotency.ForEach([&](const std::string& key, const ledger::IdempotencyEntry& e) {
+      mix(key);
+      const auto& p = e.params;
+      const auto& o = e.outcome;
+      for (uint64_t v : {e.created_ms, uint64_t(p.op), uint64_t(p.user), uint64_t(p.item), p.quantity,
+                         p.seconds_milli, uint64_t(p.outputs), uint64_t(p.formats), p.ttl_ms, o.id, o.cost,
+                         o.remaining, o.user_used, o.expires_at_ms}) {
+        mix(v);
+      }
+    });
+  }
+  return uint64_t(h);
+}
+
+}  // namespace genledger

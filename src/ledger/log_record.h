@@ -1,0 +1,108 @@
+// Encoding of the ledger's WAL records (docs/wal-records.md). Records are built in a shard's log
+// buffer as [type u8][payload length u32][payload]; the log writer frames each one.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include <boost/endian/conversion.hpp>
+
+namespace genledger::ledger {
+
+enum class RecordType : uint8_t {
+  kCreateWorkspace = 1,
+  kUpdateWorkspace = 2,
+  kSetUserLimit = 3,
+  kTopUp = 4,
+  kResetPeriod = 5,
+  kCharge = 6,
+  kReserve = 7,
+  kCommit = 8,
+  kRelease = 9,
+  kExpire = 10,
+  kRefund = 11,
+};
+inline constexpr uint8_t kMaxRecordType = 11;
+std::string_view RecordTypeName(uint8_t type) noexcept;
+
+// A user reference with this index is a new user; its id follows.
+inline constexpr uint32_t kNewUser = 0xFFFFFFFFu;
+// Bytes before the payload in a shard log buffer.
+inline constexpr size_t kBufferedHeader = 5;
+
+// Appends one record to a buffer. The payload length is patched in by the destructor.
+class RecordBuilder {
+ public:
+  RecordBuilder(std::string& buf, RecordType type, uint16_t shard, uint64_t record_no) : buf_(buf), start_(buf.size()) {
+    buf_.push_back(char(type));
+    buf_.append(4, '\0');
+    U16(shard).U64(record_no);
+  }
+  ~RecordBuilder() {
+    const uint32_t len = boost::endian::native_to_little(uint32_t(buf_.size() - start_ - kBufferedHeader));
+    std::memcpy(buf_.data() + start_ + 1, &len, 4);
+  }
+  RecordBuilder(const RecordBuilder&) = delete;
+  RecordBuilder& operator=(const RecordBuilder&) = delete;
+
+  RecordBuilder& U8(uint8_t v) { buf_.push_back(char(v)); return *this; }
+  RecordBuilder& U16(uint16_t v) { return Raw(boost::endian::native_to_little(v)); }
+  RecordBuilder& U32(uint32_t v) { return Raw(boost::endian::native_to_little(v)); }
+  RecordBuilder& U64(uint64_t v) { return Raw(boost::endian::native_to_little(v)); }
+  // Requires s.size() <= 255 (ids are at most 128 bytes, model ids 64).
+  RecordBuilder& Str8(std::string_view s) {
+    buf_.push_back(char(uint8_t(s.size())));
+    buf_.append(s);
+    return *this;
+  }
+
+ private:
+  template <typename T>
+  RecordBuilder& Raw(T v) {
+    buf_.append(reinterpret_cast<const char*>(&v), sizeof v);
+    return *this;
+  }
+  std::string& buf_;
+  size_t start_;
+};
+
+// Bounds-checked reading of a payload. After any short read ok() is false and every value is 0.
+class RecordReader {
+ public:
+  explicit RecordReader(std::string_view payload) : p_(payload) {}
+  uint8_t U8() { return Raw<uint8_t>(); }
+  uint16_t U16() { return boost::endian::little_to_native(Raw<uint16_t>()); }
+  uint32_t U32() { return boost::endian::little_to_native(Raw<uint32_t>()); }
+  uint64_t U64() { return boost::endian::little_to_native(Raw<uint64_t>()); }
+  std::string_view Str8() {
+    const size_t n = U8();
+    if (!ok_ || p_.size() < n) return Fail<std::string_view>();
+    std::string_view s = p_.substr(0, n);
+    p_.remove_prefix(n);
+    return s;
+  }
+  bool ok() const noexcept { return ok_; }
+  bool done() const noexcept { return p_.empty(); }
+
+ private:
+  template <typename T>
+  T Raw() {
+    if (!ok_ || p_.size() < sizeof(T)) return Fail<T>();
+    T v;
+    std::memcpy(&v, p_.data(), sizeof v);
+    p_.remove_prefix(sizeof v);
+    return v;
+  }
+  template <typename T>
+  T Fail() {
+    ok_ = false;
+    p_ = {};
+    return T{};
+  }
+  std::string_view p_;
+  bool ok_ = true;
+};
+
+}  // namespace genledger::ledger
