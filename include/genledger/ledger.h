@@ -208,8 +208,16 @@ class Ledger {
   // From now on every mutation also appends its record to its shard's log buffer, under the same
   // lock that applied it. Requires: called before any mutation, once.
   void EnableLog();
-  // Takes every shard's pending records, shard by shard in order, calling emit(type, payload)
-  // for each. Records of one shard come out in the order they were applied.
+  // Called, on the mutating thread and under a shard lock, whenever a shard's empty log buffer
+  // gets a record: the log writer's "there is work" signal. Must be cheap and must not call into
+  // the ledger. Set before EnableLog.
+  void SetLogWakeup(std::function<void()> wakeup);
+  // Moves the pending records of every shard that has any to the end of `out`, shard by shard,
+  // each as [type u8][payload length u32 LE][payload] (ForEachBufferedRecord parses that).
+  // Records of one shard come out in the order they were applied. Returns the bytes appended.
+  // Thread-safe; meant for one log writer.
+  size_t CollectLog(std::string& out);
+  // CollectLog, then emit(type, payload) for each record.
   void DrainLog(const std::function<void(uint8_t type, std::string_view payload)>& emit);
   // Applies one record's effect, as recovery does. Requires the records of each shard in order.
   // kCorruption (nothing applied) for a malformed record or one that does not fit the state.
@@ -229,5 +237,9 @@ class Ledger {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// Calls emit(type, payload) for each record of a CollectLog buffer, in order.
+void ForEachBufferedRecord(std::string_view buffer,
+                           const std::function<void(uint8_t type, std::string_view payload)>& emit);
 
 }  // namespace genledger

@@ -32,12 +32,14 @@ Ledger::Impl::Impl(std::shared_ptr<const Catalog> c, LedgerOptions o)
     : catalog(std::move(c)),
       opt(o),
       clock(o.clock != nullptr ? o.clock : &SystemClock()),
-      shards(new Shard[ledger::kShardCount]) {
+      shards(new Shard[ledger::kShardCount]),
+      log_dirty(new std::atomic<uint8_t>[ledger::kShardCount]) {
   auto share = [](uint64_t total) { return std::max<uint64_t>(1, (total + ledger::kShardCount - 1) / ledger::kShardCount); };
   holds_per_shard = share(opt.max_open_reservations);
   users_per_workspace = std::max<uint64_t>(1, opt.max_users_per_workspace);
   for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
     shards[i].index = uint16_t(i);
+    log_dirty[i].store(0, std::memory_order_relaxed);
     shards[i].charges.set_capacity(share(opt.refund_capacity));
     shards[i].idempotency.set_limits(share(opt.idempotency_capacity), opt.idempotency_window_ms);
   }
@@ -198,7 +200,7 @@ ChargeResult Ledger::Charge(const ChargeRequest& req) {
   u.used += p.cost;
   r.charge_id = Impl::RecordCharge(s, ws, uint32_t(a.user), p.cost, now);
   if (impl_->logging) {
-    auto b = Impl::Log(s, ledger::RecordType::kCharge);
+    auto b = impl_->Log(s, ledger::RecordType::kCharge);
     b.U32(ws.index);
     LogUser(b, new_user, uint32_t(a.user), req.user);
     b.U64(p.cost).U64(now);
@@ -286,7 +288,7 @@ ReserveResult Ledger::Reserve(const ReserveRequest& req) {
   r.reservation_id = ledger::MakeId(seq, p.shard);
   r.remaining = ws.remaining();
   if (impl_->logging) {
-    auto b = Impl::Log(s, ledger::RecordType::kReserve);
+    auto b = impl_->Log(s, ledger::RecordType::kReserve);
     b.U32(ws.index);
     LogUser(b, new_user, uint32_t(a.user), req.charge.user);
     b.Str8(req.charge.item->id).U64(p.cost).U64(r.expires_at_ms).U64(now).U64(req.ttl_ms);
@@ -302,7 +304,7 @@ ReserveResult Ledger::Reserve(const ReserveRequest& req) {
 namespace {
 
 // Finds an open hold, expiring it first if its TTL ran out. On failure says why.
-Status FindOpenHold(const Ledger::Impl& impl, Shard& s, uint64_t seq, uint64_t now,
+Status FindOpenHold(Ledger::Impl& impl, Shard& s, uint64_t seq, uint64_t now,
                     boost::unordered_flat_map<uint64_t, Hold>::iterator& out) {
   out = s.holds.find(seq);
   if (out == s.holds.end()) {
@@ -312,7 +314,7 @@ Status FindOpenHold(const Ledger::Impl& impl, Shard& s, uint64_t seq, uint64_t n
   }
   if (out->second.expires_at_ms <= now) {
     Ledger::Impl::DropHold(s, out);
-    if (impl.logging) Ledger::Impl::Log(s, ledger::RecordType::kExpire).U64(seq);
+    if (impl.logging) impl.Log(s, ledger::RecordType::kExpire).U64(seq);
     return Status(Code::kReservationSettled, "the reservation expired and was released");
   }
   return Status();
@@ -383,7 +385,7 @@ CommitResult Ledger::Commit(uint64_t reservation_id, std::optional<Usage> actual
   r.cost = cost;
   r.charge_id = Impl::RecordCharge(s, ws, h.user, cost, now);
   r.remaining = ws.remaining();
-  if (impl_->logging) Impl::Log(s, ledger::RecordType::kCommit).U64(seq).U64(cost).U64(now);
+  if (impl_->logging) impl_->Log(s, ledger::RecordType::kCommit).U64(seq).U64(cost).U64(now);
   return r;
 }
 
@@ -398,7 +400,7 @@ ReleaseResult Ledger::Release(uint64_t reservation_id) {
   if (!r.status.ok()) return r;
   const uint32_t ws_index = it->second.workspace;
   r.released = Impl::DropHold(s, it);
-  if (impl_->logging) Impl::Log(s, ledger::RecordType::kRelease).U64(ledger::IdSeq(reservation_id));
+  if (impl_->logging) impl_->Log(s, ledger::RecordType::kRelease).U64(ledger::IdSeq(reservation_id));
   r.remaining = s.workspaces[ws_index]->remaining();
   return r;
 }
@@ -436,7 +438,7 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
   c->refunded = true;
   r.refunded = c->cost;
   if (impl_->logging) {
-    Impl::Log(s, ledger::RecordType::kRefund).U64(seq).U32(c->workspace).U32(c->user).U64(c->cost);
+    impl_->Log(s, ledger::RecordType::kRefund).U64(seq).U32(c->workspace).U32(c->user).U64(c->cost);
   }
   r.remaining = ws.remaining();
   return r;
@@ -444,22 +446,25 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
 
 void Ledger::EnableLog() { impl_->logging = true; }
 
+void Ledger::SetLogWakeup(std::function<void()> wakeup) { impl_->log_wakeup = std::move(wakeup); }
+
+size_t Ledger::CollectLog(std::string& out) {
+  const size_t before = out.size();
+  for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
+    if (impl_->log_dirty[i].load(std::memory_order_seq_cst) == 0) continue;
+    Shard& s = impl_->shards[i];
+    std::lock_guard lock(s.mu);
+    out.append(s.log);
+    s.log.clear();   // keeps its capacity: the steady state allocates nothing
+    impl_->log_dirty[i].store(0, std::memory_order_relaxed);
+  }
+  return out.size() - before;
+}
+
 void Ledger::DrainLog(const std::function<void(uint8_t type, std::string_view payload)>& emit) {
   std::string taken;
-  for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
-    {
-      std::lock_guard lock(impl_->shards[i].mu);
-      taken.swap(impl_->shards[i].log);
-    }
-    for (size_t at = 0; at + ledger::kBufferedHeader <= taken.size();) {
-      uint32_t len;
-      std::memcpy(&len, taken.data() + at + 1, 4);
-      len = boost::endian::little_to_native(len);
-      emit(uint8_t(taken[at]), std::string_view(taken).substr(at + ledger::kBufferedHeader, len));
-      at += ledger::kBufferedHeader + len;
-    }
-    taken.clear();
-  }
+  CollectLog(taken);
+  ForEachBufferedRecord(taken, emit);
 }
 
 Status Ledger::ApplyLogRecord(uint8_t type, std::string_view payload) { return impl_->Apply(type, payload); }

@@ -91,10 +91,10 @@ Result<WorkspaceInfo> Ledger::UpsertWorkspace(std::string_view workspace, uint64
     }
     ws = impl_->CreateWorkspace(s, workspace, hash);
     if (impl_->logging) {
-      Impl::Log(s, ledger::RecordType::kCreateWorkspace).Str8(ws->id).U64(limit).U8(uint8_t(region));
+      impl_->Log(s, ledger::RecordType::kCreateWorkspace).Str8(ws->id).U64(limit).U8(uint8_t(region));
     }
   } else if (impl_->logging) {
-    Impl::Log(s, ledger::RecordType::kUpdateWorkspace).U32(ws->index).U64(limit).U8(uint8_t(region));
+    impl_->Log(s, ledger::RecordType::kUpdateWorkspace).U32(ws->index).U64(limit).U8(uint8_t(region));
   }
   ApplyWorkspaceSettings(*ws, limit, region);
   return MakeWorkspaceInfo(*ws);
@@ -121,7 +121,7 @@ Result<UserInfo> Ledger::SetUserLimit(std::string_view workspace, std::string_vi
   u.limit = limit;
   ws->limit_lowered = AnyOverLimit(*ws);
   if (impl_->logging) {
-    auto b = Impl::Log(s, ledger::RecordType::kSetUserLimit);
+    auto b = impl_->Log(s, ledger::RecordType::kSetUserLimit);
     b.U32(ws->index);
     if (new_user) {
       b.U32(ledger::kNewUser).Str8(user);
@@ -151,7 +151,7 @@ Result<WorkspaceInfo> Ledger::TopUp(std::string_view workspace, uint64_t amount)
   }
   ws->topup += amount;
   ws->limit_lowered = AnyOverLimit(*ws);
-  if (impl_->logging) Impl::Log(s, ledger::RecordType::kTopUp).U32(ws->index).U64(amount);
+  if (impl_->logging) impl_->Log(s, ledger::RecordType::kTopUp).U32(ws->index).U64(amount);
   return MakeWorkspaceInfo(*ws);
 }
 
@@ -163,7 +163,7 @@ Result<WorkspaceInfo> Ledger::ResetPeriod(std::string_view workspace) {
   Workspace* ws = Impl::Find(s, workspace, hash);
   if (ws == nullptr) return NoWorkspace();
   ResetWorkspacePeriod(*ws);
-  if (impl_->logging) Impl::Log(s, ledger::RecordType::kResetPeriod).U32(ws->index);
+  if (impl_->logging) impl_->Log(s, ledger::RecordType::kResetPeriod).U32(ws->index);
   return MakeWorkspaceInfo(*ws);
 }
 

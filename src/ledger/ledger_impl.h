@@ -23,9 +23,19 @@ struct Ledger::Impl {
   uint64_t holds_per_shard = 1;
   uint64_t users_per_workspace = 1;
   bool logging = false;   // set once before any mutation; read under shard locks
+  // log_dirty[i] is 1 while shard i's log buffer holds records the writer has not collected.
+  // Set (seq_cst) under the shard lock when the buffer goes from empty to non-empty; the writer
+  // reads it (seq_cst) after starting a round. That pairing is what makes Durability::Ticket()
+  // sound: see the comment in src/durability/durability.cc.
+  std::unique_ptr<std::atomic<uint8_t>[]> log_dirty;
+  std::function<void()> log_wakeup;   // tells the writer there is work; set before logging starts
 
   // Starts the next record of shard s. Requires s.mu held and logging on.
-  static ledger::RecordBuilder Log(ledger::Shard& s, ledger::RecordType type) {
+  ledger::RecordBuilder Log(ledger::Shard& s, ledger::RecordType type) {
+    if (s.log.empty()) {
+      log_dirty[s.index].store(1, std::memory_order_seq_cst);
+      if (log_wakeup) log_wakeup();
+    }
     return ledger::RecordBuilder(s.log, type, s.index, ++s.log_records);
   }
   // Applies one WAL record's effect (recovery). Takes the record's shard lock.

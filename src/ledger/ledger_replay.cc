@@ -1,6 +1,7 @@
 // Recovery: applying WAL records (docs/wal-records.md), and the state digest that proves a replay
 // rebuilt exactly the state that was served.
 #include <algorithm>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -217,6 +218,17 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
   }
   s.log_records = no;
   return Status();
+}
+
+void ForEachBufferedRecord(std::string_view buffer,
+                           const std::function<void(uint8_t type, std::string_view payload)>& emit) {
+  while (buffer.size() >= ledger::kBufferedHeader) {
+    uint32_t len;
+    std::memcpy(&len, buffer.data() + 1, 4);
+    len = boost::endian::little_to_native(len);
+    emit(uint8_t(buffer[0]), buffer.substr(ledger::kBufferedHeader, len));
+    buffer.remove_prefix(std::min<size_t>(buffer.size(), ledger::kBufferedHeader + len));
+  }
 }
 
 uint64_t Ledger::StateDigest() const {

@@ -1,0 +1,109 @@
+// Durability: the write-ahead log's group-commit writer, and recovery at start-up.
+//
+// A Durability owns a data directory and one writer thread. Mutations of the ledger append their
+// records to per-shard buffers (under the shard lock that applied them); the writer repeatedly
+// collects those buffers, writes them as one batch and calls fdatasync once, then publishes the
+// batch's round number. A caller that made a mutation takes a Ticket() afterwards and may
+// acknowledge the mutation once IsDurable(ticket) (or WaitDurable). See docs/durability.md.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "genledger/ledger.h"
+#include "genledger/status.h"
+
+namespace genledger {
+
+namespace wal {
+class FileSystem;
+}
+
+enum class SyncMode : uint8_t {
+  kGroup,     // acknowledge after fdatasync (default; nothing acknowledged is ever lost)
+  kPeriodic,  // acknowledge after write(2); fdatasync every sync_interval_ms (may lose that much)
+  kNone,      // acknowledge after write(2); never fdatasync until shutdown (tests/benchmarks only)
+};
+std::string_view SyncModeName(SyncMode m) noexcept;
+Result<SyncMode> ParseSyncMode(std::string_view text);   // "group", "periodic", "none"
+
+struct DurabilityOptions {
+  std::string data_dir = "./genledger-data";
+  SyncMode sync = SyncMode::kGroup;
+  uint32_t sync_interval_ms = 10;
+  uint64_t segment_bytes = 64ull << 20;
+  // Recover the valid prefix of a corrupted log instead of refusing to start.
+  bool salvage = false;
+  // Test hook: where files are created (fault injection). nullptr = the real file system.
+  wal::FileSystem* fs = nullptr;
+};
+
+// What start-up found and did.
+struct RecoveryReport {
+  uint64_t segments = 0;
+  uint64_t records_replayed = 0;
+  uint64_t next_seq = 1;            // the WAL sequence number the writer continues at
+  bool torn_tail = false;
+  uint64_t torn_bytes_dropped = 0;  // bytes cut from the newest segment's torn tail
+  std::string torn_file;
+  std::string salvage_problem;      // salvage mode: the corruption that was skipped over
+  uint64_t salvage_bytes_dropped = 0;
+  uint64_t elapsed_ms = 0;
+  std::string Summary() const;      // one human-readable line
+};
+
+class Durability {
+ public:
+  // Recovers `ledger` from options.data_dir (creating it if missing): replays the WAL into the
+  // ledger, truncates a torn tail, then opens a new segment and starts the writer thread, and
+  // turns on the ledger's logging.
+  // Requires: `ledger` is empty and has not logged anything; it outlives the Durability.
+  // Errors: kCorruption naming the file and offset (unless salvage), kIOError, kInvalidArgument.
+  static Result<std::unique_ptr<Durability>> Open(Ledger& ledger, DurabilityOptions options,
+                                                  RecoveryReport* report = nullptr);
+
+  // Stops the writer after a final write and fdatasync of everything pending.
+  ~Durability();
+  Durability(const Durability&) = delete;
+  Durability& operator=(const Durability&) = delete;
+
+  // The round after which every mutation that has returned by now is acknowledgeable.
+  // Thread-safe, wait-free (one atomic load).
+  uint64_t Ticket() const noexcept;
+  // Whether `ticket` is acknowledgeable (durable in kGroup mode, written otherwise).
+  bool IsDurable(uint64_t ticket) const noexcept;
+  // Makes sure the writer will run the round `ticket` names even if no new record arrives (a
+  // ticket is conservative: it may name the round after the one that writes its records).
+  // Returns at once; IsDurable or the SetOnDurable callback tells when it is done. Thread-safe.
+  void RequestDurable(uint64_t ticket) const;
+  // RequestDurable, then blocks until IsDurable(ticket) or the log fails. Returns ok, or
+  // kUnavailable with the cause.
+  Status WaitDurable(uint64_t ticket) const;
+  // Highest acknowledgeable round so far.
+  uint64_t durable_round() const noexcept;
+
+  // Called on the writer thread after each round becomes acknowledgeable (and once on failure).
+  // Must be cheap and must not call back into Durability. Set before traffic starts.
+  void SetOnDurable(std::function<void(uint64_t round)> callback);
+
+  // Ok while the log works; after a failed write or sync, the sticky cause (no mutation can be
+  // acknowledged any more; what was acknowledged before is on disk).
+  Status status() const;
+
+  // Statistics for metrics: rounds written, records, bytes, and the last fsync time.
+  struct Stats {
+    uint64_t rounds = 0, records = 0, bytes = 0, syncs = 0;
+    uint64_t last_sync_us = 0, max_sync_us = 0, last_batch_records = 0;
+  };
+  Stats stats() const;
+
+  struct Impl;
+
+ private:
+  explicit Durability(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace genledger

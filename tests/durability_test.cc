@@ -1,0 +1,260 @@
+// Group commit and recovery, in process (the kill -9 tests are in crash_test.cc).
+#include "genledger/durability.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "wal/file.h"
+#include "wal/segment_reader.h"
+
+namespace genledger {
+namespace {
+
+namespace fs = std::filesystem;
+
+class DurabilityTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/genledger-durability-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  DurabilityOptions Opts(SyncMode mode = SyncMode::kGroup) {
+    DurabilityOptions o;
+    o.data_dir = dir_;
+    o.sync = mode;
+    return o;
+  }
+  // A fresh ledger recovered from the directory.
+  std::unique_ptr<Ledger> NewLedger() { return std::make_unique<Ledger>(Catalog::Default()); }
+
+  ChargeRequest Text(std::string_view ws, std::string_view user, uint64_t n, std::string_view id = {}) {
+    ChargeRequest r{ws, user, Catalog::Default()->Find("gpt-4o"), {}, id};
+    r.usage.quantity = n;
+    return r;
+  }
+
+  std::vector<std::string> Segments() {
+    std::vector<std::string> v;
+    for (const auto& e : fs::directory_iterator(dir_)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind("wal-", 0) == 0 && name.size() > 4 && name.substr(name.size() - 4) == ".log") v.push_back(e.path());
+    }
+    std::sort(v.begin(), v.end());
+    return v;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(DurabilityTest, AcknowledgedStateSurvivesARestart) {
+  uint64_t digest = 0;
+  {
+    auto ledger = NewLedger();
+    RecoveryReport rep;
+    auto d = Durability::Open(*ledger, Opts(), &rep);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_EQ(rep.records_replayed, 0u);
+    ASSERT_TRUE(ledger->UpsertWorkspace("acme", 100, Region::kGlobal).ok());
+    ASSERT_TRUE(ledger->Charge(Text("acme", "alice", 3, "k1")).status.ok());
+    ReserveResult h = ledger->Reserve(ReserveRequest{Text("acme", "bob", 5), 0});
+    ASSERT_TRUE(h.status.ok());
+    const uint64_t ticket = (*d)->Ticket();
+    ASSERT_TRUE((*d)->WaitDurable(ticket).ok());
+    EXPECT_TRUE((*d)->IsDurable(ticket));
+    EXPECT_GE((*d)->stats().syncs, 1u);
+    digest = ledger->StateDigest();
+  }
+  auto ledger = NewLedger();
+  RecoveryReport rep;
+  auto d = Durability::Open(*ledger, Opts(), &rep);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(rep.records_replayed, 3u);
+  EXPECT_FALSE(rep.torn_tail);
+  EXPECT_EQ(ledger->StateDigest(), digest);
+  EXPECT_TRUE(ledger->Charge(Text("acme", "alice", 3, "k1")).replayed) << "idempotency survives restarts";
+}
+
+TEST_F(DurabilityTest, ManyRestartsAccumulate) {
+  uint64_t digest = NewLedger()->StateDigest();
+  for (int round = 0; round < 5; ++round) {
+    auto ledger = NewLedger();
+    auto d = Durability::Open(*ledger, Opts());
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_EQ(ledger->StateDigest(), digest) << "round " << round;
+    if (round == 0) ASSERT_TRUE(ledger->UpsertWorkspace("w", kUnlimited, Region::kGlobal).ok());
+    for (int i = 0; i < 100; ++i) ASSERT_TRUE(ledger->Charge(Text("w", "u" + std::to_string(i % 3), 1)).status.ok());
+    ASSERT_TRUE((*d)->WaitDurable((*d)->Ticket()).ok());
+    digest = ledger->StateDigest();
+  }
+  auto ledger = NewLedger();
+  ASSERT_TRUE(Durability::Open(*ledger, Opts()).ok());
+  EXPECT_EQ(ledger->GetWorkspace("w")->used, 500u);
+}
+
+TEST_F(DurabilityTest, TornTailIsCutAndTheRestRecovers) {
+  uint64_t digest = 0;
+  {
+    auto ledger = NewLedger();
+    auto d = Durability::Open(*ledger, Opts());
+    ASSERT_TRUE(d.ok());
+    ASSERT_TRUE(ledger->UpsertWorkspace("w", kUnlimited, Region::kGlobal).ok());
+    ASSERT_TRUE(ledger->Charge(Text("w", "u", 2)).status.ok());
+    ASSERT_TRUE((*d)->WaitDurable((*d)->Ticket()).ok());
+    digest = ledger->StateDigest();
+  }
+  // A crash in the middle of the next write: half a frame at the end of the newest segment.
+  const std::string newest = Segments().back();
+  {
+    std::ofstream f(newest, std::ios::binary | std::ios::app);
+    const char partial[] = "\x11\x22\x33\x44\x30\x00\x00\x00\x05";
+    f.write(partial, sizeof partial - 1);
+  }
+  auto ledger = NewLedger();
+  RecoveryReport rep;
+  auto d = Durability::Open(*ledger, Opts(), &rep);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_TRUE(rep.torn_tail);
+  EXPECT_EQ(rep.torn_bytes_dropped, 9u);
+  EXPECT_EQ(ledger->StateDigest(), digest);
+  // And the log goes on from there.
+  ASSERT_TRUE(ledger->Charge(Text("w", "u", 1)).status.ok());
+  ASSERT_TRUE((*d)->WaitDurable((*d)->Ticket()).ok());
+}
+
+TEST_F(DurabilityTest, CorruptionInTheMiddleStopsStartUpUnlessSalvaging) {
+  {
+    auto ledger = NewLedger();
+    DurabilityOptions o = Opts();
+    o.segment_bytes = 4096;   // several segments
+    auto d = Durability::Open(*ledger, o);
+    ASSERT_TRUE(d.ok());
+    ASSERT_TRUE(ledger->UpsertWorkspace("w", kUnlimited, Region::kGlobal).ok());
+    for (int i = 0; i < 400; ++i) {
+      ASSERT_TRUE(ledger->Charge(Text("w", "u", 1)).status.ok());
+      if (i % 50 == 0) ASSERT_TRUE((*d)->WaitDurable((*d)->Ticket()).ok());
+    }
+    ASSERT_TRUE((*d)->WaitDurable((*d)->Ticket()).ok());
+  }
+  const auto segs = Segments();
+  ASSERT_GE(segs.size(), 3u);
+  {
+    std::fstream f(segs[1], std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(100);
+    f.put('\x7f');
+  }
+  auto ledger = NewLedger();
+  auto strict = Durability::Open(*ledger, Opts());
+  ASSERT_FALSE(strict.ok());
+  EXPECT_EQ(strict.code(), Code::kCorruption);
+  EXPECT_NE(strict.status().message().find(fs::path(segs[1]).filename().string()), std::string_view::npos)
+      << strict.status().ToString();
+
+  auto salvaged_ledger = NewLedger();
+  DurabilityOptions o = Opts();
+  o.salvage = true;
+  RecoveryReport rep;
+  auto salvaged = Durability::Open(*salvaged_ledger, o, &rep);
+  ASSERT_TRUE(salvaged.ok()) << salvaged.status().ToString();
+  EXPECT_FALSE(rep.salvage_problem.empty());
+  const uint64_t used = salvaged_ledger->GetWorkspace("w")->used;
+  EXPECT_GT(used, 0u);
+  EXPECT_LT(used, 400u);
+  EXPECT_TRUE(salvaged_ledger->CheckInvariants().ok());
+}
+
+TEST_F(DurabilityTest, AFailedSyncStopsAcknowledgementsAndKeepsWhatWasAcknowledged) {
+  wal::FaultInjectingFileSystem faulty;
+  uint64_t acknowledged_used = 0;
+  {
+    auto ledger = NewLedger();
+    DurabilityOptions o = Opts();
+    o.fs = &faulty;
+    auto d = Durability::Open(*ledger, o);
+    ASSERT_TRUE(d.ok());
+    ASSERT_TRUE(ledger->UpsertWorkspace("w", kUnlimited, Region::kGlobal).ok());
+    ASSERT_TRUE(ledger->Charge(Text("w", "u", 5)).status.ok());
+    ASSERT_TRUE((*d)->WaitDurable((*d)->Ticket()).ok());
+    acknowledged_used = 5;
+    faulty.FailSyncAt(faulty.syncs());   // the next fdatasync fails
+    ASSERT_TRUE(ledger->Charge(Text("w", "u", 7)).status.ok());
+    Status st = (*d)->WaitDurable((*d)->Ticket());
+    EXPECT_EQ(st.code(), Code::kUnavailable) << st.ToString();
+    EXPECT_EQ((*d)->status().code(), Code::kUnavailable);
+    // Sticky: later mutations are never acknowledged either.
+    ASSERT_TRUE(ledger->Charge(Text("w", "u", 1)).status.ok());
+    EXPECT_EQ((*d)->WaitDurable((*d)->Ticket()).code(), Code::kUnavailable);
+  }
+  auto ledger = NewLedger();
+  auto d = Durability::Open(*ledger, Opts());
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_GE(ledger->GetWorkspace("w")->used, acknowledged_used) << "nothing acknowledged is lost";
+}
+
+TEST_F(DurabilityTest, ConcurrentWritersEachWaitForTheirOwnRecords) {
+  std::atomic<uint64_t> acknowledged{0};
+  uint64_t digest = 0;
+  {
+    auto ledger = NewLedger();
+    auto d = Durability::Open(*ledger, Opts());
+    ASSERT_TRUE(d.ok());
+    for (int w = 0; w < 16; ++w) ASSERT_TRUE(ledger->UpsertWorkspace("w" + std::to_string(w), kUnlimited, Region::kGlobal).ok());
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        std::mt19937 rng(t);
+        for (int i = 0; i < 2000; ++i) {
+          ChargeResult r = ledger->Charge(Text("w" + std::to_string(rng() % 16), "u", 1));
+          ASSERT_TRUE(r.status.ok());
+          if (i % 8 == 7) {   // acknowledge in small batches, as a connection does
+            ASSERT_TRUE((*d)->WaitDurable((*d)->Ticket()).ok());
+            acknowledged += 8;
+          }
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    ASSERT_TRUE((*d)->WaitDurable((*d)->Ticket()).ok());
+    digest = ledger->StateDigest();
+    const auto stats = (*d)->stats();
+    EXPECT_EQ(stats.records, 16u + 8000u);
+    EXPECT_LT(stats.syncs, 8000u) << "group commit batches many records per fdatasync";
+  }
+  EXPECT_EQ(acknowledged.load(), 8000u);
+  auto ledger = NewLedger();
+  ASSERT_TRUE(Durability::Open(*ledger, Opts()).ok());
+  EXPECT_EQ(ledger->StateDigest(), digest);
+  EXPECT_EQ(ledger->Totals().used, 8000u);
+}
+
+TEST_F(DurabilityTest, PeriodicAndNoneModesAcknowledgeAfterWrite) {
+  for (SyncMode mode : {SyncMode::kPeriodic, SyncMode::kNone}) {
+    fs::remove_all(dir_);
+    uint64_t digest = 0;
+    {
+      auto ledger = NewLedger();
+      auto d = Durability::Open(*ledger, Opts(mode));
+      ASSERT_TRUE(d.ok());
+      ASSERT_TRUE(ledger->UpsertWorkspace("w", 10, Region::kGlobal).ok());
+      ASSERT_TRUE(ledger->Charge(Text("w", "u", 4)).status.ok());
+      ASSERT_TRUE((*d)->WaitDurable((*d)->Ticket()).ok());
+      digest = ledger->StateDigest();
+    }   // a clean shutdown syncs in every mode
+    auto ledger = NewLedger();
+    ASSERT_TRUE(Durability::Open(*ledger, Opts(mode)).ok());
+    EXPECT_EQ(ledger->StateDigest(), digest) << SyncModeName(mode);
+  }
+  EXPECT_EQ(ParseSyncMode("group").value(), SyncMode::kGroup);
+  EXPECT_EQ(ParseSyncMode("fast").code(), Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace genledger
