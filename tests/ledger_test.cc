@@ -100,6 +100,45 @@ TEST_F(LedgerTest, RefusalWhenCostExceedsRemainingReportsBoth) {
   EXPECT_EQ(Ws("acme").used, 8u);
 }
 
+TEST_F(LedgerTest, ChargeBatchMatchesChargingOneByOne) {
+  Create("a", 5);
+  Create("b", kUnlimited);
+  std::vector<ChargeRequest> reqs;
+  for (int i = 0; i < 70; ++i) {   // crosses the batch's internal chunking
+    reqs.push_back(Text(i % 2 ? "a" : "b", "u", 1));
+  }
+  reqs[3] = Text("missing", "u", 1);
+  reqs[4] = Text("b", "bad id", 1);
+  reqs[5] = Text("b", "u", 0);
+  std::vector<ChargeResult> results(reqs.size());
+  ledger_->ChargeBatch(reqs, results);
+  EXPECT_EQ(results[3].status.code(), Code::kUnknownWorkspace);
+  EXPECT_EQ(results[4].status.code(), Code::kInvalidId);
+  EXPECT_EQ(results[5].status.code(), Code::kInvalidQuantity);
+  int ok_a = 0, refused_a = 0, ok_b = 0;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    if (i >= 3 && i <= 5) continue;
+    if (i % 2) {
+      if (results[i].status.ok()) {
+        ++ok_a;
+        EXPECT_EQ(results[i].remaining, uint64_t(5 - ok_a)) << "in order: " << i;
+      } else {
+        EXPECT_EQ(results[i].status.code(), Code::kInsufficientGenerations);
+        EXPECT_EQ(ok_a, 5) << "refusals only after the limit is reached";
+        ++refused_a;
+      }
+    } else {
+      ASSERT_TRUE(results[i].status.ok());
+      ++ok_b;
+    }
+  }
+  EXPECT_EQ(ok_a, 5);
+  EXPECT_EQ(refused_a, 28);   // 35 odd positions, two of them (3 and 5) invalid, 5 accepted
+  EXPECT_EQ(Ws("a").used, 5u);
+  EXPECT_EQ(Ws("b").used, uint64_t(ok_b));
+  ExpectInvariants();
+}
+
 TEST_F(LedgerTest, UnlimitedWorkspaceReportsUnlimitedRemaining) {
   Create("big", kUnlimited);
   ChargeResult r = ledger_->Charge(Text("big", "u", 1000));

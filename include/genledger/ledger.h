@@ -231,6 +231,34 @@ class Ledger {
   // workspace's reserved). Takes every shard lock in turn. For tests and recovery.
   Status CheckInvariants() const;
 
+  // --- Snapshots (payload layout: docs/snapshot-format.md, "Section payloads") ---
+
+  // The fixed number of shards; a snapshot records it and is only loadable with the same count.
+  static uint32_t ShardCount() noexcept;
+  // Section type of a shard's whole state (docs/snapshot-format.md).
+  static constexpr uint8_t kShardStateSection = 1;
+
+  // Replaces `out` with shard `shard`'s state as one kShardStateSection payload and sets
+  // *record_no to the shard's per-shard record number at the copy: the copy contains the effect
+  // of exactly the shard's records 1..*record_no. Holds only that shard's lock, for the
+  // encoding; *lock_hold_ns (optional) receives how long. Thread-safe, callable during traffic.
+  // Errors: kInvalidArgument for a shard >= ShardCount(); kCapacityExhausted if the payload
+  // would exceed a snapshot section's maximum (the shard is too large for a version-1 section).
+  Status SnapshotShard(uint32_t shard, std::string& out, uint64_t* record_no,
+                       uint64_t* lock_hold_ns = nullptr) const;
+
+  // Installs a payload made by SnapshotShard into shard `shard`, whose log position becomes
+  // `record_no` (the next record replayed for it must be record_no + 1).
+  // Requires: the shard is empty (nothing created, applied or loaded) and logging is off.
+  // Guarantees: all or nothing - on error the shard is left untouched.
+  // Errors: kCorruption for any malformed or inconsistent payload (docs/snapshot-format.md,
+  // "Validation when loading"); kInvalidArgument for a bad shard or a non-empty shard.
+  Status LoadShardSection(uint32_t shard, uint64_t record_no, std::string_view payload);
+
+  // The shard and per-shard record number a WAL record payload starts with (recovery uses them
+  // to skip records a snapshot already contains). False if the payload is too short. Pure.
+  static bool ParseLogRecordPrefix(std::string_view payload, uint32_t* shard, uint64_t* record_no) noexcept;
+
   // Opaque state, defined in src/ledger/ledger_impl.h.
   struct Impl;
 

@@ -35,6 +35,11 @@ void IdempotencyTable::PopOldest() {
 void IdempotencyTable::Insert(uint32_t workspace, std::string_view id, uint64_t now_ms,
                               const IdempotencyParams& params, const IdempotencyOutcome& outcome) {
   Expire(now_ms);
+  Restore(workspace, id, now_ms, params, outcome);
+}
+
+void IdempotencyTable::Restore(uint32_t workspace, std::string_view id, uint64_t now_ms,
+                               const IdempotencyParams& params, const IdempotencyOutcome& outcome) {
   if (ring_.full()) {
     if (ring_.capacity() < capacity_) {
       ring_.set_capacity(std::min<uint64_t>(capacity_, std::max<size_t>(8, ring_.capacity() * 2)));

@@ -63,6 +63,11 @@ class IdempotencyTable {
   void Insert(uint32_t workspace, std::string_view id, uint64_t now_ms,
               const IdempotencyParams& params, const IdempotencyOutcome& outcome);
 
+  // Snapshot load: appends an entry as the newest, without expiring older ones first (they were
+  // live when the snapshot was taken, whatever their clocks said). Same key rule as Insert.
+  void Restore(uint32_t workspace, std::string_view id, uint64_t created_ms,
+               const IdempotencyParams& params, const IdempotencyOutcome& outcome);
+
   // Drops entries older than the window. Returns how many.
   uint64_t Expire(uint64_t now_ms);
 

@@ -1,8 +1,12 @@
 // Gate operations: charge, quote, reserve, commit, release, refund, expiry.
 #include "genledger/ledger.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <mutex>
 
 #include "ledger/ledger_impl.h"
@@ -33,7 +37,8 @@ Ledger::Impl::Impl(std::shared_ptr<const Catalog> c, LedgerOptions o)
       opt(o),
       clock(o.clock != nullptr ? o.clock : &SystemClock()),
       shards(new Shard[ledger::kShardCount]),
-      log_dirty(new std::atomic<uint8_t>[ledger::kShardCount]) {
+      log_dirty(new std::atomic<uint8_t>[ledger::kShardCount]),
+      hints(AllocateHints()) {
   auto share = [](uint64_t total) { return std::max<uint64_t>(1, (total + ledger::kShardCount - 1) / ledger::kShardCount); };
   holds_per_shard = share(opt.max_open_reservations);
   users_per_workspace = std::max<uint64_t>(1, opt.max_users_per_workspace);
@@ -44,6 +49,21 @@ Ledger::Impl::Impl(std::shared_ptr<const Catalog> c, LedgerOptions o)
     shards[i].idempotency.set_limits(share(opt.idempotency_capacity), opt.idempotency_window_ms);
   }
 }
+
+namespace {
+constexpr size_t kHintBytes = sizeof(std::atomic<ledger::Workspace*>) << Ledger::Impl::kHintBits;
+constexpr size_t kHugePage = size_t(2) << 20;
+}  // namespace
+
+std::atomic<ledger::Workspace*>* Ledger::Impl::AllocateHints() {
+  void* p = std::aligned_alloc(kHugePage, kHintBytes);
+  if (p == nullptr) throw std::bad_alloc();
+  (void)madvise(p, kHintBytes, MADV_HUGEPAGE);   // a hint; without THP the table still works
+  std::memset(p, 0, kHintBytes);
+  return static_cast<std::atomic<ledger::Workspace*>*>(p);
+}
+
+void Ledger::Impl::HintsDeleter::operator()(std::atomic<ledger::Workspace*>* p) const noexcept { std::free(p); }
 
 Ledger::Ledger(std::shared_ptr<const Catalog> catalog, LedgerOptions options)
     : impl_(std::make_unique<Impl>(std::move(catalog), options)) {}
@@ -100,7 +120,7 @@ struct Admission {
 Admission Admit(const Ledger::Impl& impl, Shard& s, const ChargeRequest& req, const Prepared& p,
                 IdempotentOp op, uint64_t ttl_ms, uint64_t now) {
   Admission a;
-  a.ws = Ledger::Impl::Find(s, req.workspace, p.hash);
+  a.ws = impl.FindFast(s, req.workspace, p.hash);
   if (a.ws == nullptr) {
     a.status = Status(Code::kUnknownWorkspace);
     return a;
@@ -167,18 +187,19 @@ void LogIdempotency(ledger::RecordBuilder& b, const ChargeRequest& req) {
 
 }  // namespace
 
-ChargeResult Ledger::Charge(const ChargeRequest& req) {
+namespace {
+
+ChargeResult ChargePrepared(Ledger::Impl& impl, const ChargeRequest& req, const Prepared& p) {
   ChargeResult r;
-  const Prepared p = Prepare(req);
   if (!p.status.ok()) {
     r.status = p.status;
     return r;
   }
   r.cost = p.cost;
-  const uint64_t now = impl_->clock->NowMs();
-  Shard& s = impl_->shards[p.shard];
+  const uint64_t now = impl.clock->NowMs();
+  Shard& s = impl.shards[p.shard];
   std::lock_guard lock(s.mu);
-  Admission a = Admit(*impl_, s, req, p, IdempotentOp::kCharge, 0, now);
+  Admission a = Admit(impl, s, req, p, IdempotentOp::kCharge, 0, now);
   if (a.replay != nullptr) {
     const IdempotencyOutcome& o = a.replay->outcome;
     r.charge_id = o.id;
@@ -198,9 +219,9 @@ ChargeResult Ledger::Charge(const ChargeRequest& req) {
   User& u = UserFor(a, req.user, a.params);
   ws.used += p.cost;
   u.used += p.cost;
-  r.charge_id = Impl::RecordCharge(s, ws, uint32_t(a.user), p.cost, now);
-  if (impl_->logging) {
-    auto b = impl_->Log(s, ledger::RecordType::kCharge);
+  r.charge_id = Ledger::Impl::RecordCharge(s, ws, uint32_t(a.user), p.cost, now);
+  if (impl.logging) {
+    auto b = impl.Log(s, ledger::RecordType::kCharge);
     b.U32(ws.index);
     LogUser(b, new_user, uint32_t(a.user), req.user);
     b.U64(p.cost).U64(now);
@@ -215,8 +236,46 @@ ChargeResult Ledger::Charge(const ChargeRequest& req) {
   return r;
 }
 
+}  // namespace
+
+ChargeResult Ledger::Charge(const ChargeRequest& req) { return ChargePrepared(*impl_, req, Prepare(req)); }
+
 void Ledger::ChargeBatch(std::span<const ChargeRequest> reqs, std::span<ChargeResult> results) {
-  for (size_t i = 0; i < reqs.size(); ++i) results[i] = Charge(reqs[i]);
+  // Overlap the cache misses of many charges: first issue every hint-slot load, then every
+  // workspace line, then do the charges one by one on (mostly) cached data. Nothing here reads
+  // shared state without its lock except the atomic hints.
+  constexpr size_t kChunk = 32;
+  Prepared prep[kChunk];
+  for (size_t base = 0; base < reqs.size(); base += kChunk) {
+    const size_t n = std::min(kChunk, reqs.size() - base);
+    for (size_t i = 0; i < n; ++i) {
+      prep[i] = Prepare(reqs[base + i]);
+      if (prep[i].status.ok()) __builtin_prefetch(&impl_->HintSlot(prep[i].hash));
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (!prep[i].status.ok()) continue;
+      __builtin_prefetch(&impl_->shards[prep[i].shard]);
+      if (const Workspace* w = impl_->HintSlot(prep[i].hash).load(std::memory_order_relaxed)) {
+        __builtin_prefetch(w);
+        __builtin_prefetch(reinterpret_cast<const char*>(w) + 64);
+      }
+    }
+    // Third wave: the user's entry, found by its tag in the (now cached) workspace line.
+    for (size_t i = 0; i < n; ++i) {
+      if (!prep[i].status.ok()) continue;
+      Workspace* w = impl_->HintSlot(prep[i].hash).load(std::memory_order_relaxed);
+      const User* users = w != nullptr ? w->users_hint.load(std::memory_order_acquire) : nullptr;
+      if (users == nullptr) continue;
+      const uint16_t tag = ledger::UserTag(reqs[base + i].user);
+      for (size_t u = 0; u < ledger::kUserScanMax; ++u) {
+        if (std::atomic_ref<uint16_t>(w->user_tags[u]).load(std::memory_order_relaxed) == tag) {
+          __builtin_prefetch(users + u);
+          break;
+        }
+      }
+    }
+    for (size_t i = 0; i < n; ++i) results[base + i] = ChargePrepared(*impl_, reqs[base + i], prep[i]);
+  }
 }
 
 ChargeResult Ledger::Quote(const ChargeRequest& req) const {

@@ -40,6 +40,7 @@ Workspace* Ledger::Impl::CreateWorkspace(Shard& s, std::string_view id, size_t h
   ws->index = uint32_t(s.workspaces.size());
   s.workspaces.push_back(std::move(owned));
   s.by_id.emplace(ledger::WorkspaceKey{ws->id, hash}, ws);
+  hints[HintOf(hash)].store(ws, std::memory_order_release);
   return ws;
 }
 

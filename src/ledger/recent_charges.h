@@ -58,6 +58,19 @@ class RecentCharges {
   uint64_t next_seq() const noexcept { return next_seq_; }
   uint64_t first_seq() const noexcept { return first_seq_; }
 
+  // Snapshot load: makes the ring hold `count` charges with seqs [first_seq, first_seq + count),
+  // read by rec(i). Beyond this ring's capacity the oldest are forgotten, as Add would have.
+  // Requires first_seq >= 1 and an empty ring (nothing added yet).
+  template <typename Rec>
+  void Restore(uint64_t first_seq, uint64_t count, Rec&& rec) {
+    const uint64_t skip = count > capacity_ ? count - capacity_ : 0;
+    ring_.set_capacity(std::min<uint64_t>(capacity_, std::max<uint64_t>(8, count - skip)));
+    ring_.clear();
+    for (uint64_t i = skip; i < count; ++i) ring_.push_back(rec(i));
+    first_seq_ = first_seq + skip;
+    next_seq_ = first_seq + count;
+  }
+
  private:
   uint64_t capacity_;
   uint64_t first_seq_ = 1;   // sequence of ring_.front()

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <array>
+#include <atomic>
+#include <cstddef>
 #include <memory>
 #include <mutex>
 #include <queue>
@@ -33,8 +35,9 @@ inline constexpr uint64_t MakeId(uint64_t seq, uint32_t shard) { return (seq << 
 inline constexpr uint32_t IdShard(uint64_t id) { return uint32_t(id & (kShardCount - 1)); }
 inline constexpr uint64_t IdSeq(uint64_t id) { return id >> kShardBits; }
 
-// Users live inline in their workspace: most workspaces have a handful, found by a short scan.
-inline constexpr size_t kUserScanMax = 8;
+// Users live inline in their workspace: most workspaces have a handful, found by a short scan
+// of tags that sit in the workspace's second cache line.
+inline constexpr size_t kUserScanMax = 6;
 
 struct User {
   std::string id;
@@ -44,24 +47,33 @@ struct User {
 };
 
 // A cheap fingerprint of a user id, kept inline in the workspace so finding a user touches one
-// cache line instead of every User's string.
-inline uint32_t UserTag(std::string_view id) noexcept {
-  return uint32_t(std::hash<std::string_view>{}(id) >> 32);
+// cache line instead of every User's string. A false match only costs one string comparison.
+inline uint16_t UserTag(std::string_view id) noexcept {
+  return uint16_t(std::hash<std::string_view>{}(id) >> 48);
 }
 
-struct Workspace {
+// Laid out for the charge path, which is bound by memory latency: everything a charge reads is
+// in the first two cache lines (id and balances; then users, tags, index, region, period).
+struct alignas(64) Workspace {
+  // Line 1.
   std::string id;
+  uint64_t used = 0;
+  uint64_t reserved = 0;
+  uint64_t base_limit = kUnlimited;
+  uint64_t topup = 0;
+  // Line 2.
+  std::vector<User> users;
+  uint64_t period = 1;
   uint32_t index = 0;              // position in Shard::workspaces; stable for the ledger's life
   Region region = Region::kGlobal;
   bool limit_lowered = false;      // an admin change left used + reserved above the limit
-  uint64_t base_limit = kUnlimited;
-  uint64_t topup = 0;
-  uint64_t used = 0;
-  uint64_t reserved = 0;
-  uint64_t period = 1;
-  std::vector<User> users;
-  std::array<uint32_t, kUserScanMax> user_tags{};   // UserTag of users[i], for i < kUserScanMax
-  // Built once a workspace has more than kUserScanMax users.
+  // UserTag of users[i], for i < kUserScanMax. Written under the shard lock; also read without
+  // it (through atomic_ref) by ChargeBatch's prefetching, which only uses them as hints.
+  std::array<uint16_t, kUserScanMax> user_tags{};
+  // users.data(), published for the same lock-free prefetching (a stale value is harmless:
+  // prefetching never faults).
+  std::atomic<const User*> users_hint{nullptr};
+  // Line 3: built once a workspace has more than kUserScanMax users.
   std::unique_ptr<StringMap<uint32_t>> user_index;
 
   uint64_t limit() const noexcept { return base_limit == kUnlimited ? kUnlimited : base_limit + topup; }
@@ -73,11 +85,12 @@ struct Workspace {
 
   // Index of the user or -1.
   int64_t FindUser(std::string_view user) const noexcept {
-    if (user_index) {
+    // The size is on line 2; user_index (line 3) exists only past kUserScanMax users.
+    if (users.size() > kUserScanMax) {
       auto it = user_index->find(user);
       return it == user_index->end() ? -1 : int64_t(it->second);
     }
-    const uint32_t tag = UserTag(user);
+    const uint16_t tag = UserTag(user);
     for (size_t i = 0; i < users.size(); ++i) {
       if (user_tags[i] == tag && users[i].id == user) return int64_t(i);
     }
@@ -87,7 +100,8 @@ struct Workspace {
   uint32_t AddUser(std::string_view user) {
     const auto idx = uint32_t(users.size());
     users.push_back(User{std::string(user)});
-    if (idx < kUserScanMax) user_tags[idx] = UserTag(user);
+    if (idx < kUserScanMax) std::atomic_ref<uint16_t>(user_tags[idx]).store(UserTag(user), std::memory_order_relaxed);
+    users_hint.store(users.data(), std::memory_order_release);
     if (user_index) {
       user_index->emplace(std::string(user), idx);
     } else if (users.size() > kUserScanMax) {
@@ -104,6 +118,9 @@ inline bool Affords(uint64_t limit, uint64_t used, uint64_t reserved, uint64_t c
   const uint64_t taken = used + reserved;   // both bounded by kMaxLimit-scale sums: no overflow
   return taken <= limit && cost <= limit - taken;
 }
+
+static_assert(offsetof(Workspace, users) == 64 && offsetof(Workspace, user_index) == 128,
+              "a charge should touch exactly two cache lines of its workspace");
 
 struct Hold {
   uint32_t workspace = 0;     // Workspace::index
