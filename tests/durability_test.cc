@@ -31,6 +31,9 @@ class DurabilityTest : public ::testing::Test {
     DurabilityOptions o;
     o.data_dir = dir_;
     o.sync = mode;
+    // These tests are about WAL replay; a shutdown snapshot would leave nothing to replay.
+    // Snapshots have their own tests (snapshot_recovery_test).
+    o.snapshot_interval_s = 0;
     return o;
   }
   // A fresh ledger recovered from the directory.

@@ -11,6 +11,7 @@
 
 #include "genledger/ledger.h"
 #include "ledger/log_record.h"
+#include "ledger/log_record_text.h"
 
 namespace genledger {
 namespace {
@@ -86,6 +87,16 @@ TEST_F(ReplayTest, EveryRecordTypeReplaysToTheSameState) {
   std::set<uint8_t> types;
   for (const Record& r : log) types.insert(r.type);
   EXPECT_EQ(types.size(), size_t(ledger::kMaxRecordType)) << "the scenario must cover every record type";
+
+  // Every record also decodes field by field for genledger-inspect, consuming exactly its payload.
+  for (const Record& r : log) {
+    auto described = ledger::DescribeRecord(r.type, r.payload);
+    ASSERT_TRUE(described.ok()) << described.status().ToString();
+    EXPECT_EQ((*described)["type"].as_string(), ledger::RecordTypeName(r.type));
+    EXPECT_FALSE(ledger::RecordToText(*described).empty());
+    EXPECT_FALSE(ledger::DescribeRecord(r.type, r.payload + "x").ok());
+    EXPECT_FALSE(ledger::DescribeRecord(r.type, r.payload.substr(0, r.payload.size() - 1)).ok());
+  }
 
   auto b = Make();
   ReplayInto(*b, log);
@@ -183,6 +194,27 @@ TEST_F(ReplayTest, RacingLoadWithAConcurrentDrainReplaysExactly) {
   ReplayInto(*b, log);
   EXPECT_EQ(a->StateDigest(), b->StateDigest());
   EXPECT_TRUE(b->CheckInvariants().ok());
+}
+
+TEST_F(ReplayTest, AFullLogBufferRefusesMutationsUntilTheWriterCatchesUp) {
+  auto a = Make();
+  a->EnableLog();
+  ASSERT_TRUE(a->UpsertWorkspace("w", kUnlimited, Region::kGlobal).ok());
+  uint64_t accepted = 0;
+  ChargeResult r;
+  for (int i = 0; i < 1'000'000; ++i) {   // nobody drains: the shard's buffer fills up
+    r = a->Charge(Req("w", "u", "gpt-4o", 1));
+    if (!r.status.ok()) break;
+    ++accepted;
+  }
+  ASSERT_EQ(r.status.code(), Code::kOverloaded) << r.status.ToString();
+  EXPECT_GT(accepted, 1000u);
+  EXPECT_EQ(a->GetWorkspace("w")->used, accepted) << "the refused charge changed nothing";
+  EXPECT_EQ(a->SetUserLimit("w", "u", 5).code(), Code::kOverloaded);
+  EXPECT_EQ(a->ResetPeriod("w").code(), Code::kOverloaded);
+  std::vector<Record> log = Drain(*a);
+  EXPECT_EQ(log.size(), accepted + 1);
+  EXPECT_TRUE(a->Charge(Req("w", "u", "gpt-4o", 1)).status.ok());
 }
 
 TEST_F(ReplayTest, MalformedRecordsAreCorruptionAndChangeNothing) {

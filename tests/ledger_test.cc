@@ -661,6 +661,8 @@ TEST_F(LedgerTest, TotalsAddUp) {
   EXPECT_EQ(t.used, 12u);
   EXPECT_EQ(t.reserved, 2u);
   EXPECT_EQ(t.open_reservations, 1u);
+  EXPECT_EQ(t.limits, 100u);
+  EXPECT_EQ(t.unlimited_workspaces, 1u);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "genledger/ledger.h"
 #include "genledger/status.h"
@@ -38,6 +39,11 @@ struct DurabilityOptions {
   bool salvage = false;
   // Test hook: where files are created (fault injection). nullptr = the real file system.
   wal::FileSystem* fs = nullptr;
+  // Seconds between automatic snapshots (docs/durability.md, "Snapshots"); 0 turns automatic
+  // snapshots off, including the one at clean shutdown (Snapshot() still works).
+  uint32_t snapshot_interval_s = 300;
+  // Valid snapshots kept; WAL segments are deleted only once every kept snapshot covers them.
+  uint32_t snapshots_kept = 2;
 };
 
 // What start-up found and did.
@@ -51,6 +57,16 @@ struct RecoveryReport {
   std::string salvage_problem;      // salvage mode: the corruption that was skipped over
   uint64_t salvage_bytes_dropped = 0;
   uint64_t elapsed_ms = 0;
+  // The snapshot recovery started from (empty path: none; the whole WAL was replayed).
+  std::string snapshot_path;
+  uint64_t snapshot_covered_seq = 0;
+  uint64_t snapshot_sections = 0;
+  uint64_t snapshot_load_ms = 0;
+  // WAL records after the covered seq that the snapshot already contained (per-shard skip).
+  uint64_t records_skipped = 0;
+  // Newer snapshots that failed verification and were passed over, each "<path>: <why>".
+  std::vector<std::string> snapshots_rejected;
+  uint64_t stale_snapshot_temps_removed = 0;
   std::string Summary() const;      // one human-readable line
 };
 
@@ -92,10 +108,28 @@ class Durability {
   // acknowledged any more; what was acknowledged before is on disk).
   Status status() const;
 
+  // Writes a snapshot now (docs/durability.md, "Snapshots"): covers every WAL record written so
+  // far, then applies retention and has the writer delete the WAL segments every kept snapshot
+  // covers. Blocks for the duration; snapshots are serialised (a concurrent call waits). Holds
+  // one ledger shard at a time, briefly; mutations continue meanwhile. Ok without writing when
+  // nothing was written to the WAL since the last snapshot. Thread-safe, but not concurrently
+  // with the destructor.
+  // Errors: kUnavailable if the log has failed; kIOError / kInvalidArgument from writing the
+  // file (the previous snapshots and the WAL are then untouched); kCapacityExhausted for a shard
+  // too large for one section. A retention or deletion error after a durable snapshot is
+  // returned too (the snapshot stays; only clean-up was incomplete).
+  Status Snapshot();
+
   // Statistics for metrics: rounds written, records, bytes, and the last fsync time.
   struct Stats {
     uint64_t rounds = 0, records = 0, bytes = 0, syncs = 0;
     uint64_t last_sync_us = 0, max_sync_us = 0, last_batch_records = 0;
+    // Snapshots written, failed, the last one's duration and size, the longest time any shard
+    // lock was held to copy a shard (over all snapshots), WAL segments deleted.
+    uint64_t snapshots = 0, snapshot_failures = 0, last_snapshot_ms = 0, last_snapshot_bytes = 0;
+    uint64_t max_shard_hold_us = 0, last_max_shard_hold_us = 0, segments_deleted = 0;
+    uint64_t last_snapshot_covered_seq = 0;
+    std::string last_snapshot_error;
   };
   Stats stats() const;
 

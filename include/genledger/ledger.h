@@ -133,6 +133,8 @@ struct LedgerTotals {
   uint64_t reserved = 0;
   uint64_t open_reservations = 0;
   uint64_t idempotency_entries = 0;
+  uint64_t limits = 0;                // sum of this period's allowances of capped workspaces
+  uint64_t unlimited_workspaces = 0;
 };
 
 class Ledger {

@@ -18,8 +18,14 @@
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <utility>
+#include <vector>
 
+#include "snapshot/snapshot_dir.h"
+#include "snapshot/snapshot_file.h"
+#include "wal/file.h"
 #include "wal/segment_reader.h"
 #include "wal/segment_writer.h"
 
@@ -49,6 +55,14 @@ std::string RecoveryReport::Summary() const {
   if (!salvage_problem.empty()) {
     s += "; SALVAGE dropped " + std::to_string(salvage_bytes_dropped) + " bytes after: " + salvage_problem;
   }
+  if (snapshot_path.empty()) {
+    s += "; no snapshot";
+  } else {
+    s += "; from snapshot " + snapshot_path + " (covered seq " + std::to_string(snapshot_covered_seq) + ", " +
+         std::to_string(snapshot_sections) + " sections, loaded in " + std::to_string(snapshot_load_ms) +
+         " ms), skipped " + std::to_string(records_skipped) + " records it contained";
+  }
+  for (const std::string& r : snapshots_rejected) s += "; REJECTED snapshot " + r;
   return s;
 }
 
@@ -73,6 +87,33 @@ struct Durability::Impl {
 
   std::function<void(uint64_t)> on_durable;
   std::thread thread;
+
+  // Last WAL seq handed to the OS by the writer: a snapshot started after reading it contains
+  // every record up to it (those were collected from the shards before the read).
+  std::atomic<uint64_t> written_seq{0};
+
+  // Snapshots (docs/durability.md, "Snapshots"). snapshot_mu serialises them.
+  std::mutex snapshot_mu;
+  std::optional<uint64_t> last_snapshot_seq;   // guarded by snapshot_mu
+  std::string snapshot_buf;                    // guarded by snapshot_mu; reused across shards
+  std::thread snapshot_thread;
+  std::mutex snap_wait_mu;
+  std::condition_variable snap_wait_cv;
+  bool snap_stop = false;                      // guarded by snap_wait_mu
+  bool writer_stopped = false;                 // set by the destructor once the writer is gone
+
+  // WAL segments to delete, handed to the writer thread: only it knows which segment it is
+  // appending to, and deleting between its rounds never races a rotation.
+  std::mutex del_mu;
+  std::vector<wal::SegmentName> del_pending;   // guarded by del_mu
+  uint64_t del_requested = 0;                  // guarded by del_mu
+  Status del_status;                           // guarded by del_mu
+  std::atomic<uint64_t> del_done{0};
+
+  void DeleteSegments(const std::vector<wal::SegmentName>& segs, Status* st);
+  void ProcessDeletions();
+  Status TakeSnapshot();
+  void SnapshotLoop();
 
   mutable std::mutex stats_mu;
   Stats stats;
@@ -106,6 +147,8 @@ void Durability::Impl::Run() {
   for (;;) {
     const bool stopping = stop.load();
     wake.store(false);
+    // After clearing `wake`: a request queued from here on also sets it, so it is not slept on.
+    ProcessDeletions();
     const uint64_t r = round.fetch_add(1) + 1;
     batch.clear();
     ledger.CollectLog(batch);
@@ -141,6 +184,7 @@ void Durability::Impl::Run() {
       ++records;
     });
     Status st = writer->Flush();
+    if (st.ok()) written_seq.store(writer->flushed_seq());
     uint64_t sync_us = 0;
     const bool sync_now = opt.sync == SyncMode::kGroup || stopping ||
                           (opt.sync == SyncMode::kPeriodic && std::chrono::steady_clock::now() - last_sync >= interval);
@@ -178,14 +222,180 @@ void Durability::Impl::Run() {
   }
 }
 
+void Durability::Impl::DeleteSegments(const std::vector<wal::SegmentName>& segs, Status* st) {
+  uint64_t deleted = 0;
+  for (const wal::SegmentName& seg : segs) {
+    std::error_code ec;
+    if (std::filesystem::remove(seg.path, ec)) ++deleted;
+    if (ec && st->ok()) *st = Status(Code::kIOError, "cannot delete WAL segment " + seg.path + ": " + ec.message());
+  }
+  if (deleted > 0) {
+    wal::FileSystem* fs = opt.fs != nullptr ? opt.fs : wal::FileSystem::Default();
+    if (Status d = fs->SyncDir(opt.data_dir); !d.ok() && st->ok()) *st = d;
+  }
+  std::lock_guard lock(stats_mu);
+  stats.segments_deleted += deleted;
+}
+
+void Durability::Impl::ProcessDeletions() {
+  std::vector<wal::SegmentName> segs;
+  uint64_t requested;
+  {
+    std::lock_guard lock(del_mu);
+    if (del_requested == del_done.load()) return;
+    segs.swap(del_pending);
+    requested = del_requested;
+  }
+  // Never the segment being appended to (the list never names the newest one either: this is
+  // the writer's own guard against a list computed from a stale directory listing).
+  const std::string current = std::filesystem::path(writer->current_segment_path()).filename().string();
+  const std::optional<uint64_t> current_first = wal::ParseSegmentFileName(current);
+  std::erase_if(segs, [&](const wal::SegmentName& seg) { return !current_first || seg.first_seq >= *current_first; });
+  Status st;
+  DeleteSegments(segs, &st);
+  {
+    std::lock_guard lock(del_mu);
+    if (!st.ok() && del_status.ok()) del_status = st;
+  }
+  del_done.store(requested);
+  del_done.notify_all();
+}
+
+Status Durability::Impl::TakeSnapshot() {
+  std::lock_guard guard(snapshot_mu);
+  if (failed.load()) return Status(Code::kUnavailable, "the write-ahead log failed; no snapshot");
+  const auto t0 = std::chrono::steady_clock::now();
+  // Read before copying any shard: every record <= covered was collected from its shard before
+  // this load, so its effect is in the copy. Later records may be too; recovery skips those by
+  // per-shard record number.
+  const uint64_t covered = written_seq.load();
+  if (last_snapshot_seq == covered) return Status();   // nothing new in the WAL
+  auto fail = [&](const Status& st) {
+    std::lock_guard lock(stats_mu);
+    ++stats.snapshot_failures;
+    stats.last_snapshot_error = st.ToString();
+    return st;
+  };
+  snapshot::SnapshotWriterOptions wo;
+  wo.fs = opt.fs;
+  auto w = snapshot::SnapshotWriter::Open(opt.data_dir, covered, Ledger::ShardCount(), wo);
+  if (!w.ok()) return fail(w.status());
+  uint64_t max_hold_ns = 0;
+  for (uint32_t i = 0; i < Ledger::ShardCount(); ++i) {
+    uint64_t record_no = 0, hold_ns = 0;
+    Status st = ledger.SnapshotShard(i, snapshot_buf, &record_no, &hold_ns);
+    if (st.ok()) st = (*w)->AddSection(Ledger::kShardStateSection, uint16_t(i), record_no, snapshot_buf);
+    if (!st.ok()) return fail(st);   // the writer's destructor removes the temporary file
+    max_hold_ns = std::max(max_hold_ns, hold_ns);
+  }
+  if (Status st = (*w)->Finish(); !st.ok()) return fail(st);
+  last_snapshot_seq = covered;
+  const uint64_t bytes = (*w)->file_bytes();
+  if (snapshot_buf.capacity() > (size_t{8} << 20)) std::string().swap(snapshot_buf);
+  {
+    std::lock_guard lock(stats_mu);
+    ++stats.snapshots;
+    stats.last_snapshot_ms = uint64_t(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
+    stats.last_snapshot_bytes = bytes;
+    stats.last_max_shard_hold_us = max_hold_ns / 1000;
+    stats.max_shard_hold_us = std::max(stats.max_shard_hold_us, max_hold_ns / 1000);
+    stats.last_snapshot_covered_seq = covered;
+  }
+
+  // Retention, then the WAL that every kept snapshot covers.
+  auto kept = snapshot::KeepNewest(opt.data_dir, std::max<uint32_t>(1, opt.snapshots_kept));
+  if (!kept.ok()) return kept.status();
+  if (!kept->complete) return Status();
+  auto listing = wal::ListSegments(opt.data_dir);
+  if (!listing.ok()) return listing.status();
+  auto covered_segs = snapshot::WalSegmentsCoveredBy(*listing, kept->min_kept_covered_seq);
+  if (!covered_segs.ok()) return covered_segs.status();
+  if (covered_segs->empty()) return Status();
+  if (writer_stopped) {
+    Status st;
+    DeleteSegments(*covered_segs, &st);
+    return st;
+  }
+  uint64_t ticket;
+  {
+    std::lock_guard lock(del_mu);
+    del_pending.insert(del_pending.end(), covered_segs->begin(), covered_segs->end());
+    ticket = ++del_requested;
+  }
+  Wakeup();
+  for (uint64_t done = del_done.load(); done < ticket; done = del_done.load()) del_done.wait(done);
+  std::lock_guard lock(del_mu);
+  return std::exchange(del_status, Status());
+}
+
+void Durability::Impl::SnapshotLoop() {
+  std::unique_lock lock(snap_wait_mu);
+  for (;;) {
+    snap_wait_cv.wait_for(lock, std::chrono::seconds(opt.snapshot_interval_s), [&] { return snap_stop; });
+    if (snap_stop) return;
+    lock.unlock();
+    (void)TakeSnapshot();   // failures are counted in the stats; the WAL keeps everything
+    lock.lock();
+  }
+}
+
 Durability::Durability(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Durability::~Durability() {
+  // The snapshot thread first: it may be waiting for the writer to delete segments.
+  {
+    std::lock_guard lock(impl_->snap_wait_mu);
+    impl_->snap_stop = true;
+  }
+  impl_->snap_wait_cv.notify_all();
+  if (impl_->snapshot_thread.joinable()) impl_->snapshot_thread.join();
   impl_->stop.store(true);
   impl_->Wakeup();
   if (impl_->thread.joinable()) impl_->thread.join();
-  if (!impl_->failed.load()) (void)impl_->writer->Close();
+  const bool closed = !impl_->failed.load() && impl_->writer->Close().ok();
+  impl_->writer_stopped = true;
+  // After the final round: this snapshot covers everything, so the next start replays nothing.
+  if (closed && impl_->opt.snapshot_interval_s != 0) (void)impl_->TakeSnapshot();
 }
+
+namespace {
+
+// Loads every section of the snapshot at `path` into `ledger`; skip_upto[shard] receives each
+// section's record_no. The file was verified just before; a failure here (a payload the ledger
+// rejects, or damage since) stops start-up, because the ledger is then partly loaded.
+Status LoadSnapshot(Ledger& ledger, const std::string& path, std::vector<uint64_t>* skip_upto, uint64_t* sections) {
+  auto reader = snapshot::SnapshotReader::Open(path);
+  if (!reader.ok()) return reader.status();
+  if ((*reader)->header().shard_count != Ledger::ShardCount()) {
+    return Status(Code::kInvalidArgument, path + " was written with " + std::to_string((*reader)->header().shard_count) +
+                                              " shards; this build has " + std::to_string(Ledger::ShardCount()));
+  }
+  skip_upto->assign(Ledger::ShardCount(), 0);
+  std::vector<bool> seen(Ledger::ShardCount(), false);
+  Status st = (*reader)->ReadSections([&](const snapshot::SectionView& sec) -> Status {
+    if (sec.type != Ledger::kShardStateSection || sec.shard >= Ledger::ShardCount() || seen[sec.shard]) {
+      return Status(Code::kCorruption, path + ": offset " + std::to_string(sec.offset) +
+                                           ": unexpected section (type " + std::to_string(sec.type) + ", shard " +
+                                           std::to_string(sec.shard) + ")");
+    }
+    seen[sec.shard] = true;
+    (*skip_upto)[sec.shard] = sec.record_no;
+    Status s = ledger.LoadShardSection(sec.shard, sec.record_no, sec.payload);
+    if (!s.ok()) return Status(s.code(), path + ": offset " + std::to_string(sec.offset) + ": " + s.ToString());
+    return Status();
+  });
+  if (!st.ok()) return st;
+  *sections = (*reader)->section_count();
+  for (uint32_t i = 0; i < Ledger::ShardCount(); ++i) {
+    if (!seen[i]) return Status(Code::kCorruption, path + ": no section for shard " + std::to_string(i));
+  }
+  return Status();
+}
+
+}  // namespace
+
+Status Durability::Snapshot() { return impl_->TakeSnapshot(); }
 
 Result<std::unique_ptr<Durability>> Durability::Open(Ledger& ledger, DurabilityOptions options,
                                                      RecoveryReport* report_out) {
@@ -195,10 +405,43 @@ Result<std::unique_ptr<Durability>> Durability::Open(Ledger& ledger, DurabilityO
   if (ec) return Status(Code::kIOError, "cannot create data directory " + options.data_dir + ": " + ec.message());
 
   RecoveryReport report;
-  uint64_t replayed = 0;
+  std::optional<uint64_t> snapshot_seq;
+  std::vector<uint64_t> skip_upto;   // per shard: records the snapshot already contains
+  uint64_t from_seq = wal::kFromOldest;
+  {
+    Result<snapshot::NewestValidResult> found = snapshot::FindNewestValidSnapshot(options.data_dir);
+    if (!found.ok()) return found.status();
+    for (const snapshot::SnapshotSummary& r : found->rejected) {
+      report.snapshots_rejected.push_back(r.path + ": " + r.verdict.ToString());
+    }
+    // No snapshot at all: the WAL is complete from its oldest segment. A rejected one may have
+    // let older segments be deleted, so then replay must start at seq 1 or fail loudly.
+    if (found->chosen || !found->rejected.empty()) from_seq = found->replay_from_seq();
+    if (found->chosen) {
+      const auto l0 = std::chrono::steady_clock::now();
+      if (Status st = LoadSnapshot(ledger, found->chosen->path, &skip_upto, &report.snapshot_sections); !st.ok()) {
+        return st;
+      }
+      snapshot_seq = found->chosen->covered_seq;
+      report.snapshot_path = found->chosen->path;
+      report.snapshot_covered_seq = *snapshot_seq;
+      report.snapshot_load_ms = uint64_t(
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - l0).count());
+    }
+  }
+  uint64_t replayed = 0, skipped = 0;
   Result<wal::ScanReport> scan = wal::ScanWal(
-      options.data_dir, wal::kFromOldest, options.salvage ? wal::RecoverMode::kSalvage : wal::RecoverMode::kStrict,
+      options.data_dir, from_seq, options.salvage ? wal::RecoverMode::kSalvage : wal::RecoverMode::kStrict,
       [&](const wal::Frame& f) -> Status {
+        if (!skip_upto.empty()) {
+          uint32_t shard = 0;
+          uint64_t no = 0;
+          if (Ledger::ParseLogRecordPrefix(f.payload, &shard, &no) && shard < skip_upto.size() &&
+              no <= skip_upto[shard]) {
+            ++skipped;
+            return Status();
+          }
+        }
         Status st = ledger.ApplyLogRecord(f.type, f.payload);
         if (!st.ok()) {
           return Status(Code::kCorruption, "WAL record seq " + std::to_string(f.seq) + " at offset " +
@@ -213,6 +456,7 @@ Result<std::unique_ptr<Durability>> Durability::Open(Ledger& ledger, DurabilityO
   }
   report.segments = scan->segments_seen;
   report.records_replayed = replayed;
+  report.records_skipped = skipped;
   report.next_seq = scan->next_seq;
   report.torn_tail = scan->torn_tail;
   if (scan->cut.has_value()) {
@@ -224,7 +468,14 @@ Result<std::unique_ptr<Durability>> Durability::Open(Ledger& ledger, DurabilityO
     report.salvage_bytes_dropped = scan->dropped_bytes;
   }
 
+  // Left by a snapshot interrupted by a crash; nothing can be writing them now.
+  if (auto removed = snapshot::RemoveStaleTempFiles(options.data_dir); removed.ok()) {
+    report.stale_snapshot_temps_removed = removed->size();
+  }
+
   auto impl = std::make_unique<Impl>(ledger, options);
+  impl->written_seq.store(scan->next_seq - 1);
+  impl->last_snapshot_seq = snapshot_seq;
   wal::WriterOptions wopt;
   wopt.segment_target_bytes = options.segment_bytes;
   wopt.fs = options.fs;
@@ -236,6 +487,7 @@ Result<std::unique_ptr<Durability>> Durability::Open(Ledger& ledger, DurabilityO
   ledger.SetLogWakeup([raw] { raw->Wakeup(); });
   ledger.EnableLog();
   raw->thread = std::thread([raw] { raw->Run(); });
+  if (options.snapshot_interval_s != 0) raw->snapshot_thread = std::thread([raw] { raw->SnapshotLoop(); });
   report.elapsed_ms = uint64_t(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
   if (report_out != nullptr) *report_out = report;

@@ -199,6 +199,10 @@ ChargeResult ChargePrepared(Ledger::Impl& impl, const ChargeRequest& req, const 
   const uint64_t now = impl.clock->NowMs();
   Shard& s = impl.shards[p.shard];
   std::lock_guard lock(s.mu);
+  if (Status room = impl.LogRoom(s); !room.ok()) {
+    r.status = std::move(room);
+    return r;
+  }
   Admission a = Admit(impl, s, req, p, IdempotentOp::kCharge, 0, now);
   if (a.replay != nullptr) {
     const IdempotencyOutcome& o = a.replay->outcome;
@@ -316,6 +320,10 @@ ReserveResult Ledger::Reserve(const ReserveRequest& req) {
   const uint64_t now = impl_->clock->NowMs();
   Shard& s = impl_->shards[p.shard];
   std::lock_guard lock(s.mu);
+  if (Status room = impl_->LogRoom(s); !room.ok()) {
+    r.status = std::move(room);
+    return r;
+  }
   Admission a = Admit(*impl_, s, req.charge, p, IdempotentOp::kReserve, req.ttl_ms, now);
   if (a.replay != nullptr) {
     const IdempotencyOutcome& o = a.replay->outcome;
@@ -419,6 +427,10 @@ CommitResult Ledger::Commit(uint64_t reservation_id, std::optional<Usage> actual
   const uint64_t now = impl_->clock->NowMs();
   Shard& s = impl_->shards[shard];
   std::lock_guard lock(s.mu);
+  if (Status room = impl_->LogRoom(s); !room.ok()) {
+    r.status = std::move(room);
+    return r;
+  }
   boost::unordered_flat_map<uint64_t, Hold>::iterator it;
   r.status = FindOpenHold(*impl_, s, seq, now, it);
   if (!r.status.ok()) return r;
@@ -454,6 +466,10 @@ ReleaseResult Ledger::Release(uint64_t reservation_id) {
   const uint64_t now = impl_->clock->NowMs();
   Shard& s = impl_->shards[shard];
   std::lock_guard lock(s.mu);
+  if (Status room = impl_->LogRoom(s); !room.ok()) {
+    r.status = std::move(room);
+    return r;
+  }
   boost::unordered_flat_map<uint64_t, Hold>::iterator it;
   r.status = FindOpenHold(*impl_, s, ledger::IdSeq(reservation_id), now, it);
   if (!r.status.ok()) return r;
@@ -471,6 +487,10 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
   const uint64_t now = impl_->clock->NowMs();
   Shard& s = impl_->shards[shard];
   std::lock_guard lock(s.mu);
+  if (Status room = impl_->LogRoom(s); !room.ok()) {
+    r.status = std::move(room);
+    return r;
+  }
   ledger::ChargeRecord* c = s.charges.Find(seq);
   if (c == nullptr) {
     r.status = (seq >= 1 && seq < s.charges.next_seq())

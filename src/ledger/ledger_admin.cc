@@ -83,6 +83,7 @@ Result<WorkspaceInfo> Ledger::UpsertWorkspace(std::string_view workspace, uint64
   const uint32_t shard = Impl::ShardOf(hash);
   Shard& s = impl_->shards[shard];
   std::lock_guard lock(s.mu);
+  if (Status room = impl_->LogRoom(s); !room.ok()) return room;
   Workspace* ws = Impl::Find(s, workspace, hash);
   if (ws == nullptr) {
     // Reserve a slot in the global count first so concurrent creators cannot overshoot.
@@ -108,6 +109,7 @@ Result<UserInfo> Ledger::SetUserLimit(std::string_view workspace, std::string_vi
   const size_t hash = Impl::HashId(workspace);
   Shard& s = impl_->shards[Impl::ShardOf(hash)];
   std::lock_guard lock(s.mu);
+  if (Status room = impl_->LogRoom(s); !room.ok()) return room;
   Workspace* ws = Impl::Find(s, workspace, hash);
   if (ws == nullptr) return NoWorkspace();
   int64_t ui = ws->FindUser(user);
@@ -142,6 +144,7 @@ Result<WorkspaceInfo> Ledger::TopUp(std::string_view workspace, uint64_t amount)
   const size_t hash = Impl::HashId(workspace);
   Shard& s = impl_->shards[Impl::ShardOf(hash)];
   std::lock_guard lock(s.mu);
+  if (Status room = impl_->LogRoom(s); !room.ok()) return room;
   Workspace* ws = Impl::Find(s, workspace, hash);
   if (ws == nullptr) return NoWorkspace();
   if (ws->base_limit == kUnlimited) {
@@ -161,6 +164,7 @@ Result<WorkspaceInfo> Ledger::ResetPeriod(std::string_view workspace) {
   const size_t hash = Impl::HashId(workspace);
   Shard& s = impl_->shards[Impl::ShardOf(hash)];
   std::lock_guard lock(s.mu);
+  if (Status room = impl_->LogRoom(s); !room.ok()) return room;
   Workspace* ws = Impl::Find(s, workspace, hash);
   if (ws == nullptr) return NoWorkspace();
   ResetWorkspacePeriod(*ws);
@@ -206,6 +210,11 @@ LedgerTotals Ledger::Totals() const {
       t.users += ws->users.size();
       t.used += ws->used;
       t.reserved += ws->reserved;
+      if (ws->limit() == kUnlimited) {
+        ++t.unlimited_workspaces;
+      } else {
+        t.limits += ws->limit();
+      }
     }
     t.open_reservations += s.holds.size();
     t.idempotency_entries += s.idempotency.size();

@@ -30,6 +30,17 @@ struct Ledger::Impl {
   std::unique_ptr<std::atomic<uint8_t>[]> log_dirty;
   std::function<void()> log_wakeup;   // tells the writer there is work; set before logging starts
 
+  // Backpressure: when a shard has this many bytes of records the writer has not taken yet (the
+  // disk is behind), its mutations are refused with kOverloaded instead of growing memory.
+  static constexpr size_t kMaxPendingLogBytes = size_t(1) << 20;
+  // Requires s.mu held.
+  Status LogRoom(const ledger::Shard& s) const {
+    if (logging && s.log.size() >= kMaxPendingLogBytes) {
+      return Status(Code::kOverloaded, "the write-ahead log is behind; retry shortly");
+    }
+    return Status();
+  }
+
   // Starts the next record of shard s. Requires s.mu held and logging on.
   ledger::RecordBuilder Log(ledger::Shard& s, ledger::RecordType type) {
     if (s.log.empty()) {

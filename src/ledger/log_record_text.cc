@@ -1,0 +1,121 @@
+#include "ledger/log_record_text.h"
+
+#include <span>
+
+#include <boost/json/serialize.hpp>
+
+#include "ledger/log_record.h"
+
+namespace genledger::ledger {
+namespace {
+
+enum class Kind { kU8, kU32, kU64, kLimit, kStr, kUser, kIdempotency, kRegion };
+struct Field {
+  const char* name;
+  Kind kind;
+};
+
+// The layout of every record after its (shard, record_no) prefix, as in docs/wal-records.md.
+constexpr Field kCreate[] = {{"id", Kind::kStr}, {"limit", Kind::kLimit}, {"region", Kind::kRegion}};
+constexpr Field kUpdate[] = {{"ws", Kind::kU32}, {"limit", Kind::kLimit}, {"region", Kind::kRegion}};
+constexpr Field kUserLimit[] = {{"ws", Kind::kU32}, {"user", Kind::kUser}, {"limit", Kind::kLimit}};
+constexpr Field kTopUp[] = {{"ws", Kind::kU32}, {"amount", Kind::kU64}};
+constexpr Field kReset[] = {{"ws", Kind::kU32}};
+constexpr Field kCharge[] = {{"ws", Kind::kU32}, {"user", Kind::kUser}, {"cost", Kind::kU64},
+                             {"at_ms", Kind::kU64}, {"idempotency", Kind::kIdempotency}};
+constexpr Field kReserve[] = {{"ws", Kind::kU32},     {"user", Kind::kUser},          {"model", Kind::kStr},
+                              {"held", Kind::kU64},   {"expires_at_ms", Kind::kU64}, {"at_ms", Kind::kU64},
+                              {"ttl_ms", Kind::kU64}, {"idempotency", Kind::kIdempotency}};
+constexpr Field kCommit[] = {{"reservation_seq", Kind::kU64}, {"cost", Kind::kU64}, {"at_ms", Kind::kU64}};
+constexpr Field kSettle[] = {{"reservation_seq", Kind::kU64}};
+constexpr Field kRefund[] = {{"charge_seq", Kind::kU64}, {"ws", Kind::kU32}, {"user", Kind::kU32}, {"cost", Kind::kU64}};
+
+std::span<const Field> Schema(RecordType t) {
+  switch (t) {
+    case RecordType::kCreateWorkspace: return kCreate;
+    case RecordType::kUpdateWorkspace: return kUpdate;
+    case RecordType::kSetUserLimit: return kUserLimit;
+    case RecordType::kTopUp: return kTopUp;
+    case RecordType::kResetPeriod: return kReset;
+    case RecordType::kCharge: return kCharge;
+    case RecordType::kReserve: return kReserve;
+    case RecordType::kCommit: return kCommit;
+    case RecordType::kRelease:
+    case RecordType::kExpire: return kSettle;
+    case RecordType::kRefund: return kRefund;
+  }
+  return {};
+}
+
+boost::json::value Limit(uint64_t v) { return v == UINT64_MAX ? boost::json::value(nullptr) : boost::json::value(v); }
+
+}  // namespace
+
+Result<boost::json::object> DescribeRecord(uint8_t type, std::string_view payload) {
+  if (type == 0 || type > kMaxRecordType) return Status(Code::kCorruption, "unknown record type " + std::to_string(type));
+  RecordReader r(payload);
+  boost::json::object o;
+  o["type"] = RecordTypeName(type);
+  o["shard"] = r.U16();
+  o["record_no"] = r.U64();
+  for (const Field& f : Schema(RecordType(type))) {
+    switch (f.kind) {
+      case Kind::kU8: o[f.name] = r.U8(); break;
+      case Kind::kU32: o[f.name] = r.U32(); break;
+      case Kind::kU64: o[f.name] = r.U64(); break;
+      case Kind::kLimit: o[f.name] = Limit(r.U64()); break;
+      case Kind::kStr: o[f.name] = r.Str8(); break;
+      case Kind::kRegion: o[f.name] = r.U8() == 0 ? "global" : "cn"; break;
+      case Kind::kUser: {
+        const uint32_t index = r.U32();
+        if (index == kNewUser) {
+          o[f.name] = boost::json::object{{"new", r.Str8()}};
+        } else {
+          o[f.name] = index;
+        }
+        break;
+      }
+      case Kind::kIdempotency: {
+        if (r.U8() == 0) {
+          o[f.name] = nullptr;
+          break;
+        }
+        boost::json::object idem;
+        idem["id"] = r.Str8();
+        idem["model"] = r.Str8();
+        idem["quantity"] = r.U64();
+        idem["seconds_milli"] = r.U64();
+        idem["outputs"] = r.U32();
+        idem["formats"] = r.U32();
+        o[f.name] = std::move(idem);
+        break;
+      }
+    }
+  }
+  if (!r.ok()) return Status(Code::kCorruption, std::string(RecordTypeName(type)) + " record is truncated");
+  if (!r.done()) return Status(Code::kCorruption, std::string(RecordTypeName(type)) + " record has trailing bytes");
+  return o;
+}
+
+std::string RecordToText(const boost::json::object& record) {
+  std::string line;
+  for (const auto& [key, value] : record) {
+    if (key == "type") {
+      line += value.as_string().c_str();
+      continue;
+    }
+    line += ' ';
+    line += key;
+    line += '=';
+    if (value.is_string()) {
+      line += value.as_string().c_str();
+    } else if (value.is_null()) {
+      line += key == "idempotency" ? "none" : "unlimited";
+    } else {
+      line += boost::json::serialize(value);
+    }
+  }
+  return line;
+}
+
+}  // namespace genledger::ledger

@@ -1,0 +1,536 @@
+#include "server/api.h"
+
+#include <chrono>
+#include <optional>
+
+namespace genledger::server {
+
+namespace {
+
+MetricOp ToMetricOp(OpKind k) {
+  switch (k) {
+    case OpKind::kCharge: return MetricOp::kCharge;
+    case OpKind::kQuote: return MetricOp::kQuote;
+    case OpKind::kReserve: return MetricOp::kReserve;
+    case OpKind::kCommit: return MetricOp::kCommit;
+    case OpKind::kRelease: return MetricOp::kRelease;
+    case OpKind::kRefund: return MetricOp::kRefund;
+    case OpKind::kNone: break;
+  }
+  return MetricOp::kOther;
+}
+
+uint32_t RequiredFields(OpKind k) {
+  switch (k) {
+    case OpKind::kCharge:
+    case OpKind::kQuote:
+    case OpKind::kReserve: return kFWorkspace | kFUser | kFModel;
+    case OpKind::kCommit:
+    case OpKind::kRelease: return kFReservation;
+    case OpKind::kRefund: return kFCharge;
+    case OpKind::kNone: break;
+  }
+  return 0;
+}
+
+void SetError(HttpReply& out, const WireError& e) {
+  out.status = e.http;
+  out.body = ErrorBody(e);
+}
+
+void SetError(HttpReply& out, int http, std::string_view code, std::string msg) {
+  SetError(out, WireError::Make(http, code, std::move(msg)));
+}
+
+WireError WithCost(const Status& s, uint64_t cost, uint64_t remaining) {
+  WireError e = WireError::FromStatus(s);
+  if (s.code() == Code::kInsufficientGenerations || s.code() == Code::kUserLimitExceeded) {
+    e.has_cost = true;
+    e.cost = cost;
+    e.remaining = remaining;
+  }
+  return e;
+}
+
+// Splits "/a/b/c" (query string already removed) into at most 5 segments; false if more, or
+// if a segment is empty.
+bool Split(std::string_view path, std::string_view (&seg)[5], int& n) {
+  n = 0;
+  if (path.empty() || path[0] != '/') return false;
+  path.remove_prefix(1);
+  while (true) {
+    size_t slash = path.find('/');
+    std::string_view s = path.substr(0, slash);
+    if (s.empty() || n == 5) return false;
+    seg[n++] = s;
+    if (slash == std::string_view::npos) return true;
+    path.remove_prefix(slash + 1);
+  }
+}
+
+thread_local ParsedBody tl_body;
+
+}  // namespace
+
+Api::Api(std::shared_ptr<Ledger> ledger, std::shared_ptr<Auth> auth,
+         std::shared_ptr<Metrics> metrics, ApiLimits limits)
+    : ledger_(std::move(ledger)), auth_(std::move(auth)), metrics_(std::move(metrics)),
+      limits_(limits) {}
+
+WireError Api::PrepareCharge(const OpRequest& r, ChargeRequest& c) {
+  const CatalogItem* item = ledger_->catalog().Find(r.model);
+  if (!item) {
+    std::string m = r.model.size() > 64 ? r.model.substr(0, 64) + "..." : r.model;
+    WireError u = WireError::Make(400, "unknown_model", "");
+    u.message = "unknown model '";
+    u.message += m;
+    u.message += "'";
+    return u;
+  }
+  c.workspace = r.workspace;
+  c.user = r.user;
+  c.item = item;
+  c.usage.quantity = r.quantity;
+  c.usage.seconds_milli = r.seconds_milli;
+  c.usage.outputs = static_cast<uint32_t>(r.outputs);
+  c.usage.formats = static_cast<uint32_t>(r.formats);
+  c.idempotency_id = r.id;
+  return {};
+}
+
+WireError Api::Execute(OpKind kind, const OpRequest& r, bool in_frame, std::string& fields,
+                       bool& mutated) {
+  if (!r.error.ok()) return r.error;
+  uint32_t allowed = AllowedFields(kind) | (in_frame ? (kFOp | kFSeq) : 0);
+  WireError e = CheckFields(r, allowed, RequiredFields(kind));
+  if (!e.ok()) return e;
+  switch (kind) {
+    case OpKind::kCharge:
+    case OpKind::kQuote:
+    case OpKind::kReserve: {
+      ReserveRequest rr;
+      ChargeRequest& c = rr.charge;
+      WireError pe = PrepareCharge(r, c);
+      if (!pe.ok()) return pe;
+      if (kind == OpKind::kQuote) {
+        ChargeResult res = ledger_->Quote(c);
+        if (!res.status.ok()) return WithCost(res.status, res.cost, res.remaining);
+        AppendQuoteFields(fields, res);
+      } else if (kind == OpKind::kCharge) {
+        ChargeResult res = ledger_->Charge(c);
+        if (!res.status.ok()) return WithCost(res.status, res.cost, res.remaining);
+        if (!res.replayed) metrics_->AddDebited(res.cost);
+        mutated = true;
+        AppendChargeFields(fields, res);
+      } else {
+        rr.ttl_ms = r.ttl_ms;
+        ReserveResult res = ledger_->Reserve(rr);
+        if (!res.status.ok()) return WithCost(res.status, res.held, res.remaining);
+        mutated = true;
+        AppendReserveFields(fields, res);
+      }
+      return {};
+    }
+    case OpKind::kCommit: {
+      if (!r.reservation_known) return WireError::FromStatus(Status(Code::kUnknownReservation));
+      std::optional<Usage> actual;
+      if (r.present & (kFQuantity | kFSeconds | kFOutputs | kFFormats)) {
+        Usage u;
+        u.quantity = r.quantity;
+        u.seconds_milli = r.seconds_milli;
+        u.outputs = static_cast<uint32_t>(r.outputs);
+        u.formats = static_cast<uint32_t>(r.formats);
+        actual = u;
+      }
+      CommitResult res = ledger_->Commit(r.reservation_id, actual);
+      if (!res.status.ok()) return WireError::FromStatus(res.status);
+      metrics_->AddDebited(res.cost);
+      mutated = true;
+      AppendCommitFields(fields, res);
+      return {};
+    }
+    case OpKind::kRelease: {
+      if (!r.reservation_known) return WireError::FromStatus(Status(Code::kUnknownReservation));
+      ReleaseResult res = ledger_->Release(r.reservation_id);
+      if (!res.status.ok()) return WireError::FromStatus(res.status);
+      mutated = true;
+      AppendReleaseFields(fields, res);
+      return {};
+    }
+    case OpKind::kRefund: {
+      if (!r.charge_known) return WireError::FromStatus(Status(Code::kUnknownCharge));
+      RefundResult res = ledger_->Refund(r.charge_id);
+      if (!res.status.ok()) return WireError::FromStatus(res.status);
+      metrics_->AddRefunded(res.refunded);
+      mutated = true;
+      AppendRefundFields(fields, res);
+      return {};
+    }
+    case OpKind::kNone: break;
+  }
+  return WireError::Make(400, "invalid_argument", "missing field 'op'");
+}
+
+bool Api::AppendOpResult(const OpRequest& r, std::string& out) {
+  std::string fields;
+  bool mutated = false;
+  WireError e;
+  if (!r.error.ok())
+    e = r.error;
+  else if (r.op == OpKind::kNone)
+    e = WireError::Make(400, "invalid_argument", "missing field 'op'");
+  else
+    e = Execute(r.op, r, /*in_frame=*/true, fields, mutated);
+  AppendResultPrefix(r, e.ok() ? 200 : e.http, out);
+  if (e.ok())
+    out += fields;
+  else
+    AppendErrorMember(out, e);
+  out.push_back('}');
+  return mutated;
+}
+
+namespace {
+thread_local std::vector<ChargeRequest> tl_charges;
+thread_local std::vector<ChargeResult> tl_charge_results;
+thread_local std::vector<size_t> tl_charge_index;
+}  // namespace
+
+void Api::AppendResultPrefix(const OpRequest& r, int status, std::string& out) {
+  metrics_->Count(ToMetricOp(r.op), status);
+  out += "{\"status\":";
+  AppendU64(out, uint64_t(status));
+  if (r.has(kFSeq)) {
+    out += ",\"seq\":";
+    AppendU64(out, r.seq);
+  }
+  out.push_back(',');
+}
+
+bool Api::RunOps(const std::vector<OpRequest>& ops, std::string& out) {
+  bool mutated = false;
+  size_t i = 0;
+  while (i < ops.size()) {
+    // A run of well-formed charges goes through Ledger::ChargeBatch in one call.
+    auto& reqs = tl_charges;
+    auto& idx = tl_charge_index;
+    reqs.clear();
+    idx.clear();
+    size_t j = i;
+    for (; j < ops.size(); ++j) {
+      const OpRequest& r = ops[j];
+      if (r.op != OpKind::kCharge || !r.error.ok()) break;
+      if (!CheckFields(r, AllowedFields(OpKind::kCharge) | kFOp | kFSeq,
+                       RequiredFields(OpKind::kCharge)).ok())
+        break;
+      ChargeRequest c;
+      if (!PrepareCharge(r, c).ok()) break;
+      reqs.push_back(c);
+      idx.push_back(j);
+    }
+    if (reqs.size() >= 2) {
+      auto& results = tl_charge_results;
+      results.assign(reqs.size(), ChargeResult{});
+      ledger_->ChargeBatch(reqs, results);
+      for (size_t k = 0; k < reqs.size(); ++k) {
+        if (idx[k] != 0) out.push_back(',');
+        const ChargeResult& res = results[k];
+        const OpRequest& r = ops[idx[k]];
+        if (res.status.ok()) {
+          if (!res.replayed) metrics_->AddDebited(res.cost);
+          mutated = true;
+          AppendResultPrefix(r, 200, out);
+          AppendChargeFields(out, res);
+        } else {
+          WireError e = WithCost(res.status, res.cost, res.remaining);
+          AppendResultPrefix(r, e.http, out);
+          AppendErrorMember(out, e);
+        }
+        out.push_back('}');
+      }
+      i = j;
+      continue;
+    }
+    if (i != 0) out.push_back(',');
+    if (AppendOpResult(ops[i], out)) mutated = true;
+    ++i;
+  }
+  return mutated;
+}
+
+void Api::Batch(std::string_view body, HttpReply& out) {
+  ParsedBody& pb = tl_body;
+  ParseBody(body, BodyShape::kBatch, limits_.max_batch_ops, pb);
+  if (!pb.error.ok()) return SetError(out, pb.error);
+  out.status = 200;
+  out.body = "{\"results\":[";
+  out.mutation = RunOps(pb.ops, out.body);
+  out.body += "]}";
+}
+
+bool Api::HandleFrame(std::string_view text, std::string& out) {
+  auto start = std::chrono::steady_clock::now();
+  ParsedBody& pb = tl_body;
+  ParseBody(text, BodyShape::kFrame, limits_.max_batch_ops, pb);
+  bool mutated = false;
+  if (!pb.error.ok()) {
+    out += "{\"status\":";
+    AppendU64(out, uint64_t(pb.error.http));
+    out.push_back(',');
+    AppendErrorMember(out, pb.error);
+    out.push_back('}');
+    metrics_->Count(MetricOp::kWsFrame, pb.error.http);
+  } else {
+    if (pb.is_array) out.push_back('[');
+    mutated = RunOps(pb.ops, out);
+    if (pb.is_array) out.push_back(']');
+    metrics_->Count(MetricOp::kWsFrame, 200);
+  }
+  metrics_->Observe(MetricOp::kWsFrame,
+                    uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 std::chrono::steady_clock::now() - start)
+                                 .count()));
+  return mutated;
+}
+
+bool Api::AuthorizeWebSocket(std::string_view authorization, HttpReply& out) {
+  Role role = auth_->Check(authorization);
+  if (role == Role::kNone) {
+    out.www_authenticate = true;
+    SetError(out, 401, "unauthorized", "missing or invalid bearer token");
+    return false;
+  }
+  if (role < Role::kGate) {
+    SetError(out, 403, "forbidden", "the token's role may not use /v1/ws (needs gate or admin)");
+    return false;
+  }
+  return true;
+}
+
+void Api::Admin(std::string_view method, std::string_view ws, std::string_view sub,
+                std::string_view user, std::string_view body, Role role, HttpReply& out,
+                MetricOp& op) {
+  auto need = [&](Role r) {
+    if (role >= r) return true;
+    SetError(out, 403, "forbidden",
+             "the token's role (" + std::string(RoleName(role)) + ") may not do this");
+    return false;
+  };
+  auto parse = [&](uint32_t allowed, uint32_t required, bool allow_empty) -> const OpRequest* {
+    ParsedBody& pb = tl_body;
+    ParseBody(body, BodyShape::kObject, 1, pb, allow_empty);
+    if (!pb.error.ok()) {
+      SetError(out, pb.error);
+      return nullptr;
+    }
+    const OpRequest& r = pb.ops[0];
+    if (!r.error.ok()) {
+      SetError(out, r.error);
+      return nullptr;
+    }
+    WireError e = CheckFields(r, allowed, required);
+    if (!e.ok()) {
+      SetError(out, e);
+      return nullptr;
+    }
+    return &r;
+  };
+  auto workspace = [&](const Result<WorkspaceInfo>& w) {
+    if (!w.ok()) return SetError(out, WireError::FromStatus(w.status()));
+    out.status = 200;
+    out.body.clear();
+    AppendWorkspace(out.body, *w);
+  };
+  const char* allow = nullptr;
+  if (sub.empty()) {
+    allow = "GET, PUT";
+    if (method == "GET") {
+      op = MetricOp::kGetWorkspace;
+      if (!need(Role::kRead)) return;
+      return workspace(ledger_->GetWorkspace(ws));
+    }
+    if (method == "PUT") {
+      op = MetricOp::kPutWorkspace;
+      if (!need(Role::kAdmin)) return;
+      const OpRequest* r = parse(kFLimit | kFRegion, 0, false);
+      if (!r) return;
+      Region region = Region::kGlobal;
+      uint64_t limit = kUnlimited;
+      if (!r->has(kFRegion) || !r->has(kFLimit)) {
+        Result<WorkspaceInfo> cur = ledger_->GetWorkspace(ws);
+        if (cur.ok()) {
+          region = cur->region;
+          limit = cur->base_limit;
+        }
+      }
+      if (r->has(kFRegion)) {
+        Result<Region> rg = ParseRegion(r->region);
+        if (!rg.ok())
+          return SetError(out, 400, "invalid_argument",
+                          "field 'region' must be \"global\" or \"cn\"");
+        region = *rg;
+      }
+      if (r->has(kFLimit)) limit = r->limit;
+      workspace(ledger_->UpsertWorkspace(ws, limit, region));
+      out.mutation = out.status == 200;
+      return;
+    }
+  } else if (sub == "users" && user.empty()) {
+    allow = "GET";
+    if (method == "GET") {
+      op = MetricOp::kListUsers;
+      if (!need(Role::kRead)) return;
+      Result<std::vector<UserInfo>> users = ledger_->ListUsers(ws);
+      if (!users.ok()) return SetError(out, WireError::FromStatus(users.status()));
+      out.status = 200;
+      out.body.clear();
+      AppendUsers(out.body, *users);
+      return;
+    }
+  } else if (sub == "users") {
+    allow = "PUT";
+    if (method == "PUT") {
+      op = MetricOp::kPutUser;
+      if (!need(Role::kAdmin)) return;
+      const OpRequest* r = parse(kFLimit, kFLimit, false);
+      if (!r) return;
+      Result<UserInfo> u = ledger_->SetUserLimit(ws, user, r->limit);
+      if (!u.ok()) return SetError(out, WireError::FromStatus(u.status()));
+      out.status = 200;
+      out.mutation = true;
+      out.body = "{\"workspace\":";
+      AppendJsonString(out.body, ws);
+      out.body += ",\"user\":";
+      AppendJsonString(out.body, u->user);
+      out.body += ",\"used\":";
+      AppendU64(out.body, u->used);
+      out.body += ",\"reserved\":";
+      AppendU64(out.body, u->reserved);
+      out.body += ",\"limit\":";
+      AppendLimit(out.body, u->limit);
+      out.body += "}";
+      return;
+    }
+  } else if (sub == "topup" || sub == "reset") {
+    allow = "POST";
+    if (method == "POST") {
+      op = sub == "topup" ? MetricOp::kTopUp : MetricOp::kReset;
+      if (!need(Role::kAdmin)) return;
+      if (sub == "topup") {
+        const OpRequest* r = parse(kFAmount, kFAmount, false);
+        if (!r) return;
+        workspace(ledger_->TopUp(ws, r->amount));
+      } else {
+        if (!parse(0, 0, true)) return;
+        workspace(ledger_->ResetPeriod(ws));
+      }
+      out.mutation = out.status == 200;
+      return;
+    }
+  } else {
+    return SetError(out, 404, "not_found", "no such route");
+  }
+  out.allow = allow;
+  SetError(out, 405, "method_not_allowed",
+           "method " + std::string(method) + " not allowed here (allowed: " + allow + ")");
+}
+
+void Api::HandleHttp(std::string_view method, std::string_view target,
+                     std::string_view authorization, std::string_view body, HttpReply& out) {
+  auto start = std::chrono::steady_clock::now();
+  out = HttpReply{};
+  MetricOp op = MetricOp::kOther;
+  std::string_view path = target.substr(0, target.find('?'));
+  std::string_view seg[5];
+  int n = 0;
+  bool split_ok = Split(path, seg, n);
+  auto method_not_allowed = [&](std::string_view allow) {
+    out.allow = allow;
+    SetError(out, 405, "method_not_allowed",
+             "method " + std::string(method) + " not allowed here (allowed: " +
+                 std::string(allow) + ")");
+  };
+
+  if (split_ok && n == 1 && seg[0] == "healthz") {
+    op = MetricOp::kHealth;
+    if (method == "GET" || method == "HEAD")
+      out.body = "{\"status\":\"ok\"}";
+    else
+      method_not_allowed("GET");
+  } else if (split_ok && n == 1 && seg[0] == "metrics") {
+    op = MetricOp::kMetrics;
+    if (method == "GET" || method == "HEAD") {
+      out.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      out.body = metrics_->Render(ledger_->Totals());
+    } else {
+      method_not_allowed("GET");
+    }
+  } else if (!split_ok || n < 2 || seg[0] != "v1") {
+    SetError(out, 404, "not_found", "no such route");
+  } else {
+    Role role = auth_->Check(authorization);
+    if (role == Role::kNone) {
+      out.www_authenticate = true;
+      SetError(out, 401, "unauthorized", "missing or invalid bearer token");
+    } else if (n == 2) {
+      std::string_view name = seg[1];
+      OpKind kind = ParseOpKind(name);
+      if (name == "catalog") {
+        op = MetricOp::kCatalog;
+        if (method == "GET" || method == "HEAD")
+          out.body = ledger_->catalog().ToJson();
+        else
+          method_not_allowed("GET");
+      } else if (name == "ws") {
+        if (method != "GET")
+          method_not_allowed("GET");
+        else
+          SetError(out, 400, "invalid_argument", "/v1/ws needs a WebSocket upgrade request");
+      } else if (kind != OpKind::kNone || name == "batch") {
+        op = kind == OpKind::kNone ? MetricOp::kBatch : ToMetricOp(kind);
+        if (method != "POST") {
+          method_not_allowed("POST");
+        } else if (role < Role::kGate) {
+          SetError(out, 403, "forbidden",
+                   "the token's role (" + std::string(RoleName(role)) + ") may not do this");
+        } else if (kind == OpKind::kNone) {
+          Batch(body, out);
+        } else {
+          ParsedBody& pb = tl_body;
+          ParseBody(body, BodyShape::kObject, 1, pb);
+          if (!pb.error.ok()) {
+            SetError(out, pb.error);
+          } else {
+            std::string fields = "{";
+            bool mutated = false;
+            WireError e = Execute(kind, pb.ops[0], /*in_frame=*/false, fields, mutated);
+            if (!e.ok()) {
+              SetError(out, e);
+            } else {
+              fields.push_back('}');
+              out.body = std::move(fields);
+              out.mutation = mutated;
+            }
+          }
+        }
+      } else {
+        SetError(out, 404, "not_found", "no such route");
+      }
+    } else if (seg[1] == "workspaces" && n >= 3) {
+      std::string_view sub = n >= 4 ? seg[3] : std::string_view();
+      std::string_view user = n >= 5 ? seg[4] : std::string_view();
+      if (n == 5 && sub != "users")
+        SetError(out, 404, "not_found", "no such route");
+      else
+        Admin(method, seg[2], sub, user, body, role, out, op);
+    } else {
+      SetError(out, 404, "not_found", "no such route");
+    }
+  }
+  metrics_->Count(op, out.status);
+  metrics_->Observe(op, uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now() - start)
+                                     .count()));
+}
+
+}  // namespace genledger::server

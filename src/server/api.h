@@ -1,0 +1,79 @@
+// The API's request handling, independent of sockets: routes an HTTP request (method, target,
+// Authorization, body) or a WebSocket text frame to the ledger and encodes the reply.
+// Thread-safe; called concurrently from every I/O thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "genledger/ledger.h"
+#include "server/auth.h"
+#include "server/metrics.h"
+#include "server/protocol.h"
+
+namespace genledger::server {
+
+struct ApiLimits {
+  size_t max_batch_ops = 1000;   // ops per /v1/batch body or WebSocket frame
+};
+
+struct HttpReply {
+  int status = 200;
+  std::string body;
+  std::string_view content_type = "application/json";
+  std::string_view allow;          // 405: the Allow header
+  bool www_authenticate = false;   // 401: send WWW-Authenticate: Bearer
+  // True when the reply acknowledges a change to the ledger (the durability hook: such a
+  // reply may only be sent once the change is durable).
+  bool mutation = false;
+};
+
+class Api {
+ public:
+  Api(std::shared_ptr<Ledger> ledger, std::shared_ptr<Auth> auth,
+      std::shared_ptr<Metrics> metrics, ApiLimits limits);
+
+  // Handles one HTTP request. `out` is overwritten.
+  void HandleHttp(std::string_view method, std::string_view target,
+                  std::string_view authorization, std::string_view body, HttpReply& out);
+
+  // Checks a WebSocket upgrade request for GET /v1/ws: ok (returns true) when the caller may
+  // run gate ops; otherwise fills `out` with the HTTP error to answer instead.
+  bool AuthorizeWebSocket(std::string_view authorization, HttpReply& out);
+
+  // One WebSocket text frame (an op object or an array of them) -> the reply frame, appended
+  // to `out`. Returns true when some op changed the ledger (see HttpReply::mutation).
+  bool HandleFrame(std::string_view text, std::string& out);
+
+  Ledger& ledger() noexcept { return *ledger_; }
+  Metrics& metrics() noexcept { return *metrics_; }
+  Auth& auth() noexcept { return *auth_; }
+
+ private:
+  // Runs one op; on success appends its result members to `fields` and returns an ok error.
+  WireError Execute(OpKind kind, const OpRequest& r, bool in_frame, std::string& fields,
+                    bool& mutated);
+  // Checks the model and fills a ChargeRequest (pointing into `r`) for charge/quote/reserve.
+  WireError PrepareCharge(const OpRequest& r, ChargeRequest& c);
+  // Runs batch/frame ops in order, appending comma-separated results; runs of consecutive
+  // well-formed charges go through Ledger::ChargeBatch. Returns true if any op mutated.
+  bool RunOps(const std::vector<OpRequest>& ops, std::string& out);
+  // `{"status":N,("seq":S,)?` and counts the op in the metrics.
+  void AppendResultPrefix(const OpRequest& r, int status, std::string& out);
+  // Appends `{"status":..,("seq":..,)? fields | "error":{..}}` for a batch/frame op.
+  bool AppendOpResult(const OpRequest& r, std::string& out);
+  void Batch(std::string_view body, HttpReply& out);
+  void Admin(std::string_view method, std::string_view ws, std::string_view sub,
+             std::string_view user, std::string_view body, Role role, HttpReply& out,
+             MetricOp& op);
+
+  std::shared_ptr<Ledger> ledger_;
+  std::shared_ptr<Auth> auth_;
+  std::shared_ptr<Metrics> metrics_;
+  ApiLimits limits_;
+};
+
+}  // namespace genledger::server

@@ -1,0 +1,151 @@
+#include "server/auth.h"
+
+#include <boost/json.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace genledger::server {
+
+std::string_view RoleName(Role r) noexcept {
+  switch (r) {
+    case Role::kRead: return "read";
+    case Role::kGate: return "gate";
+    case Role::kAdmin: return "admin";
+    case Role::kNone: break;
+  }
+  return "none";
+}
+
+namespace {
+
+// Constant-time in the presented token's content: always scans the whole stored token.
+bool SameToken(std::string_view presented, std::string_view stored) noexcept {
+  unsigned diff = presented.size() == stored.size() ? 0u : 1u;
+  for (size_t i = 0; i < stored.size(); ++i) {
+    unsigned char a = i < presented.size() ? static_cast<unsigned char>(presented[i]) : 0;
+    diff |= a ^ static_cast<unsigned char>(stored[i]);
+  }
+  return diff == 0;
+}
+
+Result<Role> ParseRole(std::string_view s) {
+  if (s == "admin") return Role::kAdmin;
+  if (s == "gate") return Role::kGate;
+  if (s == "read") return Role::kRead;
+  return Status(Code::kInvalidArgument, "unknown role '" + std::string(s) + "'");
+}
+
+}  // namespace
+
+Result<std::vector<Auth::Entry>> Auth::ParseFile(std::string_view text) {
+  boost::json::error_code ec;
+  boost::json::value v = boost::json::parse(text, ec);
+  if (ec) return Status(Code::kInvalidArgument, "auth file: malformed JSON: " + ec.message());
+  if (!v.is_object()) return Status(Code::kInvalidArgument, "auth file: not a JSON object");
+  std::vector<Entry> out;
+  for (const auto& kv : v.as_object()) {
+    if (kv.key() != "tokens")
+      return Status(Code::kInvalidArgument,
+                    "auth file: unknown field '" + std::string(kv.key()) + "'");
+  }
+  const auto* tokens = v.as_object().if_contains("tokens");
+  if (!tokens || !tokens->is_array())
+    return Status(Code::kInvalidArgument, "auth file: 'tokens' must be an array");
+  size_t i = 0;
+  for (const auto& t : tokens->as_array()) {
+    std::string where = "auth file: tokens[" + std::to_string(i++) + "]";
+    if (!t.is_object()) return Status(Code::kInvalidArgument, where + " is not an object");
+    const auto& o = t.as_object();
+    for (const auto& kv : o)
+      if (kv.key() != "token" && kv.key() != "role")
+        return Status(Code::kInvalidArgument,
+                      where + ": unknown field '" + std::string(kv.key()) + "'");
+    const auto* tok = o.if_contains("token");
+    const auto* role = o.if_contains("role");
+    if (!tok || !tok->is_string() || tok->as_string().empty())
+      return Status(Code::kInvalidArgument, where + ": 'token' must be a non-empty string");
+    if (!role || !role->is_string())
+      return Status(Code::kInvalidArgument, where + ": 'role' must be a string");
+    Result<Role> r = ParseRole(role->as_string());
+    if (!r.ok()) return Status(Code::kInvalidArgument, where + ": " + std::string(r.status().message()));
+    out.push_back({std::string(tok->as_string()), *r});
+  }
+  return out;
+}
+
+Status Auth::Init(std::string file) {
+  file_ = std::move(file);
+  env_.clear();
+  const std::pair<const char*, Role> vars[] = {{"GENLEDGER_ADMIN_TOKEN", Role::kAdmin},
+                                               {"GENLEDGER_GATE_TOKEN", Role::kGate},
+                                               {"GENLEDGER_READ_TOKEN", Role::kRead}};
+  for (const auto& [name, role] : vars) {
+    const char* v = std::getenv(name);
+    if (v && *v) env_.push_back({v, role});
+  }
+  Status s = Rebuild();
+  if (!s.ok()) return s;
+  open_ = token_count() == 0;
+  return Status::Ok();
+}
+
+Status Auth::Reload() { return Rebuild(); }
+
+void Auth::AddToken(std::string token, Role role) {
+  extra_.push_back({std::move(token), role});
+  open_ = false;
+  (void)Rebuild();
+}
+
+Status Auth::Rebuild() {
+  auto table = std::make_shared<Table>();
+  if (!file_.empty()) {
+    std::ifstream in(file_, std::ios::binary);
+    if (!in) return Status(Code::kIOError, "cannot read auth file " + file_);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    Result<std::vector<Entry>> entries = ParseFile(ss.str());
+    if (!entries.ok()) return entries.status();
+    *table = std::move(*entries);
+  }
+  table->insert(table->end(), env_.begin(), env_.end());
+  table->insert(table->end(), extra_.begin(), extra_.end());
+  std::lock_guard lock(mu_);
+  table_ = std::move(table);
+  return Status::Ok();
+}
+
+std::shared_ptr<const Auth::Table> Auth::Snapshot() const {
+  std::lock_guard lock(mu_);
+  return table_;
+}
+
+size_t Auth::token_count() const { return Snapshot()->size(); }
+
+Role Auth::Check(std::string_view authorization) const {
+  if (open_) return Role::kAdmin;
+  constexpr std::string_view kBearer = "Bearer ";
+  if (authorization.size() <= kBearer.size()) return Role::kNone;
+  // Scheme is case-insensitive (RFC 7235).
+  for (size_t i = 0; i < kBearer.size(); ++i) {
+    char c = authorization[i];
+    if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
+    char k = kBearer[i];
+    if (k >= 'A' && k <= 'Z') k = char(k - 'A' + 'a');
+    if (c != k) return Role::kNone;
+  }
+  std::string_view token = authorization.substr(kBearer.size());
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  if (token.empty()) return Role::kNone;
+  auto table = Snapshot();
+  Role best = Role::kNone;
+  for (const auto& e : *table) {   // no early exit: every token is compared
+    bool same = SameToken(token, e.token);
+    if (same && e.role > best) best = e.role;
+  }
+  return best;
+}
+
+}  // namespace genledger::server

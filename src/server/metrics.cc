@@ -1,0 +1,120 @@
+#include "server/metrics.h"
+
+#include <cstdio>
+
+namespace genledger::server {
+
+const char* MetricOpName(MetricOp op) noexcept {
+  switch (op) {
+    case MetricOp::kCharge: return "charge";
+    case MetricOp::kQuote: return "quote";
+    case MetricOp::kReserve: return "reserve";
+    case MetricOp::kCommit: return "commit";
+    case MetricOp::kRelease: return "release";
+    case MetricOp::kRefund: return "refund";
+    case MetricOp::kBatch: return "batch";
+    case MetricOp::kWsFrame: return "ws_frame";
+    case MetricOp::kGetWorkspace: return "get_workspace";
+    case MetricOp::kPutWorkspace: return "put_workspace";
+    case MetricOp::kListUsers: return "list_users";
+    case MetricOp::kPutUser: return "put_user";
+    case MetricOp::kTopUp: return "topup";
+    case MetricOp::kReset: return "reset";
+    case MetricOp::kCatalog: return "catalog";
+    case MetricOp::kHealth: return "healthz";
+    case MetricOp::kMetrics: return "metrics";
+    case MetricOp::kOther: return "other";
+    case MetricOp::kCount: break;
+  }
+  return "other";
+}
+
+void Metrics::Count(MetricOp op, int http_status) noexcept {
+  size_t s = 0;
+  for (; s < kNumStatuses; ++s)
+    if (kStatuses[s] == http_status) break;
+  if (s == kNumStatuses) s = 10;  // 500
+  requests_[size_t(op)][s].fetch_add(1, std::memory_order_relaxed);
+}
+
+void Metrics::Observe(MetricOp op, uint64_t ns) noexcept {
+  Histogram& h = latency_[size_t(op)];
+  uint64_t us = ns / 1000;
+  size_t b = 0;
+  while (b < kNumBuckets && us > kBucketsUs[b]) ++b;
+  h.buckets[b].fetch_add(1, std::memory_order_relaxed);
+  h.count.fetch_add(1, std::memory_order_relaxed);
+  h.sum_ns.fetch_add(ns, std::memory_order_relaxed);
+}
+
+namespace {
+void Line(std::string& out, const char* fmt, auto... args) {
+  char buf[256];
+  int n = std::snprintf(buf, sizeof buf, fmt, args...);
+  if (n > 0) out.append(buf, std::min<size_t>(size_t(n), sizeof buf - 1));
+}
+}  // namespace
+
+std::string Metrics::Render(const LedgerTotals& t) const {
+  std::string out;
+  out.reserve(16384);
+  out += "# HELP genledger_requests_total Requests (HTTP) and ops (batch/WebSocket) by operation and HTTP status.\n";
+  out += "# TYPE genledger_requests_total counter\n";
+  for (size_t op = 0; op < kOps; ++op)
+    for (size_t s = 0; s < kNumStatuses; ++s) {
+      uint64_t v = requests_[op][s].load(std::memory_order_relaxed);
+      if (v == 0) continue;
+      Line(out, "genledger_requests_total{operation=\"%s\",status=\"%d\"} %llu\n",
+           MetricOpName(MetricOp(op)), kStatuses[s], (unsigned long long)v);
+    }
+  out += "# HELP genledger_request_duration_seconds Time to handle a request, by operation.\n";
+  out += "# TYPE genledger_request_duration_seconds histogram\n";
+  for (size_t op = 0; op < kOps; ++op) {
+    const Histogram& h = latency_[op];
+    uint64_t count = h.count.load(std::memory_order_relaxed);
+    if (count == 0) continue;
+    const char* name = MetricOpName(MetricOp(op));
+    uint64_t cum = 0;
+    for (size_t b = 0; b <= kNumBuckets; ++b) {
+      cum += h.buckets[b].load(std::memory_order_relaxed);
+      if (b < kNumBuckets)
+        Line(out, "genledger_request_duration_seconds_bucket{operation=\"%s\",le=\"%g\"} %llu\n",
+             name, double(kBucketsUs[b]) / 1e6, (unsigned long long)cum);
+      else
+        Line(out, "genledger_request_duration_seconds_bucket{operation=\"%s\",le=\"+Inf\"} %llu\n",
+             name, (unsigned long long)cum);
+    }
+    Line(out, "genledger_request_duration_seconds_sum{operation=\"%s\"} %.9f\n", name,
+         double(h.sum_ns.load(std::memory_order_relaxed)) / 1e9);
+    Line(out, "genledger_request_duration_seconds_count{operation=\"%s\"} %llu\n", name,
+         (unsigned long long)cum);
+  }
+  auto counter = [&](const char* name, const char* help, uint64_t v) {
+    Line(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+         (unsigned long long)v);
+  };
+  auto gauge = [&](const char* name, const char* help, long long v) {
+    Line(out, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name, v);
+  };
+  counter("genledger_generations_debited_total", "Generations debited by charges and commits.",
+          debited_.load(std::memory_order_relaxed));
+  counter("genledger_generations_refunded_total", "Generations given back by refunds.",
+          refunded_.load(std::memory_order_relaxed));
+  counter("genledger_connections_accepted_total", "TCP connections accepted.",
+          accepted_.load(std::memory_order_relaxed));
+  counter("genledger_connections_rejected_total", "Connections refused at --max-connections.",
+          rejected_.load(std::memory_order_relaxed));
+  gauge("genledger_open_connections", "Open client connections (HTTP and WebSocket).",
+        open_.load(std::memory_order_relaxed));
+  gauge("genledger_open_websockets", "Open WebSocket connections.",
+        ws_open_.load(std::memory_order_relaxed));
+  gauge("genledger_workspaces", "Workspaces in the ledger.", (long long)t.workspaces);
+  gauge("genledger_users", "Users in the ledger.", (long long)t.users);
+  gauge("genledger_used_generations", "Generations used this period, all workspaces.", (long long)t.used);
+  gauge("genledger_reserved_generations", "Generations held by open reservations.", (long long)t.reserved);
+  gauge("genledger_open_reservations", "Open reservations.", (long long)t.open_reservations);
+  gauge("genledger_idempotency_entries", "Remembered idempotency ids.", (long long)t.idempotency_entries);
+  return out;
+}
+
+}  // namespace genledger::server

@@ -1,0 +1,664 @@
+#include "server/protocol.h"
+
+#include <boost/json/basic_parser_impl.hpp>
+#include <charconv>
+#include <cstring>
+
+#include "genledger/catalog.h"
+
+namespace genledger::server {
+
+namespace json = boost::json;
+
+WireError WireError::Make(int http, std::string_view code, std::string message) {
+  WireError e;
+  e.http = http;
+  e.code.assign(code);
+  e.message = std::move(message);
+  return e;
+}
+
+WireError WireError::FromStatus(const Status& s) {
+  if (s.ok()) return {};
+  return Make(HttpStatus(s.code()), CodeName(s.code()), std::string(s.message()));
+}
+
+std::string_view OpKindName(OpKind k) noexcept {
+  switch (k) {
+    case OpKind::kCharge: return "charge";
+    case OpKind::kQuote: return "quote";
+    case OpKind::kReserve: return "reserve";
+    case OpKind::kCommit: return "commit";
+    case OpKind::kRelease: return "release";
+    case OpKind::kRefund: return "refund";
+    case OpKind::kNone: break;
+  }
+  return "none";
+}
+
+OpKind ParseOpKind(std::string_view n) noexcept {
+  if (n == "charge") return OpKind::kCharge;
+  if (n == "quote") return OpKind::kQuote;
+  if (n == "reserve") return OpKind::kReserve;
+  if (n == "commit") return OpKind::kCommit;
+  if (n == "release") return OpKind::kRelease;
+  if (n == "refund") return OpKind::kRefund;
+  return OpKind::kNone;
+}
+
+namespace {
+
+struct FieldEntry {
+  std::string_view name;
+  uint32_t bit;
+};
+constexpr FieldEntry kFields[] = {
+    {"op", kFOp},           {"workspace", kFWorkspace}, {"user", kFUser},
+    {"model", kFModel},     {"quantity", kFQuantity},   {"seconds", kFSeconds},
+    {"outputs", kFOutputs}, {"formats", kFFormats},     {"id", kFId},
+    {"ttl_ms", kFTtl},      {"reservation", kFReservation}, {"charge", kFCharge},
+    {"seq", kFSeq},         {"limit", kFLimit},         {"region", kFRegion},
+    {"amount", kFAmount},
+};
+
+uint32_t FieldBitOf(std::string_view name) noexcept {
+  for (const auto& f : kFields)
+    if (f.name == name) return f.bit;
+  return 0;
+}
+
+// A field name fit for an error message: at most 64 bytes, cut on a UTF-8 boundary.
+std::string ShortName(std::string_view s) {
+  if (s.size() <= 64) return std::string(s);
+  size_t n = 64;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return std::string(s.substr(0, n)) + "...";
+}
+
+// Digits only (JSON integer text without sign/fraction/exponent), fits u64.
+bool ParseU64Text(std::string_view t, uint64_t& out) noexcept {
+  if (t.empty() || t.size() > 20) return false;
+  for (char c : t)
+    if (c < '0' || c > '9') return false;
+  auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), out);
+  return ec == std::errc() && p == t.data() + t.size();
+}
+
+enum class ValKind : uint8_t { kString, kNumber, kBool, kNull, kObject, kArray };
+
+std::string_view KindName(ValKind k) {
+  switch (k) {
+    case ValKind::kString: return "a string";
+    case ValKind::kNumber: return "a number";
+    case ValKind::kBool: return "a boolean";
+    case ValKind::kNull: return "null";
+    case ValKind::kObject: return "an object";
+    case ValKind::kArray: return "an array";
+  }
+  return "?";
+}
+
+struct Value {
+  ValKind kind;
+  std::string_view text;   // string contents or number text
+};
+
+void SetError(OpRequest& r, int http, std::string_view code, std::string msg) {
+  if (r.error.ok()) r.error = WireError::Make(http, code, std::move(msg));
+}
+
+void TypeError(OpRequest& r, std::string_view field, std::string_view want, ValKind got) {
+  SetError(r, 400, "invalid_argument",
+           "field '" + std::string(field) + "' must be " + std::string(want) + ", not " +
+               std::string(KindName(got)));
+}
+
+// Integer field in [lo, hi]; out-of-range or non-integer numbers fail with `code`.
+bool IntField(OpRequest& r, std::string_view field, const Value& v, uint64_t lo, uint64_t hi,
+              std::string_view code, uint64_t& out) {
+  if (v.kind != ValKind::kNumber) {
+    TypeError(r, field, "an integer", v.kind);
+    return false;
+  }
+  uint64_t x = 0;
+  if (!ParseU64Text(v.text, x) || x < lo || x > hi) {
+    std::string range = hi == UINT64_MAX
+                            ? (lo == 0 ? std::string("a non-negative integer")
+                                       : std::string("a positive integer"))
+                            : "an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
+    SetError(r, 400, code,
+             "field '" + std::string(field) + "' must be " + range + ", got " + ShortName(v.text));
+    return false;
+  }
+  out = x;
+  return true;
+}
+
+void AssignField(OpRequest& r, std::string_view key, const Value& v) {
+  uint32_t bit = FieldBitOf(key);
+  if (bit == 0) {
+    SetError(r, 400, "invalid_argument", "unknown field '" + ShortName(key) + "'");
+    return;
+  }
+  if (r.present & bit) {
+    SetError(r, 400, "invalid_argument", "duplicate field '" + std::string(key) + "'");
+    return;
+  }
+  r.present |= bit;
+  auto str = [&](std::string& dst) {
+    if (v.kind != ValKind::kString) return TypeError(r, key, "a string", v.kind);
+    dst.assign(v.text);
+  };
+  switch (bit) {
+    case kFOp:
+      if (v.kind != ValKind::kString) return TypeError(r, key, "a string", v.kind);
+      r.op = ParseOpKind(v.text);
+      if (r.op == OpKind::kNone)
+        SetError(r, 400, "invalid_argument", "unknown op '" + ShortName(v.text) + "'");
+      return;
+    case kFWorkspace: return str(r.workspace);
+    case kFUser: return str(r.user);
+    case kFModel: return str(r.model);
+    case kFId: return str(r.id);
+    case kFRegion: return str(r.region);
+    case kFQuantity:
+      IntField(r, key, v, 1, UINT64_MAX, "invalid_quantity", r.quantity);
+      return;
+    case kFSeconds: {
+      if (v.kind != ValKind::kNumber) return TypeError(r, key, "a number", v.kind);
+      Result<uint64_t> ms = ParseDecimalMilli(v.text, kMaxSecondsMilli);
+      if (!ms.ok()) {
+        SetError(r, 400, "invalid_quantity",
+                 "field 'seconds' must be a positive number with at most 3 decimals, at most " +
+                     std::to_string(kMaxSecondsMilli / 1000) + ", got " + ShortName(v.text));
+        return;
+      }
+      if (*ms == 0) {
+        SetError(r, 400, "invalid_quantity", "field 'seconds' must be positive");
+        return;
+      }
+      r.seconds_milli = *ms;
+      return;
+    }
+    case kFOutputs:
+      IntField(r, key, v, 1, kMaxOutputs, "invalid_quantity", r.outputs);
+      return;
+    case kFFormats:
+      IntField(r, key, v, 0, kMaxFormats, "invalid_quantity", r.formats);
+      return;
+    case kFTtl:
+      IntField(r, key, v, 1, UINT64_MAX, "invalid_argument", r.ttl_ms);
+      return;
+    case kFSeq:
+      // An invalid seq is not echoed back.
+      if (!IntField(r, key, v, 0, UINT64_MAX, "invalid_argument", r.seq)) r.present &= ~kFSeq;
+      return;
+    case kFAmount:
+      IntField(r, key, v, 1, kMaxLimit, "invalid_argument", r.amount);
+      return;
+    case kFLimit:
+      if (v.kind == ValKind::kNull) {
+        r.limit = kUnlimited;
+        return;
+      }
+      if (v.kind != ValKind::kNumber) return TypeError(r, key, "an integer or null", v.kind);
+      IntField(r, key, v, 0, kMaxLimit, "invalid_argument", r.limit);
+      return;
+    case kFReservation:
+      if (v.kind != ValKind::kString) return TypeError(r, key, "a string", v.kind);
+      r.reservation_known = ParsePrefixedId(v.text, "rs_", r.reservation_id);
+      return;
+    case kFCharge:
+      if (v.kind != ValKind::kString) return TypeError(r, key, "a string", v.kind);
+      r.charge_known = ParsePrefixedId(v.text, "ch_", r.charge_id);
+      return;
+    default: return;
+  }
+}
+
+// Streaming handler: builds OpRequests directly, keeping every number's exact text.
+class BodyHandler {
+ public:
+  static constexpr std::size_t max_object_size = 256;
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = 4096;
+  static constexpr std::size_t max_string_size = 1 << 20;
+
+  BodyHandler(BodyShape shape, size_t max_ops, ParsedBody& out)
+      : shape_(shape), max_ops_(max_ops), out_(out) {}
+
+  bool saw_ops() const { return saw_ops_; }
+
+  bool on_document_begin(json::error_code&) { return true; }
+  bool on_document_end(json::error_code&) { return true; }
+
+  bool on_object_begin(json::error_code& ec) {
+    ++depth_;
+    if (depth_ == 1) {
+      if (shape_ == BodyShape::kBatch) {
+        op_depth_ = 3;
+        return true;
+      }
+      op_depth_ = 1;
+      return BeginOp(ec);
+    }
+    if (skip_depth_) return true;
+    if (InOp() && depth_ == op_depth_ + 1) {
+      TypeError(Cur(), key_, "a scalar", ValKind::kObject);
+      skip_depth_ = depth_;
+      return true;
+    }
+    if (depth_ == op_depth_ && InOpsArray()) return BeginOp(ec);
+    if (shape_ == BodyShape::kBatch && depth_ == 2) {
+      if (key_ != "ops")
+        return Fail(ec, 400, "invalid_argument", "unknown field '" + ShortName(key_) + "'");
+      return Fail(ec, 400, "invalid_argument", "field 'ops' must be an array, not an object");
+    }
+    return true;
+  }
+
+  bool on_object_end(std::size_t, json::error_code&) {
+    if (skip_depth_ == depth_) skip_depth_ = 0;
+    --depth_;
+    return true;
+  }
+
+  bool on_array_begin(json::error_code& ec) {
+    ++depth_;
+    if (depth_ == 1) {
+      if (shape_ == BodyShape::kFrame) {
+        out_.is_array = true;
+        op_depth_ = 2;
+        in_ops_array_ = true;
+        return true;
+      }
+      return Fail(ec, 400, "bad_json", "the body must be a JSON object");
+    }
+    if (skip_depth_) return true;
+    if (shape_ == BodyShape::kBatch && depth_ == 2) {
+      if (key_ != "ops")
+        return Fail(ec, 400, "invalid_argument", "unknown field '" + ShortName(key_) + "'");
+      if (saw_ops_) return Fail(ec, 400, "invalid_argument", "duplicate field 'ops'");
+      saw_ops_ = true;
+      in_ops_array_ = true;
+      return true;
+    }
+    if (InOp() && depth_ == op_depth_ + 1) {
+      TypeError(Cur(), key_, "a scalar", ValKind::kArray);
+      skip_depth_ = depth_;
+      return true;
+    }
+    if (in_ops_array_ && depth_ == op_depth_)
+      return Fail(ec, 400, "invalid_argument", "each op must be a JSON object, not an array");
+    return true;
+  }
+
+  bool on_array_end(std::size_t, json::error_code&) {
+    if (skip_depth_ == depth_) skip_depth_ = 0;
+    if (in_ops_array_ && depth_ == op_depth_ - 1) in_ops_array_ = false;
+    --depth_;
+    return true;
+  }
+
+  bool on_key_part(json::string_view s, std::size_t, json::error_code&) {
+    key_part_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t, json::error_code&) {
+    if (key_part_.empty()) {
+      key_.assign(s.data(), s.size());
+    } else {
+      key_part_.append(s.data(), s.size());
+      key_.swap(key_part_);
+      key_part_.clear();
+    }
+    return true;
+  }
+
+  bool on_string_part(json::string_view s, std::size_t, json::error_code&) {
+    str_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_string(json::string_view s, std::size_t, json::error_code& ec) {
+    std::string_view v;
+    if (str_.empty()) {
+      v = std::string_view(s.data(), s.size());
+    } else {
+      str_.append(s.data(), s.size());
+      v = str_;
+    }
+    bool ok = Scalar(ValKind::kString, v, ec);
+    str_.clear();
+    return ok;
+  }
+
+  bool on_number_part(json::string_view s, json::error_code&) {
+    num_.append(s.data(), s.size());
+    return true;
+  }
+  bool Number(json::string_view s, json::error_code& ec) {
+    std::string_view v;
+    if (num_.empty()) {
+      v = std::string_view(s.data(), s.size());
+    } else {
+      num_.append(s.data(), s.size());
+      v = num_;
+    }
+    bool ok = Scalar(ValKind::kNumber, v, ec);
+    num_.clear();
+    return ok;
+  }
+  bool on_int64(int64_t, json::string_view s, json::error_code& ec) { return Number(s, ec); }
+  bool on_uint64(uint64_t, json::string_view s, json::error_code& ec) { return Number(s, ec); }
+  bool on_double(double, json::string_view s, json::error_code& ec) { return Number(s, ec); }
+  bool on_bool(bool, json::error_code& ec) { return Scalar(ValKind::kBool, {}, ec); }
+  bool on_null(json::error_code& ec) { return Scalar(ValKind::kNull, {}, ec); }
+  bool on_comment_part(json::string_view, json::error_code&) { return true; }
+  bool on_comment(json::string_view, json::error_code&) { return true; }
+
+ private:
+  bool InOp() const { return op_open_ && depth_ >= op_depth_; }
+  bool InOpsArray() const { return in_ops_array_; }
+  OpRequest& Cur() { return out_.ops.back(); }
+
+  bool Fail(json::error_code& ec, int http, std::string_view code, std::string msg) {
+    out_.error = WireError::Make(http, code, std::move(msg));
+    ec = make_error_code(boost::system::errc::invalid_argument);
+    return false;
+  }
+
+  bool BeginOp(json::error_code& ec) {
+    if (out_.ops.size() >= max_ops_)
+      return Fail(ec, 413, "too_large",
+                  "too many ops in one request (at most " + std::to_string(max_ops_) + ")");
+    out_.ops.emplace_back();
+    op_open_ = true;
+    return true;
+  }
+
+  bool Scalar(ValKind kind, std::string_view text, json::error_code& ec) {
+    if (depth_ == 0) {
+      return Fail(ec, 400, "bad_json",
+                  shape_ == BodyShape::kFrame ? "a frame must be a JSON object or array"
+                                              : "the body must be a JSON object");
+    }
+    if (skip_depth_) return true;
+    if (InOp() && depth_ == op_depth_) {
+      AssignField(Cur(), key_, Value{kind, text});
+      return true;
+    }
+    if (shape_ == BodyShape::kBatch && depth_ == 1) {
+      if (key_ == "ops")
+        return Fail(ec, 400, "invalid_argument",
+                    "field 'ops' must be an array, not " + std::string(KindName(kind)));
+      return Fail(ec, 400, "invalid_argument", "unknown field '" + ShortName(key_) + "'");
+    }
+    if (in_ops_array_ && depth_ == op_depth_ - 1)
+      return Fail(ec, 400, "invalid_argument",
+                  "each op must be a JSON object, not " + std::string(KindName(kind)));
+    return true;
+  }
+
+  BodyShape shape_;
+  size_t max_ops_;
+  ParsedBody& out_;
+  int depth_ = 0;
+  int op_depth_ = 1;
+  int skip_depth_ = 0;
+  bool op_open_ = false;
+  bool in_ops_array_ = false;
+  bool saw_ops_ = false;
+  std::string key_, key_part_, str_, num_;
+};
+
+}  // namespace
+
+void ParseBody(std::string_view text, BodyShape shape, size_t max_ops, ParsedBody& out,
+               bool allow_empty) {
+  out.error = {};
+  out.is_array = false;
+  out.ops.clear();
+  bool blank = true;
+  for (char c : text)
+    if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+      blank = false;
+      break;
+    }
+  if (blank) {
+    if (allow_empty && shape == BodyShape::kObject) {
+      out.ops.emplace_back();
+      return;
+    }
+    out.error = WireError::Make(400, "bad_json", "empty body: a JSON object is required");
+    return;
+  }
+  json::parse_options opt;
+  opt.max_depth = 16;
+  json::basic_parser<BodyHandler> p(opt, shape, max_ops, out);
+  json::error_code ec;
+  size_t n = p.write_some(false, text.data(), text.size(), ec);
+  if (!out.error.ok()) {
+    out.ops.clear();
+    return;
+  }
+  if (ec) {
+    out.ops.clear();
+    out.error = WireError::Make(400, "bad_json", "malformed JSON: " + ec.message());
+    return;
+  }
+  if (n != text.size()) {
+    out.ops.clear();
+    out.error = WireError::Make(400, "bad_json", "malformed JSON: extra data after the value");
+    return;
+  }
+  if (shape == BodyShape::kBatch && !p.handler().saw_ops()) {
+    out.ops.clear();
+    out.error = WireError::Make(400, "invalid_argument", "missing field 'ops'");
+  }
+}
+
+uint32_t AllowedFields(OpKind k) noexcept {
+  constexpr uint32_t kCharge =
+      kFWorkspace | kFUser | kFModel | kFQuantity | kFSeconds | kFOutputs | kFFormats | kFId;
+  switch (k) {
+    case OpKind::kCharge:
+    case OpKind::kQuote: return kCharge;
+    case OpKind::kReserve: return kCharge | kFTtl;
+    case OpKind::kCommit: return kFReservation | kFQuantity | kFSeconds | kFOutputs | kFFormats;
+    case OpKind::kRelease: return kFReservation;
+    case OpKind::kRefund: return kFCharge;
+    case OpKind::kNone: break;
+  }
+  return 0;
+}
+
+std::string_view FieldName(uint32_t bit) noexcept {
+  for (const auto& f : kFields)
+    if (f.bit == bit) return f.name;
+  return "?";
+}
+
+WireError CheckFields(const OpRequest& r, uint32_t allowed, uint32_t required) {
+  uint32_t extra = r.present & ~allowed;
+  if (extra) {
+    uint32_t bit = extra & (~extra + 1);
+    return WireError::Make(400, "invalid_argument",
+                           "unknown field '" + std::string(FieldName(bit)) + "' for this operation");
+  }
+  uint32_t missing = required & ~r.present;
+  if (missing) {
+    uint32_t bit = missing & (~missing + 1);
+    return WireError::Make(400, "invalid_argument",
+                           "missing field '" + std::string(FieldName(bit)) + "'");
+  }
+  return {};
+}
+
+std::string FormatChargeId(uint64_t id) { return "ch_" + std::to_string(id); }
+std::string FormatReservationId(uint64_t id) { return "rs_" + std::to_string(id); }
+
+bool ParsePrefixedId(std::string_view text, std::string_view prefix, uint64_t& out) noexcept {
+  if (text.size() <= prefix.size() || text.substr(0, prefix.size()) != prefix) return false;
+  std::string_view digits = text.substr(prefix.size());
+  if (digits.size() > 1 && digits[0] == '0') return false;
+  return ParseU64Text(digits, out);
+}
+
+// --- Encoding ---
+
+void AppendJsonString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (char ch : s) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          out += "\\u00";
+          out.push_back(kHex[c >> 4]);
+          out.push_back(kHex[c & 15]);
+        } else {
+          out.push_back(ch);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+void AppendU64(std::string& out, uint64_t v) {
+  char buf[24];
+  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  (void)ec;
+  out.append(buf, p);
+}
+
+void AppendKey(std::string& out, std::string_view key) {
+  out.push_back('"');
+  out.append(key);
+  out += "\":";
+}
+
+void AppendLimit(std::string& out, uint64_t v) {
+  if (v == kUnlimited)
+    out += "null";
+  else
+    AppendU64(out, v);
+}
+
+void AppendErrorMember(std::string& out, const WireError& e) {
+  out += "\"error\":{\"code\":";
+  AppendJsonString(out, e.code);
+  out += ",\"message\":";
+  AppendJsonString(out, e.message);
+  if (e.has_cost) {
+    out += ",\"cost\":";
+    AppendU64(out, e.cost);
+    out += ",\"remaining\":";
+    AppendLimit(out, e.remaining);
+  }
+  out.push_back('}');
+}
+
+std::string ErrorBody(const WireError& e) {
+  std::string out = "{";
+  AppendErrorMember(out, e);
+  out += "}";
+  return out;
+}
+
+void AppendChargeFields(std::string& out, const ChargeResult& r) {
+  out += "\"charge\":\"ch_";
+  AppendU64(out, r.charge_id);
+  out += "\",\"cost\":";
+  AppendU64(out, r.cost);
+  out += ",\"remaining\":";
+  AppendLimit(out, r.remaining);
+  out += ",\"user_used\":";
+  AppendU64(out, r.user_used);
+  if (r.replayed) out += ",\"replayed\":true";
+}
+
+void AppendQuoteFields(std::string& out, const ChargeResult& r) {
+  out += "\"cost\":";
+  AppendU64(out, r.cost);
+}
+
+void AppendReserveFields(std::string& out, const ReserveResult& r) {
+  out += "\"reservation\":\"rs_";
+  AppendU64(out, r.reservation_id);
+  out += "\",\"held\":";
+  AppendU64(out, r.held);
+  out += ",\"remaining\":";
+  AppendLimit(out, r.remaining);
+  out += ",\"expires_at\":";
+  AppendU64(out, r.expires_at_ms);
+  if (r.replayed) out += ",\"replayed\":true";
+}
+
+void AppendCommitFields(std::string& out, const CommitResult& r) {
+  out += "\"cost\":";
+  AppendU64(out, r.cost);
+  out += ",\"remaining\":";
+  AppendLimit(out, r.remaining);
+  out += ",\"charge\":\"ch_";
+  AppendU64(out, r.charge_id);
+  out += "\"";
+}
+
+void AppendReleaseFields(std::string& out, const ReleaseResult& r) {
+  out += "\"released\":";
+  AppendU64(out, r.released);
+  out += ",\"remaining\":";
+  AppendLimit(out, r.remaining);
+}
+
+void AppendRefundFields(std::string& out, const RefundResult& r) {
+  out += "\"refunded\":";
+  AppendU64(out, r.refunded);
+  out += ",\"remaining\":";
+  AppendLimit(out, r.remaining);
+}
+
+void AppendWorkspace(std::string& out, const WorkspaceInfo& w) {
+  out += "{\"workspace\":";
+  AppendJsonString(out, w.workspace);
+  out += ",\"limit\":";
+  AppendLimit(out, w.limit);
+  out += ",\"used\":";
+  AppendU64(out, w.used);
+  out += ",\"reserved\":";
+  AppendU64(out, w.reserved);
+  out += ",\"remaining\":";
+  AppendLimit(out, w.limit == kUnlimited ? kUnlimited : w.remaining);
+  out += ",\"region\":";
+  AppendJsonString(out, RegionName(w.region));
+  out += ",\"period\":";
+  AppendU64(out, w.period);
+  out += "}";
+}
+
+void AppendUsers(std::string& out, const std::vector<UserInfo>& users) {
+  out += "{\"users\":[";
+  bool first = true;
+  for (const auto& u : users) {
+    if (!first) out.push_back(',');
+    first = false;
+    out += "{\"user\":";
+    AppendJsonString(out, u.user);
+    out += ",\"used\":";
+    AppendU64(out, u.used);
+    out += ",\"reserved\":";
+    AppendU64(out, u.reserved);
+    out += ",\"limit\":";
+    AppendLimit(out, u.limit);
+    out += "}";
+  }
+  out += "]}";
+}
+
+}  // namespace genledger::server

@@ -1,0 +1,64 @@
+// The network server: HTTP/1.1 and WebSocket on Boost.Beast in front of an Api.
+// Light header: no Beast types. Threading model: one io_context per I/O thread (see server.cc).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "genledger/ledger.h"
+#include "genledger/status.h"
+#include "server/api.h"
+#include "server/auth.h"
+#include "server/metrics.h"
+
+namespace genledger::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;                 // 0: an ephemeral port (see Server::port())
+  int threads = 1;
+  size_t max_body_bytes = 1 << 20;      // HTTP body and WebSocket message limit
+  uint64_t header_timeout_ms = 10'000;  // to receive a request's headers (and WS handshake)
+  uint64_t idle_timeout_ms = 60'000;    // keep-alive idle, body read, WebSocket idle
+  size_t max_connections = 10'000;      // beyond: 503 overloaded and close
+  size_t max_batch_ops = 1'000;         // ops per /v1/batch body or WebSocket frame
+  size_t max_ws_inflight = 64;          // reply frames queued per WebSocket before reads pause
+  uint64_t sweep_interval_ms = 200;     // Ledger::ExpireReservations period
+  uint64_t shutdown_grace_ms = 10'000;  // after Stop(): then connections are cut
+};
+
+// Parses "host:port" or "[v6addr]:port". Host: a numeric IPv4/IPv6 address or "localhost".
+Status ParseListen(std::string_view text, std::string& host, uint16_t& port);
+// True for 127.0.0.0/8, ::1 and "localhost".
+bool IsLoopbackHost(const std::string& host);
+
+class Server {
+ public:
+  Server(ServerOptions options, std::shared_ptr<Ledger> ledger, std::shared_ptr<Auth> auth,
+         std::shared_ptr<Metrics> metrics = nullptr);
+  ~Server();   // Stop() and Wait()
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and listens, then starts the I/O threads and the expiry sweeper.
+  Status Start();
+  // The bound port (after Start).
+  uint16_t port() const noexcept;
+  // Graceful stop: stop accepting, let in-flight requests finish and close connections;
+  // connections still open after shutdown_grace_ms are cut. Thread-safe, idempotent.
+  void Stop();
+  // Blocks until every I/O thread has exited (after Stop).
+  void Wait();
+
+  Api& api() noexcept;
+  Metrics& metrics() noexcept;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace genledger::server

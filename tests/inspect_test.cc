@@ -1,0 +1,148 @@
+#include "inspect/inspect.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "genledger/durability.h"
+
+namespace genledger::inspect {
+namespace {
+
+namespace fs = std::filesystem;
+
+class InspectTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/genledger-inspect-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Writes a small history with several segments; returns the ledger's totals.
+  LedgerTotals Populate() {
+    Ledger ledger(Catalog::Default());
+    DurabilityOptions o;
+    o.data_dir = dir_;
+    o.segment_bytes = 2048;
+    o.snapshot_interval_s = 0;
+    auto d = Durability::Open(ledger, o);
+    EXPECT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_TRUE(ledger.UpsertWorkspace("acme", 1000, Region::kGlobal).ok());
+    EXPECT_TRUE(ledger.UpsertWorkspace("free", kUnlimited, Region::kCn).ok());
+    const CatalogItem* text = ledger.catalog().Find("gpt-4o");
+    for (int i = 0; i < 120; ++i) {
+      ChargeRequest r{i % 2 ? "acme" : "free", i % 3 ? "alice" : "bob", text, {}, {}};
+      r.usage.quantity = 1 + i % 4;
+      EXPECT_TRUE(ledger.Charge(r).status.ok());
+    }
+    ChargeRequest hold{"acme", "carol", text, {}, {}};
+    hold.usage.quantity = 5;
+    EXPECT_TRUE(ledger.Reserve(ReserveRequest{hold, 0}).status.ok());
+    EXPECT_TRUE((*d)->WaitDurable((*d)->Ticket()).ok());
+    LedgerTotals t = ledger.Totals();
+    d->reset();
+    // Shut-down snapshots would make this test about snapshots; keep only the WAL here.
+    for (const auto& e : fs::directory_iterator(dir_)) {
+      if (e.path().extension() == ".snap") fs::remove(e.path());
+    }
+    return t;
+  }
+
+  std::vector<std::string> Segments() {
+    std::vector<std::string> v;
+    for (const auto& e : fs::directory_iterator(dir_)) {
+      if (e.path().extension() == ".log") v.push_back(e.path());
+    }
+    std::sort(v.begin(), v.end());
+    return v;
+  }
+
+  std::map<std::string, uintmax_t> Sizes() {
+    std::map<std::string, uintmax_t> m;
+    for (const auto& e : fs::directory_iterator(dir_)) m[e.path()] = fs::file_size(e.path());
+    return m;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(InspectTest, CleanDirectory) {
+  const LedgerTotals t = Populate();
+  auto r = InspectDir(dir_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->at("clean").as_bool());
+  EXPECT_GE(r->at("wal_segments").as_array().size(), 3u);
+  for (const auto& s : r->at("wal_segments").as_array()) EXPECT_EQ(s.at("verdict").as_string(), "ok");
+  const auto& types = r->at("records_by_type").as_object();
+  EXPECT_EQ(types.at("charge").as_uint64(), 120u);
+  EXPECT_EQ(types.at("create_workspace").as_uint64(), 2u);
+  EXPECT_EQ(types.at("reserve").as_uint64(), 1u);
+  const auto& totals = r->at("recovered_totals").as_object();
+  EXPECT_EQ(totals.at("workspaces").as_uint64(), t.workspaces);
+  EXPECT_EQ(totals.at("users").as_uint64(), t.users);
+  EXPECT_EQ(totals.at("used").as_uint64(), t.used);
+  EXPECT_EQ(totals.at("reserved").as_uint64(), 5u);
+  EXPECT_EQ(totals.at("limits").as_uint64(), 1000u);
+  EXPECT_EQ(totals.at("unlimited_workspaces").as_uint64(), 1u);
+}
+
+TEST_F(InspectTest, TornTailIsReportedButCleanAndNothingIsModified) {
+  Populate();
+  {
+    std::ofstream f(Segments().back(), std::ios::binary | std::ios::app);
+    f.write("\x01\x02\x03\x04\x05", 5);
+  }
+  const auto before = Sizes();
+  auto r = InspectDir(dir_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->at("clean").as_bool());
+  EXPECT_EQ(r->at("wal_segments").as_array().back().at("verdict").as_string(), "torn tail");
+  bool noted = false;
+  for (const auto& n : r->at("notes").as_array()) noted |= std::string(n.as_string()).find("torn tail") != std::string::npos;
+  EXPECT_TRUE(noted);
+  EXPECT_EQ(Sizes(), before) << "inspect must never modify the directory";
+}
+
+TEST_F(InspectTest, CorruptionIsNotClean) {
+  Populate();
+  const auto segs = Segments();
+  {
+    std::fstream f(segs[0], std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(60);
+    f.put('\x5a');
+  }
+  auto r = InspectDir(dir_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->at("clean").as_bool());
+  EXPECT_EQ(r->at("wal_segments").as_array().front().at("verdict").as_string(), "corrupt");
+  auto w = InspectWal(segs[0], 0, 0);
+  ASSERT_TRUE(w.ok());
+  EXPECT_FALSE(w->at("clean").as_bool());
+  EXPECT_EQ(w->at("end").as_string(), "corrupt");
+}
+
+TEST_F(InspectTest, WalFileFromAndLimit) {
+  Populate();
+  const std::string first = Segments().front();
+  auto all = InspectWal(first, 0, 0);
+  ASSERT_TRUE(all.ok());
+  EXPECT_TRUE(all->at("clean").as_bool());
+  EXPECT_EQ(all->at("end").as_string(), "clean");
+  const auto& records = all->at("records").as_array();
+  ASSERT_GT(records.size(), 5u);
+  EXPECT_EQ(records.front().at("seq").as_uint64(), 1u);
+  EXPECT_EQ(records.front().at("record").at("type").as_string(), "create_workspace");
+  auto some = InspectWal(first, 3, 2);
+  ASSERT_TRUE(some.ok());
+  ASSERT_EQ(some->at("records").as_array().size(), 2u);
+  EXPECT_EQ(some->at("records").as_array()[0].at("seq").as_uint64(), 3u);
+  EXPECT_EQ(some->at("records").as_array()[1].at("seq").as_uint64(), 4u);
+  EXPECT_FALSE(InspectWal(dir_ + "/missing.log", 0, 0).ok());
+}
+
+}  // namespace
+}  // namespace genledger::inspect

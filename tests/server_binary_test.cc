@@ -1,0 +1,188 @@
+// The real `genledger` executable: flags, start line, refusal without tokens, SIGHUP reload,
+// SIGTERM exit 0. GENLEDGER_BINARY is the built executable's path (set by CMake).
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+uint16_t FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// One HTTP/1.1 request with Connection: close; returns the whole response ("" if no connect).
+std::string Http(uint16_t port, const std::string& method, const std::string& target,
+                 const std::string& token = "", const std::string& body = "") {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return "";
+  }
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string req = method + " " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n";
+  if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
+  req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  (void)!write(fd, req.data(), req.size());
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, size_t(n));
+  close(fd);
+  return out;
+}
+
+struct Proc {
+  pid_t pid = -1;
+  int out_fd = -1;   // stdout+stderr
+};
+
+Proc Spawn(std::vector<std::string> args) {
+  int p[2];
+  EXPECT_EQ(pipe(p), 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+  posix_spawn_file_actions_addclose(&fa, p[0]);
+  args.insert(args.begin(), GENLEDGER_BINARY);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  Proc pr;
+  EXPECT_EQ(posix_spawn(&pr.pid, GENLEDGER_BINARY, &fa, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  close(p[1]);
+  pr.out_fd = p[0];
+  return pr;
+}
+
+std::string ReadAll(int fd) {
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, size_t(n));
+  close(fd);
+  return out;
+}
+
+std::string ReadLine(int fd) {
+  std::string line;
+  char c;
+  while (read(fd, &c, 1) == 1 && c != '\n') line.push_back(c);
+  return line;
+}
+
+int Wait(pid_t pid) {
+  int st = 0;
+  for (int i = 0; i < 500; ++i) {
+    if (waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &st, 0);
+  return -1;
+}
+
+TEST(ServerBinary, HelpListsEveryFlagAndVersion) {
+  Proc p = Spawn({"--help"});
+  std::string help = ReadAll(p.out_fd);
+  EXPECT_EQ(Wait(p.pid), 0);
+  for (const char* flag : {"--listen", "--threads", "--catalog", "--auth-file", "--max-body-bytes",
+                           "--header-timeout-ms", "--idle-timeout-ms", "--max-connections",
+                           "--max-batch-ops", "--max-ws-inflight", "--version", "--help"})
+    EXPECT_NE(help.find(flag), std::string::npos) << flag;
+  p = Spawn({"--version"});
+  EXPECT_EQ(ReadAll(p.out_fd), std::string("genledger ") + GENLEDGER_VERSION + "\n");
+  EXPECT_EQ(Wait(p.pid), 0);
+}
+
+TEST(ServerBinary, RefusesNonLoopbackWithoutTokens) {
+  unsetenv("GENLEDGER_ADMIN_TOKEN");
+  unsetenv("GENLEDGER_GATE_TOKEN");
+  unsetenv("GENLEDGER_READ_TOKEN");
+  Proc p = Spawn({"--listen", "0.0.0.0:" + std::to_string(FreePort())});
+  std::string out = ReadAll(p.out_fd);
+  EXPECT_EQ(Wait(p.pid), 2);
+  EXPECT_NE(out.find("refusing"), std::string::npos) << out;
+  p = Spawn({"--listen", "127.0.0.1:99999"});
+  ReadAll(p.out_fd);
+  EXPECT_NE(Wait(p.pid), 0);
+  p = Spawn({"--catalog", "/nonexistent/catalog.json"});
+  ReadAll(p.out_fd);
+  EXPECT_NE(Wait(p.pid), 0);
+}
+
+TEST(ServerBinary, OpenOnLoopbackThenSigtermExitsZero) {
+  uint16_t port = FreePort();
+  Proc p = Spawn({"--listen", "127.0.0.1:" + std::to_string(port), "--threads", "2"});
+  std::string line = ReadLine(p.out_fd);
+  EXPECT_NE(line.find("listening on 127.0.0.1:" + std::to_string(port)), std::string::npos) << line;
+  EXPECT_NE(line.find("2 threads"), std::string::npos) << line;
+  EXPECT_NE(line.find("OPEN"), std::string::npos) << line;
+  std::string r = Http(port, "PUT", "/v1/workspaces/acme", "", R"({"limit":10})");
+  EXPECT_EQ(r.substr(0, 12), "HTTP/1.1 200") << r;
+  r = Http(port, "POST", "/v1/charge", "", R"({"workspace":"acme","user":"u","model":"gpt-4o","quantity":3})");
+  EXPECT_NE(r.find("\"remaining\":7"), std::string::npos) << r;
+  kill(p.pid, SIGTERM);
+  EXPECT_EQ(Wait(p.pid), 0);
+  ReadAll(p.out_fd);
+}
+
+TEST(ServerBinary, AuthFileReloadedOnSighup) {
+  std::string path = ::testing::TempDir() + "/genledger_binary_auth.json";
+  { std::ofstream(path) << R"({"tokens":[{"token":"first-token","role":"admin"}]})"; }
+  uint16_t port = FreePort();
+  setenv("GENLEDGER_READ_TOKEN", "env-read-token", 1);
+  Proc p = Spawn({"--listen", "127.0.0.1:" + std::to_string(port), "--auth-file", path});
+  unsetenv("GENLEDGER_READ_TOKEN");
+  std::string line = ReadLine(p.out_fd);
+  EXPECT_NE(line.find("bearer tokens (2)"), std::string::npos) << line;
+  EXPECT_EQ(line.find("first-token"), std::string::npos);
+  EXPECT_EQ(Http(port, "GET", "/v1/catalog").substr(0, 12), "HTTP/1.1 401");
+  EXPECT_EQ(Http(port, "GET", "/v1/catalog", "first-token").substr(0, 12), "HTTP/1.1 200");
+  EXPECT_EQ(Http(port, "GET", "/v1/catalog", "env-read-token").substr(0, 12), "HTTP/1.1 200");
+  EXPECT_EQ(Http(port, "PUT", "/v1/workspaces/a", "env-read-token", "{}").substr(0, 12), "HTTP/1.1 403");
+  EXPECT_EQ(Http(port, "GET", "/healthz").substr(0, 12), "HTTP/1.1 200");
+  { std::ofstream(path) << R"({"tokens":[{"token":"second-token","role":"gate"}]})"; }
+  kill(p.pid, SIGHUP);
+  bool switched = false;
+  for (int i = 0; i < 100 && !switched; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    switched = Http(port, "GET", "/v1/catalog", "second-token").substr(0, 12) == "HTTP/1.1 200";
+  }
+  EXPECT_TRUE(switched);
+  EXPECT_EQ(Http(port, "GET", "/v1/catalog", "first-token").substr(0, 12), "HTTP/1.1 401");
+  kill(p.pid, SIGINT);
+  EXPECT_EQ(Wait(p.pid), 0);
+  std::string log = ReadAll(p.out_fd);
+  EXPECT_EQ(log.find("first-token"), std::string::npos);
+  EXPECT_EQ(log.find("second-token"), std::string::npos);
+  std::remove(path.c_str());
+}
+
+}  // namespace
