@@ -86,6 +86,20 @@ TEST_F(DurabilityTest, AcknowledgedStateSurvivesARestart) {
   EXPECT_TRUE(ledger->Charge(Text("acme", "alice", 3, "k1")).replayed) << "idempotency survives restarts";
 }
 
+TEST_F(DurabilityTest, ASecondProcessCannotOpenTheSameDirectory) {
+  auto first_ledger = NewLedger();
+  auto first = Durability::Open(*first_ledger, Opts());
+  ASSERT_TRUE(first.ok());
+  auto second_ledger = NewLedger();
+  auto second = Durability::Open(*second_ledger, Opts());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.code(), Code::kUnavailable);
+  EXPECT_NE(second.status().message().find("in use"), std::string_view::npos) << second.status().ToString();
+  first->reset();   // released with the Durability
+  auto third_ledger = NewLedger();
+  EXPECT_TRUE(Durability::Open(*third_ledger, Opts()).ok());
+}
+
 TEST_F(DurabilityTest, ManyRestartsAccumulate) {
   uint64_t digest = NewLedger()->StateDigest();
   for (int round = 0; round < 5; ++round) {

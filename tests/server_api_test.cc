@@ -382,7 +382,7 @@ TEST_F(ApiTest, AdminEndpoints) {
   EXPECT_EQ(Do("GET", "/v1/workspaces/a/users/b/c/d").status, 404);
   EXPECT_EQ(Do("GET", "/v1/catalog?x=1").status, 200);
   EXPECT_EQ(Do("GET", "/v1/workspaces/bad%20id").status, 400);
-  EXPECT_EQ(Do("GET", "/healthz").body, R"({"status":"ok"})");
+  EXPECT_EQ(Do("GET", "/healthz").body, R"({"status":"ok","wal":"off"})");
   r = Do("GET", "/metrics");
   EXPECT_EQ(r.content_type.substr(0, 10), "text/plain");
   EXPECT_NE(r.body.find("genledger_requests_total{operation=\"charge\",status=\"402\"} 1"),

@@ -2,6 +2,8 @@
 // SIGTERM exit 0. GENLEDGER_BINARY is the built executable's path (set by CMake).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+
+#include <filesystem>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -62,7 +64,27 @@ struct Proc {
   int out_fd = -1;   // stdout+stderr
 };
 
+// Every server started here gets its own fresh data directory (removed at exit), so no test
+// writes a WAL into the working directory or sees another's state.
+std::string FreshDataDir() {
+  static std::vector<std::string> made;
+  static struct Cleanup {
+    ~Cleanup() {
+      for (const auto& d : made) std::filesystem::remove_all(d);
+    }
+  } cleanup;
+  char tmpl[] = "/tmp/genledger-bin-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return "/tmp";
+  made.push_back(tmpl);
+  return tmpl;
+}
+
 Proc Spawn(std::vector<std::string> args) {
+  const bool info_only = !args.empty() && (args[0] == "--help" || args[0] == "--version");
+  if (!info_only) {
+    args.push_back("--data-dir");
+    args.push_back(FreshDataDir());
+  }
   int p[2];
   EXPECT_EQ(pipe(p), 0);
   posix_spawn_file_actions_t fa;
@@ -90,11 +112,14 @@ std::string ReadAll(int fd) {
   return out;
 }
 
+// The next line of output that is not the recovery report start-up prints first.
 std::string ReadLine(int fd) {
-  std::string line;
-  char c;
-  while (read(fd, &c, 1) == 1 && c != '\n') line.push_back(c);
-  return line;
+  for (;;) {
+    std::string line;
+    char c;
+    while (read(fd, &c, 1) == 1 && c != '\n') line.push_back(c);
+    if (line.rfind("genledger: recovered", 0) != 0) return line;
+  }
 }
 
 int Wait(pid_t pid) {
@@ -114,7 +139,11 @@ TEST(ServerBinary, HelpListsEveryFlagAndVersion) {
   EXPECT_EQ(Wait(p.pid), 0);
   for (const char* flag : {"--listen", "--threads", "--catalog", "--auth-file", "--max-body-bytes",
                            "--header-timeout-ms", "--idle-timeout-ms", "--max-connections",
-                           "--max-batch-ops", "--max-ws-inflight", "--version", "--help"})
+                           "--max-batch-ops", "--max-ws-inflight", "--data-dir", "--sync",
+                           "--sync-interval-ms", "--snapshot-interval", "--recover", "--idempotency-window-ms",
+                           "--idempotency-capacity", "--refund-window-ms", "--refund-capacity",
+                           "--default-ttl-ms", "--max-ttl-ms", "--max-open-reservations",
+                           "--max-workspaces", "--max-users-per-workspace", "--version", "--help"})
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
   p = Spawn({"--version"});
   EXPECT_EQ(ReadAll(p.out_fd), std::string("genledger ") + GENLEDGER_VERSION + "\n");

@@ -204,7 +204,7 @@ TEST_F(ServerTest, EveryEndpointOverOneKeepAliveConnection) {
   r = c.Do(http::verb::get, "/v1/catalog");
   EXPECT_EQ(r.body(), ledger_->catalog().ToJson());
   r = c.Do(http::verb::get, "/healthz", "", nullptr);
-  EXPECT_EQ(r.body(), R"({"status":"ok"})");
+  EXPECT_EQ(r.body(), R"({"status":"ok","wal":"off"})");
   r = c.Do(http::verb::get, "/metrics", "", nullptr);
   EXPECT_NE(r.body().find("genledger_open_connections"), std::string::npos);
   EXPECT_NE(r.body().find("genledger_requests_total{operation=\"refund\",status=\"200\"} 1"),

@@ -101,7 +101,8 @@ class Durability {
   uint64_t durable_round() const noexcept;
 
   // Called on the writer thread after each round becomes acknowledgeable (and once on failure).
-  // Must be cheap and must not call back into Durability. Set before traffic starts.
+  // Must be cheap and must not call SetOnDurable. May be set or cleared (empty function) at any
+  // time; once SetOnDurable returns, the previous callback is no longer running or called.
   void SetOnDurable(std::function<void(uint64_t round)> callback);
 
   // Ok while the log works; after a failed write or sync, the sticky cause (no mutation can be

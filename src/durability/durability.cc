@@ -13,7 +13,13 @@
 // section too, so again r >= R+1. Either way the round that takes the record is <= r + 1.
 #include "genledger/durability.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -66,8 +72,36 @@ std::string RecoveryReport::Summary() const {
   return s;
 }
 
+// An exclusive flock on DATA_DIR/LOCK, released when the holder goes away (or the process dies).
+class DirLock {
+ public:
+  static Result<std::shared_ptr<DirLock>> Acquire(const std::string& dir) {
+    const std::string path = dir + "/LOCK";
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return Status(Code::kIOError, "cannot open " + path + ": " + std::strerror(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      ::close(fd);
+      if (err == EWOULDBLOCK) {
+        return Status(Code::kUnavailable, "data directory " + dir + " is in use by another genledger process");
+      }
+      return Status(Code::kIOError, "cannot lock " + path + ": " + std::strerror(err));
+    }
+    return std::shared_ptr<DirLock>(new DirLock(fd));
+  }
+  ~DirLock() { ::close(fd_); }
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+
+ private:
+  explicit DirLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
 struct Durability::Impl {
   Impl(Ledger& l, DurabilityOptions o) : ledger(l), opt(std::move(o)) {}
+
+  std::shared_ptr<DirLock> dir_lock;   // held for the Durability's whole life
 
   Ledger& ledger;
   DurabilityOptions opt;
@@ -85,7 +119,14 @@ struct Durability::Impl {
   mutable std::mutex wake_mu;
   mutable std::condition_variable wake_cv;
 
+  // Set and cleared while the writer runs (a server sets it after start and clears it before its
+  // threads go away), so calls and changes are serialised.
+  std::mutex on_durable_mu;
   std::function<void(uint64_t)> on_durable;
+  void NotifyDurable(uint64_t round) {
+    std::lock_guard lock(on_durable_mu);
+    if (on_durable) on_durable(round);
+  }
   std::thread thread;
 
   // Last WAL seq handed to the OS by the writer: a snapshot started after reading it contains
@@ -133,7 +174,7 @@ struct Durability::Impl {
     failed.store(true);
     events.fetch_add(1);
     events.notify_all();
-    if (on_durable) on_durable(durable.load());
+    NotifyDurable(durable.load());
   }
 
   void Run();
@@ -159,6 +200,7 @@ void Durability::Impl::Run() {
         durable.store(r);
         events.fetch_add(1);
         events.notify_all();
+        NotifyDurable(r);   // a ticket may name exactly this empty round (tickets are conservative)
       }
       std::unique_lock lock(wake_mu);
       if (opt.sync == SyncMode::kPeriodic) {
@@ -213,7 +255,7 @@ void Durability::Impl::Run() {
     durable.store(r);
     events.fetch_add(1);
     events.notify_all();
-    if (on_durable) on_durable(r);
+    NotifyDurable(r);
     if (stopping) {
       // One more pass after the final round cannot find anything new: stop was set before this
       // round started collecting, and callers stop mutating before destroying the Durability.
@@ -403,6 +445,10 @@ Result<std::unique_ptr<Durability>> Durability::Open(Ledger& ledger, DurabilityO
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec) return Status(Code::kIOError, "cannot create data directory " + options.data_dir + ": " + ec.message());
+  // One process per data directory: a second one would interleave segments and truncate the
+  // first one's "torn tail" while it is being written. Taken before recovery changes anything.
+  auto lock = DirLock::Acquire(options.data_dir);
+  if (!lock.ok()) return lock.status();
 
   RecoveryReport report;
   std::optional<uint64_t> snapshot_seq;
@@ -474,6 +520,7 @@ Result<std::unique_ptr<Durability>> Durability::Open(Ledger& ledger, DurabilityO
   }
 
   auto impl = std::make_unique<Impl>(ledger, options);
+  impl->dir_lock = std::move(*lock);
   impl->written_seq.store(scan->next_seq - 1);
   impl->last_snapshot_seq = snapshot_seq;
   wal::WriterOptions wopt;
@@ -514,7 +561,10 @@ Status Durability::WaitDurable(uint64_t ticket) const {
   }
 }
 
-void Durability::SetOnDurable(std::function<void(uint64_t)> callback) { impl_->on_durable = std::move(callback); }
+void Durability::SetOnDurable(std::function<void(uint64_t)> callback) {
+  std::lock_guard lock(impl_->on_durable_mu);
+  impl_->on_durable = std::move(callback);
+}
 
 Status Durability::status() const {
   if (!impl_->failed.load()) return Status();

@@ -453,15 +453,25 @@ void Api::HandleHttp(std::string_view method, std::string_view target,
 
   if (split_ok && n == 1 && seg[0] == "healthz") {
     op = MetricOp::kHealth;
-    if (method == "GET" || method == "HEAD")
-      out.body = "{\"status\":\"ok\"}";
-    else
+    if (method != "GET" && method != "HEAD") {
       method_not_allowed("GET");
+    } else if (durability_ == nullptr) {
+      out.body = "{\"status\":\"ok\",\"wal\":\"off\"}";
+    } else if (Status wal = durability_->status(); wal.ok()) {
+      out.body = "{\"status\":\"ok\",\"wal\":\"ok\"}";
+    } else {
+      // Reads still work; no mutation can be acknowledged until a restart recovers the log.
+      out.status = 503;
+      out.body = "{\"status\":\"failing\",\"wal\":\"failed\",\"error\":";
+      AppendJsonString(out.body, wal.message());
+      out.body += "}";
+    }
   } else if (split_ok && n == 1 && seg[0] == "metrics") {
     op = MetricOp::kMetrics;
     if (method == "GET" || method == "HEAD") {
       out.content_type = "text/plain; version=0.0.4; charset=utf-8";
       out.body = metrics_->Render(ledger_->Totals());
+      if (durability_ != nullptr) out.body += RenderDurabilityMetrics(*durability_);
     } else {
       method_not_allowed("GET");
     }

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "genledger/durability.h"
 #include "genledger/ledger.h"
 #include "server/auth.h"
 #include "server/metrics.h"
@@ -48,6 +49,10 @@ class Api {
   // to `out`. Returns true when some op changed the ledger (see HttpReply::mutation).
   bool HandleFrame(std::string_view text, std::string& out);
 
+  // Optional (not owned, must outlive the Api): /healthz then reports the WAL's state (503 when
+  // it has failed) and /metrics its group-commit and snapshot statistics. Set before serving.
+  void SetDurability(Durability* d) noexcept { durability_ = d; }
+
   Ledger& ledger() noexcept { return *ledger_; }
   Metrics& metrics() noexcept { return *metrics_; }
   Auth& auth() noexcept { return *auth_; }
@@ -74,6 +79,7 @@ class Api {
   std::shared_ptr<Auth> auth_;
   std::shared_ptr<Metrics> metrics_;
   ApiLimits limits_;
+  Durability* durability_ = nullptr;
 };
 
 }  // namespace genledger::server

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "genledger/catalog.h"
+#include "genledger/durability.h"
 #include "genledger/ledger.h"
 #include "server/auth.h"
 #include "server/server.h"
@@ -68,7 +69,68 @@ int main(int argc, char** argv) {
                  "Reply frames queued per WebSocket before reading pauses")
       ->capture_default_str()
       ->check(CLI::Range(size_t(1), size_t(1'000'000)));
+
+  DurabilityOptions dur;
+  std::string sync = "group", recover = "strict";
+  app.add_option("--data-dir", dur.data_dir, "Directory of the write-ahead log and snapshots")
+      ->capture_default_str();
+  app.add_option("--sync", sync,
+                 "When a mutation is answered: group (after fdatasync; default), periodic (after "
+                 "write, fdatasync every --sync-interval-ms), none (tests and benchmarks only)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"group", "periodic", "none"}));
+  app.add_option("--sync-interval-ms", dur.sync_interval_ms, "fdatasync period with --sync periodic")
+      ->capture_default_str()
+      ->check(CLI::Range(uint32_t(1), uint32_t(60'000)));
+  app.add_option("--snapshot-interval", dur.snapshot_interval_s,
+                 "Seconds between snapshots (0: no periodic snapshots, none at shutdown either)")
+      ->capture_default_str()
+      ->check(CLI::Range(uint32_t(0), uint32_t(7 * 24 * 3600)));
+  app.add_option("--recover", recover,
+                 "strict (default): refuse to start on a corrupted log; salvage: keep the valid "
+                 "prefix and set aside the rest (reported)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"strict", "salvage"}));
+
+  LedgerOptions lopt;
+  app.add_option("--idempotency-window-ms", lopt.idempotency_window_ms,
+                 "How long a charge/reserve id is remembered for retries")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t(1), uint64_t(30) * 24 * 3600 * 1000));
+  app.add_option("--idempotency-capacity", lopt.idempotency_capacity,
+                 "Most ids remembered in all (split over 256 shards; the oldest are forgotten first)")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t(256), uint64_t(1) << 32));
+  app.add_option("--refund-window-ms", lopt.refund_window_ms, "How long a charge can be refunded")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t(1), uint64_t(30) * 24 * 3600 * 1000));
+  app.add_option("--refund-capacity", lopt.refund_capacity,
+                 "Most recent charges kept refundable (split over 256 shards)")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t(256), uint64_t(1) << 34));
+  app.add_option("--default-ttl-ms", lopt.default_ttl_ms, "Reservation TTL when a request gives none")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t(1), uint64_t(24) * 3600 * 1000));
+  app.add_option("--max-ttl-ms", lopt.max_ttl_ms, "Longest reservation TTL accepted")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t(1), uint64_t(7) * 24 * 3600 * 1000));
+  app.add_option("--max-open-reservations", lopt.max_open_reservations,
+                 "Open holds at most (split over 256 shards)")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t(256), uint64_t(1) << 34));
+  app.add_option("--max-workspaces", lopt.max_workspaces, "Workspaces at most")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t(1), uint64_t(1) << 34));
+  app.add_option("--max-users-per-workspace", lopt.max_users_per_workspace, "Users per workspace at most")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t(1), uint64_t(1) << 32));
   CLI11_PARSE(app, argc, argv);
+  if (lopt.default_ttl_ms > lopt.max_ttl_ms) {
+    std::fprintf(stderr, "genledger: --default-ttl-ms must not exceed --max-ttl-ms\n");
+    return 2;
+  }
+  dur.sync = *ParseSyncMode(sync);
+  dur.salvage = recover == "salvage";
 
   Status st = ParseListen(listen, opt.host, opt.port);
   if (!st.ok()) {
@@ -116,8 +178,25 @@ int main(int argc, char** argv) {
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  auto ledger = std::make_shared<Ledger>(catalog);
-  Server server(opt, ledger, auth);
+  auto ledger = std::make_shared<Ledger>(catalog, lopt);
+  RecoveryReport report;
+  auto durability = Durability::Open(*ledger, dur, &report);
+  if (!durability.ok()) {
+    std::fprintf(stderr, "genledger: cannot recover %s: %s\n", dur.data_dir.c_str(),
+                 durability.status().ToString().c_str());
+    if (durability.code() == Code::kCorruption && !dur.salvage) {
+      std::fprintf(stderr, "genledger: inspect it with genledger-inspect %s; --recover=salvage keeps the valid prefix\n",
+                   dur.data_dir.c_str());
+    }
+    return 1;
+  }
+  std::fprintf(stderr, "genledger: %s (data dir %s, --sync %s)\n", report.Summary().c_str(), dur.data_dir.c_str(),
+               sync.c_str());
+  if (dur.sync == SyncMode::kNone) {
+    std::fprintf(stderr, "genledger: WARNING --sync none: acknowledged changes are lost on a power cut; "
+                         "for tests and benchmarks only\n");
+  }
+  Server server(opt, ledger, auth, nullptr, durability->get());
   st = server.Start();
   if (!st.ok()) {
     std::fprintf(stderr, "genledger: %s\n", st.ToString().c_str());
@@ -153,5 +232,7 @@ int main(int argc, char** argv) {
   }
   server.Stop();
   server.Wait();
+  // Last WAL round (every in-flight change made durable), then the shutdown snapshot.
+  durability->reset();
   return 0;
 }

@@ -117,4 +117,39 @@ std::string Metrics::Render(const LedgerTotals& t) const {
   return out;
 }
 
+std::string RenderDurabilityMetrics(const Durability& d) {
+  const Durability::Stats st = d.stats();
+  std::string out;
+  auto metric = [&out](const char* name, const char* type, const char* help, uint64_t value) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+    out += name;
+    out += ' ';
+    out += std::to_string(value);
+    out += '\n';
+  };
+  metric("genledger_wal_failed", "gauge", "1 once a WAL write or fsync failed (sticky).", d.status().ok() ? 0 : 1);
+  metric("genledger_wal_rounds_total", "counter", "Group-commit rounds written.", st.rounds);
+  metric("genledger_wal_records_total", "counter", "WAL records written.", st.records);
+  metric("genledger_wal_bytes_total", "counter", "WAL payload bytes written.", st.bytes);
+  metric("genledger_wal_fsyncs_total", "counter", "fdatasync calls.", st.syncs);
+  metric("genledger_wal_last_batch_records", "gauge", "Records in the last group-commit round.", st.last_batch_records);
+  metric("genledger_wal_last_fsync_microseconds", "gauge", "Duration of the last fdatasync.", st.last_sync_us);
+  metric("genledger_wal_max_fsync_microseconds", "gauge", "Longest fdatasync since start.", st.max_sync_us);
+  metric("genledger_snapshots_total", "counter", "Snapshots written.", st.snapshots);
+  metric("genledger_snapshot_failures_total", "counter", "Snapshots that failed.", st.snapshot_failures);
+  metric("genledger_snapshot_last_duration_milliseconds", "gauge", "Duration of the last snapshot.", st.last_snapshot_ms);
+  metric("genledger_snapshot_last_bytes", "gauge", "Size of the last snapshot.", st.last_snapshot_bytes);
+  metric("genledger_snapshot_max_shard_hold_microseconds", "gauge", "Longest shard lock hold while copying a shard.", st.max_shard_hold_us);
+  metric("genledger_wal_segments_deleted_total", "counter", "WAL segments deleted after snapshots covered them.", st.segments_deleted);
+  return out;
+}
+
 }  // namespace genledger::server

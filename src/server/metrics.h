@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "genledger/durability.h"
 #include "genledger/ledger.h"
 
 namespace genledger::server {
@@ -54,5 +55,9 @@ class Metrics {
   std::atomic<uint64_t> debited_{0}, refunded_{0}, accepted_{0}, rejected_{0};
   std::atomic<int64_t> open_{0}, ws_open_{0};
 };
+
+// Prometheus text for the WAL's group commit and the snapshots (genledger_wal_*,
+// genledger_snapshot_*), appended to /metrics when the server is durable.
+std::string RenderDurabilityMetrics(const Durability& d);
 
 }  // namespace genledger::server

@@ -8,10 +8,14 @@
 // can wake one I/O thread with a single post() to its context and that thread sends every
 // reply that became durable (design notes §2).
 //
-// Durability hook: every reply leaves a session through exactly one function,
-// HttpSession::Reply and WsSession::Reply. HTTP requests on a connection are handled one at a
-// time (the next is read only after the reply is written), so replies are in request order;
-// WebSocket replies are queued in frame order.
+// Durability: every reply leaves a session through exactly one function, HttpSession::Reply and
+// WsSession::Reply. A reply that acknowledges a mutation carries the WAL ticket taken right after
+// the mutation returned and is held until that ticket is durable (design notes §2): an HTTP
+// session parks its one reply (the next request is read only after it is written, so replies stay
+// in request order); a WebSocket session writes its queue head only once durable, so frames stay
+// in order and parked frames count against --max-ws-inflight. The WAL writer's callback posts one
+// coalesced flush to each I/O thread, which wakes that thread's waiting sessions. A parked session
+// holds a work guard so that a stopping server still delivers it.
 #include "server/server.h"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -25,6 +29,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <optional>
 #include <mutex>
 #include <thread>
 #include <unordered_set>
@@ -85,6 +90,8 @@ class SessionBase {
   virtual ~SessionBase() = default;
   // Called on the session's own thread when the server stops.
   virtual void Shutdown() = 0;
+  // Called on the session's own thread after a WAL round became durable, if it asked to wait.
+  virtual void OnDurable() {}
 };
 
 struct Server::Impl {
@@ -92,7 +99,14 @@ struct Server::Impl {
   std::shared_ptr<Ledger> ledger;
   std::shared_ptr<Auth> auth;
   std::shared_ptr<Metrics> metrics;
+  Durability* durability = nullptr;
   Api api;
+
+  // Sessions waiting for a ticket, per I/O thread (each list touched by its own thread only), and
+  // one flag per thread so a burst of durable rounds posts at most one flush to it. The lists own
+  // their sessions: a parked session has no pending I/O operation to keep it alive.
+  std::vector<std::vector<std::shared_ptr<SessionBase>>> durable_waiters;
+  std::unique_ptr<std::atomic<bool>[]> flush_posted;
 
   // Per-thread registries of live sessions (each touched by its own thread only); declared
   // before the contexts so that they outlive the sessions destroyed with the contexts.
@@ -114,12 +128,33 @@ struct Server::Impl {
   std::thread watchdog;
 
   Impl(ServerOptions o, std::shared_ptr<Ledger> l, std::shared_ptr<Auth> a,
-       std::shared_ptr<Metrics> m)
+       std::shared_ptr<Metrics> m, Durability* d)
       : opt(std::move(o)),
         ledger(std::move(l)),
         auth(std::move(a)),
         metrics(m ? std::move(m) : std::make_shared<Metrics>()),
-        api(ledger, auth, metrics, ApiLimits{opt.max_batch_ops}) {}
+        durability(d),
+        api(ledger, auth, metrics, ApiLimits{opt.max_batch_ops}) {
+    api.SetDurability(d);
+  }
+
+  // Session side: wake `s` (on thread idx) after the next durable round.
+  void AwaitDurable(size_t idx, std::shared_ptr<SessionBase> s, uint64_t ticket) {
+    durable_waiters[idx].push_back(std::move(s));
+    durability->RequestDurable(ticket);
+  }
+  // Writer thread: a round became durable (or the WAL failed).
+  void OnDurableRound() {
+    for (size_t i = 0; i < ctxs.size(); ++i) {
+      if (!flush_posted[i].exchange(true)) net::post(*ctxs[i], [this, i] { FlushWaiters(i); });
+    }
+  }
+  void FlushWaiters(size_t idx) {
+    flush_posted[idx].store(false);
+    std::vector<std::shared_ptr<SessionBase>> waiting;
+    waiting.swap(durable_waiters[idx]);
+    for (auto& s : waiting) s->OnDurable();   // re-registers itself if still not durable
+  }
 
   void DoAccept();
   void OnAccept(size_t idx, error_code ec, tcp::socket socket);
@@ -168,8 +203,15 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
   void Shutdown() override {
     if (close_started_) return;
     pending_close_ = websocket::close_code::going_away;
-    // Before the handshake completes, OnAccept closes; during a write, OnWrite does.
-    if (accepted_ && !writing_) DoClose();
+    // Before the handshake completes, OnAccept closes; while replies are queued (being written
+    // or waiting for durability), OnWrite closes once the queue is drained.
+    if (accepted_ && !writing_ && queue_.empty()) DoClose();
+  }
+
+  void OnDurable() override {
+    waiting_ = false;
+    work_.reset();
+    if (!writing_) TryWrite();
   }
 
  private:
@@ -209,17 +251,36 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
     DoRead();
   }
 
-  // THE exit for every reply on this stream, in frame order. Durability hook: a reply with
-  // `mutation` must wait until its WAL records are durable; today it is sent at once.
+  // THE exit for every reply on this stream, in frame order. A frame that acknowledges a
+  // mutation carries the WAL ticket taken now, after every op of the frame was applied.
   void Reply(std::string frame, bool mutation) {
-    (void)mutation;
-    queue_.push_back(std::move(frame));
-    if (!writing_) DoWrite();
+    const uint64_t ticket = (mutation && srv_.durability != nullptr) ? srv_.durability->Ticket() : 0;
+    queue_.push_back(Pending{std::move(frame), ticket});
+    if (!writing_) TryWrite();
+  }
+
+  // Writes the queue head if it may be sent: no ticket, or a durable one.
+  void TryWrite() {
+    if (queue_.empty() || waiting_) return;
+    const uint64_t ticket = queue_.front().ticket;
+    if (ticket != 0 && !srv_.durability->IsDurable(ticket)) {
+      if (!srv_.durability->status().ok()) {
+        // The WAL failed: these mutations will never be durable, so they are never acknowledged.
+        queue_.clear();
+        pending_close_ = websocket::close_code::internal_error;
+        return DoClose();
+      }
+      waiting_ = true;
+      work_.emplace(net::make_work_guard(ws_.get_executor()));
+      srv_.AwaitDurable(idx_, shared_from_this(), ticket);
+      return;
+    }
+    DoWrite();
   }
 
   void DoWrite() {
     writing_ = true;
-    ws_.async_write(net::buffer(queue_.front()),
+    ws_.async_write(net::buffer(queue_.front().frame),
                     beast::bind_front_handler(&WsSession::OnWrite, shared_from_this()));
   }
 
@@ -228,7 +289,7 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
     if (ec) return;
     queue_.pop_front();
     if (!queue_.empty())
-      DoWrite();
+      TryWrite();
     else if (pending_close_)
       return DoClose();
     DoRead();   // resumes reading if backpressure had paused it (no-op otherwise)
@@ -243,9 +304,15 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
 
   void OnClose(error_code) {}
 
+  struct Pending {
+    std::string frame;
+    uint64_t ticket;   // 0: nothing to wait for
+  };
   websocket::stream<beast::tcp_stream> ws_;
   beast::flat_buffer buf_;
-  std::deque<std::string> queue_;
+  std::deque<Pending> queue_;
+  bool waiting_ = false;   // registered to be woken when the head's ticket is durable
+  std::optional<net::executor_work_guard<net::any_io_executor>> work_;
   Server::Impl& srv_;
   size_t idx_;
   bool accepted_ = false;
@@ -396,9 +463,44 @@ class HttpSession final : public SessionBase, public std::enable_shared_from_thi
   }
 
   // THE exit for every reply on this connection. Requests are handled one at a time, so
-  // replies leave in request order. Durability hook: when r.mutation is set the reply must
-  // wait until the change is durable; today it is sent at once.
+  // replies leave in request order; a reply acknowledging a mutation waits (parked, the
+  // connection otherwise idle) until the mutation is durable.
   void Reply(HttpReply r, unsigned version, bool keep_alive, bool head) {
+    if (r.mutation && srv_.durability != nullptr) {
+      if (!srv_.durability->status().ok()) {
+        r.status = 503;
+        r.body = ErrorBody(WireError::Make(503, "unavailable", std::string(srv_.durability->status().message())));
+        r.mutation = false;
+      } else {
+        const uint64_t ticket = srv_.durability->Ticket();
+        if (!srv_.durability->IsDurable(ticket)) {
+          parked_.emplace(Parked{std::move(r), version, keep_alive, head, ticket});
+          work_.emplace(net::make_work_guard(stream_.get_executor()));
+          srv_.AwaitDurable(idx_, shared_from_this(), ticket);
+          return;
+        }
+      }
+    }
+    Send(std::move(r), version, keep_alive, head);
+  }
+
+  void OnDurable() override {
+    if (!parked_) return;
+    if (!srv_.durability->IsDurable(parked_->ticket) && srv_.durability->status().ok()) {
+      srv_.AwaitDurable(idx_, shared_from_this(), parked_->ticket);
+      return;
+    }
+    Parked p = std::move(*parked_);
+    parked_.reset();
+    work_.reset();
+    if (!srv_.durability->IsDurable(p.ticket)) {   // the WAL failed before this became durable
+      p.reply.status = 503;
+      p.reply.body = ErrorBody(WireError::Make(503, "unavailable", std::string(srv_.durability->status().message())));
+    }
+    Send(std::move(p.reply), p.version, p.keep_alive, p.head);
+  }
+
+  void Send(HttpReply r, unsigned version, bool keep_alive, bool head) {
     res_.emplace();
     res_->version(version);
     res_->result(unsigned(r.status));
@@ -431,8 +533,17 @@ class HttpSession final : public SessionBase, public std::enable_shared_from_thi
     stream_.socket().close(ec);
   }
 
+  struct Parked {
+    HttpReply reply;
+    unsigned version;
+    bool keep_alive;
+    bool head;
+    uint64_t ticket;
+  };
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
+  std::optional<Parked> parked_;
+  std::optional<net::executor_work_guard<net::any_io_executor>> work_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> res_;
   std::optional<http::response<http::empty_body>> continue_;
@@ -504,9 +615,9 @@ void Server::Impl::ScheduleSweep() {
 }
 
 Server::Server(ServerOptions options, std::shared_ptr<Ledger> ledger, std::shared_ptr<Auth> auth,
-               std::shared_ptr<Metrics> metrics)
+               std::shared_ptr<Metrics> metrics, Durability* durability)
     : impl_(std::make_unique<Impl>(std::move(options), std::move(ledger), std::move(auth),
-                                   std::move(metrics))) {}
+                                   std::move(metrics), durability)) {}
 
 Server::~Server() {
   Stop();
@@ -522,6 +633,8 @@ Status Server::Start() {
   if (s.started) return Status(Code::kInvalidArgument, "server already started");
   int n = std::max(1, s.opt.threads);
   s.registry.resize(size_t(n));
+  s.durable_waiters.resize(size_t(n));
+  s.flush_posted = std::make_unique<std::atomic<bool>[]>(size_t(n));
   for (int i = 0; i < n; ++i) {
     s.ctxs.push_back(std::make_unique<net::io_context>(1));
     s.guards.push_back(net::make_work_guard(*s.ctxs.back()));
@@ -541,6 +654,7 @@ Status Server::Start() {
   s.bound_port = s.acceptor->local_endpoint().port();
   s.sweeper = std::make_unique<net::steady_timer>(*s.ctxs[0]);
   s.accept_retry = std::make_unique<net::steady_timer>(*s.ctxs[0]);
+  if (s.durability != nullptr) s.durability->SetOnDurable([&s](uint64_t) { s.OnDurableRound(); });
   s.DoAccept();
   s.ScheduleSweep();
   s.started = true;
@@ -600,6 +714,13 @@ void Server::Wait() {
   for (auto& t : s.threads)
     if (t.joinable()) t.join();
   if (s.watchdog.joinable()) s.watchdog.join();
+  // The contexts are about to go: the writer must not post to them any more. Forget the
+  // Durability too: after Wait the owner may destroy it before the Server (the final WAL round
+  // and snapshot happen once no request can arrive), and ~Server calls Wait again.
+  if (s.durability != nullptr) {
+    s.durability->SetOnDurable(nullptr);
+    s.durability = nullptr;
+  }
 }
 
 }  // namespace genledger::server

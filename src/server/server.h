@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "genledger/durability.h"
 #include "genledger/ledger.h"
 #include "genledger/status.h"
 #include "server/api.h"
@@ -36,8 +37,11 @@ bool IsLoopbackHost(const std::string& host);
 
 class Server {
  public:
+  // `durability` (optional, not owned, must outlive the Server): when given, a reply that
+  // acknowledges a mutation is sent only once the mutation's WAL record is durable; after a WAL
+  // failure such replies become 503 `unavailable`. Without it the ledger is in memory only.
   Server(ServerOptions options, std::shared_ptr<Ledger> ledger, std::shared_ptr<Auth> auth,
-         std::shared_ptr<Metrics> metrics = nullptr);
+         std::shared_ptr<Metrics> metrics = nullptr, Durability* durability = nullptr);
   ~Server();   // Stop() and Wait()
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
