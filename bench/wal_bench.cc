@@ -1,6 +1,7 @@
 // Durable charges through the group-commit WAL, in process, with concurrent producers.
 //
-// Each producer works like a pipelined connection: it charges a frame of 100 text messages,
+// Each producer works like a pipelined connection: it charges a frame of 100 text messages
+// (one Ledger::ChargeBatch call),
 // takes a ticket, and keeps up to 64 frames in flight, waiting for the oldest frame's ticket to be
 // durable before sending more. items_per_second = durable (acknowledged) charges per second.
 //
@@ -71,12 +72,15 @@ void DurableCharges(benchmark::State& state, SyncMode mode) {
   Fixture& f = Shared(mode);
   std::mt19937 rng(state.thread_index() + 1);
   std::deque<uint64_t> in_flight;
-  ChargeRequest req{{}, "user-1", f.text, {}, {}};
-  req.usage.quantity = 1;
+  // A frame goes through ChargeBatch, as the server's WebSocket and /v1/batch paths do.
+  std::vector<ChargeRequest> frame(kFrame, ChargeRequest{{}, "user-1", f.text, {}, {}});
+  std::vector<ChargeResult> results(kFrame);
+  for (auto& r : frame) r.usage.quantity = 1;
   for (auto _ : state) {
-    for (int i = 0; i < kFrame; ++i) {
-      req.workspace = f.workspaces[rng() % kWorkspaces];
-      if (!f.ledger->Charge(req).status.ok()) state.SkipWithError("charge refused");
+    for (auto& r : frame) r.workspace = f.workspaces[rng() % kWorkspaces];
+    f.ledger->ChargeBatch(frame, results);
+    for (const auto& r : results) {
+      if (!r.status.ok()) state.SkipWithError("charge refused");
     }
     in_flight.push_back(f.durability->Ticket());
     if (in_flight.size() > kWindow) {

@@ -17,6 +17,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -32,6 +33,7 @@
 #include "snapshot/snapshot_dir.h"
 #include "snapshot/snapshot_file.h"
 #include "wal/file.h"
+#include "durability/parallel_replay.h"
 #include "wal/segment_reader.h"
 #include "wal/segment_writer.h"
 
@@ -475,27 +477,13 @@ Result<std::unique_ptr<Durability>> Durability::Open(Ledger& ledger, DurabilityO
           std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - l0).count());
     }
   }
-  uint64_t replayed = 0, skipped = 0;
+  // Replay on both cores: each shard's records go to one worker, in order (parallel_replay.h).
+  ParallelReplayer replayer(ledger, skip_upto, std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
   Result<wal::ScanReport> scan = wal::ScanWal(
       options.data_dir, from_seq, options.salvage ? wal::RecoverMode::kSalvage : wal::RecoverMode::kStrict,
-      [&](const wal::Frame& f) -> Status {
-        if (!skip_upto.empty()) {
-          uint32_t shard = 0;
-          uint64_t no = 0;
-          if (Ledger::ParseLogRecordPrefix(f.payload, &shard, &no) && shard < skip_upto.size() &&
-              no <= skip_upto[shard]) {
-            ++skipped;
-            return Status();
-          }
-        }
-        Status st = ledger.ApplyLogRecord(f.type, f.payload);
-        if (!st.ok()) {
-          return Status(Code::kCorruption, "WAL record seq " + std::to_string(f.seq) + " at offset " +
-                                               std::to_string(f.offset) + " does not apply: " + st.ToString());
-        }
-        ++replayed;
-        return Status();
-      });
+      [&](const wal::Frame& f) -> Status { return replayer.Add(f); });
+  if (Status st = replayer.Finish(); !st.ok()) return st;
+  const uint64_t replayed = replayer.replayed(), skipped = replayer.skipped();
   if (!scan.ok()) return scan.status();
   if (scan->needs_repair()) {
     if (Status st = wal::ApplyRecoveryCut(*scan); !st.ok()) return st;

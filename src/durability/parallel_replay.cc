@@ -1,0 +1,140 @@
+#include "durability/parallel_replay.h"
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <concurrentqueue/blockingconcurrentqueue.h>
+
+namespace genledger {
+
+namespace {
+constexpr size_t kBatchRecords = 1024;
+constexpr int kBatchesInFlight = 8;   // per worker: bounds replay memory to a few MiB
+}  // namespace
+
+struct ParallelReplayer::Batch {
+  std::string bytes;   // payloads back to back
+  struct Rec {
+    uint8_t type;
+    uint32_t offset, length;
+    uint64_t seq, file_offset;
+  };
+  std::vector<Rec> recs;
+  void Clear() {
+    bytes.clear();
+    recs.clear();
+  }
+};
+
+struct ParallelReplayer::Worker {
+  moodycamel::BlockingConcurrentQueue<Batch*> todo;   // nullptr: stop
+  moodycamel::BlockingConcurrentQueue<Batch*> free;   // recycled batches: the in-flight bound
+  std::vector<std::unique_ptr<Batch>> owned;
+  Batch* filling = nullptr;
+  std::thread thread;
+  uint64_t applied = 0;
+  std::mutex error_mu;
+  Status error;
+  std::atomic<bool> failed{false};
+};
+
+ParallelReplayer::ParallelReplayer(Ledger& ledger, const std::vector<uint64_t>& skip_upto, unsigned workers)
+    : ledger_(ledger), skip_upto_(skip_upto) {
+  for (unsigned i = 0; i < std::max(1u, workers); ++i) {
+    auto w = std::make_unique<Worker>();
+    for (int b = 0; b < kBatchesInFlight; ++b) {
+      w->owned.push_back(std::make_unique<Batch>());
+      w->free.enqueue(w->owned.back().get());
+    }
+    Worker* raw = w.get();
+    w->thread = std::thread([this, raw] { Run(*raw); });
+    workers_.push_back(std::move(w));
+  }
+}
+
+ParallelReplayer::~ParallelReplayer() { (void)Finish(); }
+
+void ParallelReplayer::Run(Worker& w) {
+  std::vector<Ledger::LogRecordView> views;
+  for (;;) {
+    Batch* b = nullptr;
+    w.todo.wait_dequeue(b);
+    if (b == nullptr) return;
+    if (!w.failed.load()) {
+      views.clear();
+      for (const Batch::Rec& r : b->recs) {
+        views.push_back({r.type, std::string_view(b->bytes).substr(r.offset, r.length)});
+      }
+      size_t applied = 0;
+      Status st = ledger_.ApplyLogBatch(views, &applied);
+      w.applied += applied;
+      if (!st.ok()) {
+        const Batch::Rec& bad = b->recs[applied];
+        std::lock_guard lock(w.error_mu);
+        w.error = Status(Code::kCorruption, "WAL record seq " + std::to_string(bad.seq) + " at offset " +
+                                                std::to_string(bad.file_offset) + " does not apply: " + st.ToString());
+        w.failed.store(true);
+      }
+    }
+    b->Clear();
+    w.free.enqueue(b);
+  }
+}
+
+void ParallelReplayer::Dispatch(unsigned i) {
+  Worker& w = *workers_[i];
+  if (w.filling != nullptr && !w.filling->recs.empty()) {
+    w.todo.enqueue(w.filling);
+    w.filling = nullptr;
+  }
+}
+
+Status ParallelReplayer::Add(const wal::Frame& f) {
+  uint32_t shard = 0;
+  uint64_t no = 0;
+  if (!Ledger::ParseLogRecordPrefix(f.payload, &shard, &no)) {
+    return Status(Code::kCorruption, "WAL record seq " + std::to_string(f.seq) + " at offset " +
+                                         std::to_string(f.offset) + " is too short for its shard prefix");
+  }
+  if (shard < skip_upto_.size() && no <= skip_upto_[shard]) {
+    ++skipped_;
+    return Status();
+  }
+  const unsigned i = shard % unsigned(workers_.size());
+  Worker& w = *workers_[i];
+  if (w.failed.load()) {
+    std::lock_guard lock(w.error_mu);
+    return w.error;
+  }
+  if (w.filling == nullptr) w.free.wait_dequeue(w.filling);   // blocks while the worker is behind
+  Batch& b = *w.filling;
+  b.recs.push_back({f.type, uint32_t(b.bytes.size()), uint32_t(f.payload.size()), f.seq, f.offset});
+  b.bytes.append(f.payload);
+  ++replayed_;
+  if (b.recs.size() >= kBatchRecords) Dispatch(i);
+  return Status();
+}
+
+Status ParallelReplayer::Finish() {
+  if (finished_) return Status();
+  finished_ = true;
+  for (unsigned i = 0; i < workers_.size(); ++i) {
+    Dispatch(i);
+    workers_[i]->todo.enqueue(nullptr);
+  }
+  Status first;
+  uint64_t applied = 0;
+  for (auto& w : workers_) {
+    w->thread.join();
+    applied += w->applied;
+    if (first.ok() && !w->error.ok()) first = w->error;
+  }
+  if (first.ok() && applied != replayed_) {
+    first = Status(Code::kCorruption, "replay applied " + std::to_string(applied) + " of " + std::to_string(replayed_) + " records");
+  }
+  return first;
+}
+
+}  // namespace genledger
