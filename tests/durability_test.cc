@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "temp_dir.h"
+
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -20,12 +22,6 @@ namespace fs = std::filesystem;
 
 class DurabilityTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/genledger-durability-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
 
   DurabilityOptions Opts(SyncMode mode = SyncMode::kGroup) {
     DurabilityOptions o;
@@ -55,7 +51,8 @@ class DurabilityTest : public ::testing::Test {
     return v;
   }
 
-  std::string dir_;
+  genledger::testing::TempDir tmp_;
+  const std::string dir_ = tmp_.path();
 };
 
 TEST_F(DurabilityTest, AcknowledgedStateSurvivesARestart) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "temp_dir.h"
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -15,12 +17,6 @@ namespace fs = std::filesystem;
 
 class InspectTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/genledger-inspect-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // Writes a small history with several segments; returns the ledger's totals.
   LedgerTotals Populate() {
@@ -67,7 +63,8 @@ class InspectTest : public ::testing::Test {
     return m;
   }
 
-  std::string dir_;
+  genledger::testing::TempDir tmp_;
+  const std::string dir_ = tmp_.path();
 };
 
 TEST_F(InspectTest, CleanDirectory) {

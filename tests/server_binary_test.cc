@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include "http_test_client.h"
+
 #include <filesystem>
 #include <netinet/in.h>
 #include <signal.h>
@@ -22,17 +24,7 @@ extern char** environ;
 
 namespace {
 
-uint16_t FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
+using genledger::testing::FreePort;
 
 // One HTTP/1.1 request with Connection: close; returns the whole response ("" if no connect).
 std::string Http(uint16_t port, const std::string& method, const std::string& target,

@@ -2,6 +2,8 @@
 // WAL failure they become 503 while reads keep working; a restart recovers what was answered.
 #include <gtest/gtest.h>
 
+#include "temp_dir.h"
+
 #include <filesystem>
 
 #include "genledger/durability.h"
@@ -16,11 +18,6 @@ using genledger::testing::Conn;
 
 class ServerDurabilityTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/genledger-srvdur-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
   void TearDown() override {
     server_.reset();
     durability_.reset();
@@ -51,7 +48,8 @@ class ServerDurabilityTest : public ::testing::Test {
     durability_.reset();
   }
 
-  std::string dir_;
+  genledger::testing::TempDir tmp_;
+  const std::string dir_ = tmp_.path();
   std::shared_ptr<Ledger> ledger_;
   std::unique_ptr<Durability> durability_;
   std::unique_ptr<Server> server_;

@@ -3,6 +3,8 @@
 // snapshot write (docs/durability.md, "Snapshots").
 #include <gtest/gtest.h>
 
+#include "temp_dir.h"
+
 #include <stdlib.h>
 
 #include <algorithm>
@@ -24,12 +26,6 @@ namespace fs = std::filesystem;
 
 class SnapshotRecoveryTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/genledger-snaprec-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
 
   DurabilityOptions Opts() {
     DurabilityOptions o;
@@ -61,7 +57,8 @@ class SnapshotRecoveryTest : public ::testing::Test {
     std::sort(v.begin(), v.end());
     return v;
   }
-  std::string dir_;
+  genledger::testing::TempDir tmp_;
+  const std::string dir_ = tmp_.path();
 };
 
 TEST_F(SnapshotRecoveryTest, RecoversFromSnapshotPlusLaterRecords) {
