@@ -95,6 +95,14 @@ TEST_F(ServerDurabilityTest, AFailedWalAnswers503ToMutationsAndKeepsReads) {
   EXPECT_NE(body.find("\"wal\":\"failed\""), std::string::npos) << body;
   EXPECT_EQ(c.Request("GET", "/v1/workspaces/acme", "", &body), 200) << "reads keep working";
   EXPECT_EQ(c.Request("POST", "/v1/quote", kCharge, &body), 200) << "a quote changes nothing";
+  // The charge whose fdatasync failed was applied before the failure was known (and answered
+  // 503, never acknowledged); every later change is refused before it is applied.
+  std::string before;
+  ASSERT_EQ(c.Request("GET", "/v1/workspaces/acme", "", &before), 200);
+  EXPECT_EQ(c.Request("POST", "/v1/charge", R"({"workspace":"acme","user":"v","model":"gpt-4o","quantity":1})", &body), 503);
+  EXPECT_EQ(c.Request("PUT", "/v1/workspaces/acme", R"({"limit":99})", &body), 503);
+  ASSERT_EQ(c.Request("GET", "/v1/workspaces/acme", "", &body), 200);
+  EXPECT_EQ(body, before) << "refused changes must not be applied";
   Stop();
 
   // What was answered (the workspace) is there; the unanswered charge may or may not be.

@@ -273,6 +273,10 @@ bool Api::HandleFrame(std::string_view text, std::string& out) {
   ParsedBody& pb = tl_body;
   ParseBody(text, BodyShape::kFrame, limits_.max_batch_ops, pb);
   bool mutated = false;
+  if (pb.error.ok() && durability_ != nullptr && !durability_->status().ok()) {
+    // As for HTTP: nothing is applied once the WAL has failed (reads are HTTP-only).
+    pb.error = WireError::Make(503, "unavailable", std::string(durability_->status().message()));
+  }
   if (!pb.error.ok()) {
     out += "{\"status\":";
     AppendU64(out, uint64_t(pb.error.http));
@@ -479,9 +483,14 @@ void Api::HandleHttp(std::string_view method, std::string_view target,
     SetError(out, 404, "not_found", "no such route");
   } else {
     Role role = auth_->Check(authorization);
+    const bool writes = (method == "POST" || method == "PUT") && !(n == 2 && seg[1] == "quote");
     if (role == Role::kNone) {
       out.www_authenticate = true;
       SetError(out, 401, "unauthorized", "missing or invalid bearer token");
+    } else if (writes && durability_ != nullptr && !durability_->status().ok()) {
+      // Refused before it is applied: a change that can never be made durable must not even
+      // show up in memory.
+      SetError(out, 503, "unavailable", std::string(durability_->status().message()));
     } else if (n == 2) {
       std::string_view name = seg[1];
       OpKind kind = ParseOpKind(name);
