@@ -10,24 +10,25 @@
 # Loopback only; temporary directories and every process started here are removed on exit.
 #
 # Usage: bench/compare_redis.sh [DURATION_SECONDS]     (default 10)
-# Env:   BUILD_DIR (default build-load), GL_THREADS (server threads, default 2),
+# Env:   BUILD_DIR (default build-rel: built in Release here if missing), GL_THREADS (server threads, default 2),
 #        LOAD_CONNECTIONS (default 4), WORKSPACES (default 1000)
 set -euo pipefail
 
 DURATION=${1:-10}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD_DIR=${BUILD_DIR:-build-load}
+BUILD_DIR=${BUILD_DIR:-build-rel}
 GL="$ROOT/$BUILD_DIR/genledger"
 LOAD="$ROOT/$BUILD_DIR/genledger-load"
 GL_THREADS=${GL_THREADS:-2}
 LOAD_CONNECTIONS=${LOAD_CONNECTIONS:-4}
 WORKSPACES=${WORKSPACES:-1000}
 
-for b in "$GL" "$LOAD"; do
-  [ -x "$b" ] || { echo "compare_redis: $b not built (cmake --build $BUILD_DIR)" >&2; exit 2; }
-done
-if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
-  "$ROOT/tools/setup.sh" redis-server redis-tools
+# Everything missing is installed and built here, so a clean clone can run this directly.
+"$ROOT/tools/setup.sh" redis-server redis-tools
+if [ ! -x "$GL" ] || [ ! -x "$LOAD" ]; then
+  echo "compare_redis: building genledger and genledger-load (Release) in $BUILD_DIR" >&2
+  cmake -S "$ROOT" -B "$ROOT/$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGENLEDGER_BUILD_TESTS=OFF >/dev/null
+  cmake --build "$ROOT/$BUILD_DIR" --target genledger genledger-load -j "$(nproc)" >/dev/null
 fi
 
 TMP=$(mktemp -d /tmp/genledger-compare-XXXXXX)
