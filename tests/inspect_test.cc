@@ -141,5 +141,49 @@ TEST_F(InspectTest, WalFileFromAndLimit) {
   EXPECT_FALSE(InspectWal(dir_ + "/missing.log", 0, 0).ok());
 }
 
+TEST_F(InspectTest, SnapshotWithAWorkspace) {
+  {
+    Ledger ledger(Catalog::Default());
+    DurabilityOptions o;
+    o.data_dir = dir_;
+    auto d = Durability::Open(ledger, o);
+    ASSERT_TRUE(d.ok());
+    ASSERT_TRUE(ledger.UpsertWorkspace("acme", 100, Region::kGlobal).ok());
+    ASSERT_TRUE(ledger.SetUserLimit("acme", "intern", 10).ok());
+    ChargeRequest c{"acme", "alice", ledger.catalog().Find("gpt-4o"), {}, {}};
+    c.usage.quantity = 7;
+    ASSERT_TRUE(ledger.Charge(c).status.ok());
+    ASSERT_TRUE((*d)->Snapshot().ok());
+  }
+  std::string snap;
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    if (e.path().extension() == ".snap") snap = e.path();
+  }
+  ASSERT_FALSE(snap.empty());
+  auto r = InspectSnapshot(snap, std::string("acme"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->at("clean").as_bool());
+  const auto& w = r->at("workspace").as_object();
+  EXPECT_EQ(w.at("used").as_uint64(), 7u);
+  EXPECT_EQ(w.at("limit").as_uint64(), 100u);
+  const auto& users = w.at("users").as_array();
+  ASSERT_EQ(users.size(), 2u);
+  EXPECT_EQ(users[0].at("user").as_string(), "alice");
+  EXPECT_EQ(users[1].at("user").as_string(), "intern");
+  EXPECT_EQ(users[1].at("limit").as_uint64(), 10u);
+  auto missing = InspectSnapshot(snap, std::string("nobody"));
+  ASSERT_TRUE(missing.ok());
+  EXPECT_TRUE(missing->at("workspace").is_null());
+  // A damaged snapshot is not clean.
+  {
+    std::fstream f(snap, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(50);
+    f.put('\x33');
+  }
+  auto bad = InspectSnapshot(snap, std::nullopt);
+  ASSERT_TRUE(bad.ok());
+  EXPECT_FALSE(bad->at("clean").as_bool());
+}
+
 }  // namespace
 }  // namespace genledger::inspect

@@ -228,7 +228,8 @@ Result<json::object> InspectSnapshot(const std::string& path, const std::optiona
                      {"region", RegionName(info->region)},
                      {"period", info->period}};
       json::array users;
-      for (const UserInfo& u : *ledger.ListUsers(*workspace)) {
+      const Result<std::vector<UserInfo>> listed = ledger.ListUsers(*workspace);   // outlives the loop
+      for (const UserInfo& u : *listed) {
         users.push_back(json::object{{"user", u.user}, {"used", u.used}, {"reserved", u.reserved}, {"limit", LimitValue(u.limit)}});
       }
       w["users"] = std::move(users);
