@@ -3,6 +3,8 @@
 # embedded default catalog. Extra arguments go to the server (see `genledger --help`).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# A Release tree of its own, so alternating with tools/test.sh does not rebuild everything.
+build_dir="${GENLEDGER_BUILD_DIR:-$repo_root/build-release}"
 "$repo_root/tools/setup.sh"
 configure_and_build Release
 exec "$build_dir/genledger" "$@"
