@@ -31,6 +31,25 @@ bool AnyOverLimit(const Workspace& ws) {
 
 Status NoWorkspace() { return Status(Code::kUnknownWorkspace); }
 
+constexpr const char* kWorkspaceIdRule = "workspace must be 1-128 bytes of [A-Za-z0-9._:@-]";
+
+// The common frame of every operation on one existing workspace: checks the id, takes the
+// workspace's shard lock, refuses a mutation while the shard's log is full, finds the
+// workspace, and runs f(shard, workspace) under the lock.
+template <typename T, typename F>
+Result<T> WithWorkspace(Ledger::Impl& impl, std::string_view workspace, bool mutates, F&& f) {
+  if (!IsValidId(workspace)) return Status(Code::kInvalidId, kWorkspaceIdRule);
+  const size_t hash = Ledger::Impl::HashId(workspace);
+  Shard& s = impl.shards[Ledger::Impl::ShardOf(hash)];
+  std::lock_guard lock(s.mu);
+  if (mutates) {
+    if (Status room = impl.LogRoom(s); !room.ok()) return room;
+  }
+  Workspace* ws = Ledger::Impl::Find(s, workspace, hash);
+  if (ws == nullptr) return NoWorkspace();
+  return f(s, *ws);
+}
+
 }  // namespace
 
 Workspace* Ledger::Impl::CreateWorkspace(Shard& s, std::string_view id, size_t hash) {
@@ -77,7 +96,7 @@ WorkspaceInfo MakeWorkspaceInfo(const Workspace& ws) {
 }
 
 Result<WorkspaceInfo> Ledger::UpsertWorkspace(std::string_view workspace, uint64_t limit, Region region) {
-  if (!IsValidId(workspace)) return Status(Code::kInvalidId, "workspace must be 1-128 bytes of [A-Za-z0-9._:@-]");
+  if (!IsValidId(workspace)) return Status(Code::kInvalidId, kWorkspaceIdRule);
   if (Status st = CheckLimit(limit, "limit"); !st.ok()) return st;
   const size_t hash = Impl::HashId(workspace);
   const uint32_t shard = Impl::ShardOf(hash);
@@ -103,100 +122,78 @@ Result<WorkspaceInfo> Ledger::UpsertWorkspace(std::string_view workspace, uint64
 }
 
 Result<UserInfo> Ledger::SetUserLimit(std::string_view workspace, std::string_view user, uint64_t limit) {
-  if (!IsValidId(workspace)) return Status(Code::kInvalidId, "workspace must be 1-128 bytes of [A-Za-z0-9._:@-]");
   if (!IsValidId(user)) return Status(Code::kInvalidId, "user must be 1-128 bytes of [A-Za-z0-9._:@-]");
   if (Status st = CheckLimit(limit, "limit"); !st.ok()) return st;
-  const size_t hash = Impl::HashId(workspace);
-  Shard& s = impl_->shards[Impl::ShardOf(hash)];
-  std::lock_guard lock(s.mu);
-  if (Status room = impl_->LogRoom(s); !room.ok()) return room;
-  Workspace* ws = Impl::Find(s, workspace, hash);
-  if (ws == nullptr) return NoWorkspace();
-  int64_t ui = ws->FindUser(user);
-  const bool new_user = ui < 0;
-  if (new_user) {
-    if (ws->users.size() >= impl_->users_per_workspace) {
-      return Status(Code::kCapacityExhausted, "the workspace has reached its user ceiling");
-    }
-    ui = ws->AddUser(user);
-  }
-  User& u = ws->users[size_t(ui)];
-  u.limit = limit;
-  ws->limit_lowered = AnyOverLimit(*ws);
-  if (impl_->logging) {
-    auto b = impl_->Log(s, ledger::RecordType::kSetUserLimit);
-    b.U32(ws->index);
+  return WithWorkspace<UserInfo>(*impl_, workspace, true, [&](Shard& s, Workspace& ws) -> Result<UserInfo> {
+    int64_t ui = ws.FindUser(user);
+    const bool new_user = ui < 0;
     if (new_user) {
-      b.U32(ledger::kNewUser).Str8(user);
-    } else {
-      b.U32(uint32_t(ui));
+      if (ws.users.size() >= impl_->users_per_workspace) {
+        return Status(Code::kCapacityExhausted, "the workspace has reached its user ceiling");
+      }
+      ui = ws.AddUser(user);
     }
-    b.U64(limit);
-  }
-  return UserInfo{u.id, u.used, u.reserved, u.limit};
+    User& u = ws.users[size_t(ui)];
+    u.limit = limit;
+    ws.limit_lowered = AnyOverLimit(ws);
+    if (impl_->logging) {
+      auto b = impl_->Log(s, ledger::RecordType::kSetUserLimit);
+      b.U32(ws.index);
+      if (new_user) {
+        b.U32(ledger::kNewUser).Str8(user);
+      } else {
+        b.U32(uint32_t(ui));
+      }
+      b.U64(limit);
+    }
+    return UserInfo{u.id, u.used, u.reserved, u.limit};
+  });
 }
 
 Result<WorkspaceInfo> Ledger::TopUp(std::string_view workspace, uint64_t amount) {
-  if (!IsValidId(workspace)) return Status(Code::kInvalidId, "workspace must be 1-128 bytes of [A-Za-z0-9._:@-]");
   if (amount == 0 || amount > kMaxLimit) {
     return Status(Code::kInvalidArgument, "amount must be between 1 and " + std::to_string(kMaxLimit));
   }
-  const size_t hash = Impl::HashId(workspace);
-  Shard& s = impl_->shards[Impl::ShardOf(hash)];
-  std::lock_guard lock(s.mu);
-  if (Status room = impl_->LogRoom(s); !room.ok()) return room;
-  Workspace* ws = Impl::Find(s, workspace, hash);
-  if (ws == nullptr) return NoWorkspace();
-  if (ws->base_limit == kUnlimited) {
-    return Status(Code::kInvalidArgument, "the workspace is unlimited; a top-up would change nothing");
-  }
-  if (ws->limit() + amount > kMaxLimit) {
-    return Status(Code::kInvalidArgument, "the allowance would exceed " + std::to_string(kMaxLimit));
-  }
-  ws->topup += amount;
-  ws->limit_lowered = AnyOverLimit(*ws);
-  if (impl_->logging) impl_->Log(s, ledger::RecordType::kTopUp).U32(ws->index).U64(amount);
-  return MakeWorkspaceInfo(*ws);
+  return WithWorkspace<WorkspaceInfo>(*impl_, workspace, true, [&](Shard& s, Workspace& ws) -> Result<WorkspaceInfo> {
+    if (ws.base_limit == kUnlimited) {
+      return Status(Code::kInvalidArgument, "the workspace is unlimited; a top-up would change nothing");
+    }
+    if (ws.limit() + amount > kMaxLimit) {
+      return Status(Code::kInvalidArgument, "the allowance would exceed " + std::to_string(kMaxLimit));
+    }
+    ws.topup += amount;
+    ws.limit_lowered = AnyOverLimit(ws);
+    if (impl_->logging) impl_->Log(s, ledger::RecordType::kTopUp).U32(ws.index).U64(amount);
+    return MakeWorkspaceInfo(ws);
+  });
 }
 
 Result<WorkspaceInfo> Ledger::ResetPeriod(std::string_view workspace) {
-  if (!IsValidId(workspace)) return Status(Code::kInvalidId, "workspace must be 1-128 bytes of [A-Za-z0-9._:@-]");
-  const size_t hash = Impl::HashId(workspace);
-  Shard& s = impl_->shards[Impl::ShardOf(hash)];
-  std::lock_guard lock(s.mu);
-  if (Status room = impl_->LogRoom(s); !room.ok()) return room;
-  Workspace* ws = Impl::Find(s, workspace, hash);
-  if (ws == nullptr) return NoWorkspace();
-  ResetWorkspacePeriod(*ws);
-  if (impl_->logging) impl_->Log(s, ledger::RecordType::kResetPeriod).U32(ws->index);
-  return MakeWorkspaceInfo(*ws);
+  return WithWorkspace<WorkspaceInfo>(*impl_, workspace, true, [&](Shard& s, Workspace& ws) -> Result<WorkspaceInfo> {
+    ResetWorkspacePeriod(ws);
+    if (impl_->logging) impl_->Log(s, ledger::RecordType::kResetPeriod).U32(ws.index);
+    return MakeWorkspaceInfo(ws);
+  });
 }
 
 Result<WorkspaceInfo> Ledger::GetWorkspace(std::string_view workspace) const {
-  if (!IsValidId(workspace)) return Status(Code::kInvalidId, "workspace must be 1-128 bytes of [A-Za-z0-9._:@-]");
-  const size_t hash = Impl::HashId(workspace);
-  const Shard& s = impl_->shards[Impl::ShardOf(hash)];
-  std::lock_guard lock(s.mu);
-  const Workspace* ws = Impl::Find(s, workspace, hash);
-  if (ws == nullptr) return NoWorkspace();
-  return MakeWorkspaceInfo(*ws);
+  return WithWorkspace<WorkspaceInfo>(*impl_, workspace, false,
+                                      [](Shard&, Workspace& ws) -> Result<WorkspaceInfo> { return MakeWorkspaceInfo(ws); });
 }
 
 Result<std::vector<UserInfo>> Ledger::ListUsers(std::string_view workspace) const {
-  if (!IsValidId(workspace)) return Status(Code::kInvalidId, "workspace must be 1-128 bytes of [A-Za-z0-9._:@-]");
-  const size_t hash = Impl::HashId(workspace);
-  const Shard& s = impl_->shards[Impl::ShardOf(hash)];
-  std::vector<UserInfo> users;
-  {
-    std::lock_guard lock(s.mu);
-    const Workspace* ws = Impl::Find(s, workspace, hash);
-    if (ws == nullptr) return NoWorkspace();
-    users.reserve(ws->users.size());
-    for (const User& u : ws->users) users.push_back(UserInfo{u.id, u.used, u.reserved, u.limit});
+  auto users = WithWorkspace<std::vector<UserInfo>>(
+      *impl_, workspace, false, [](Shard&, Workspace& ws) -> Result<std::vector<UserInfo>> {
+        std::vector<UserInfo> out;
+        out.reserve(ws.users.size());
+        for (const User& u : ws.users) out.push_back(UserInfo{u.id, u.used, u.reserved, u.limit});
+        return out;
+      });
+  if (users.ok()) {   // sorted outside the lock
+    std::sort(users->begin(), users->end(), [](const UserInfo& a, const UserInfo& b) {
+      return a.used != b.used ? a.used > b.used : a.user < b.user;
+    });
   }
-  std::sort(users.begin(), users.end(), [](const UserInfo& a, const UserInfo& b) {
-    return a.used != b.used ? a.used > b.used : a.user < b.user;
-  });
   return users;
 }
 
