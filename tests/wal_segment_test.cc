@@ -449,59 +449,7 @@ TEST(SegmentWriterFaults, OpenFailsCleanly) {
   EXPECT_EQ(SegmentWriter::Open(dir.path() + "/missing", 1).code(), Code::kNotFound);
 }
 
-// ---- Throughput (opt-in: GENLEDGER_WAL_PERF=1; numbers printed, only sanity asserted) --------
-
-TEST(SegmentWriterPerf, TenMillionSmallFrames) {
-  if (std::getenv("GENLEDGER_WAL_PERF") == nullptr) GTEST_SKIP() << "set GENLEDGER_WAL_PERF=1";
-  using Clock = std::chrono::steady_clock;
-  auto ms = [](Clock::duration d) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-  };
-  constexpr uint64_t kFrames = 10'000'000;
-  TempDir dir;
-  auto w = MustOpen(dir.path(), 1);
-  const std::string payload = PayloadFor(0, 56);  // 73-byte frames
-  uint64_t append_ns = 0, io_ns = 0;
-  for (uint64_t s = 1; s <= kFrames;) {
-    const auto t0 = Clock::now();
-    for (int i = 0; i < 4096 && s <= kFrames; ++i, ++s) w->Append(1, payload);
-    const auto t1 = Clock::now();
-    ASSERT_TRUE(w->Flush().ok());
-    const auto t2 = Clock::now();
-    append_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
-    io_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(t2 - t1).count();
-  }
-  ASSERT_TRUE(w->Close().ok());
-  std::printf("write: %llu frames, Append %llu ms (%llu ns/frame), Flush %llu ms\n",
-              static_cast<unsigned long long>(kFrames),
-              static_cast<unsigned long long>(append_ns / 1'000'000),
-              static_cast<unsigned long long>(append_ns / kFrames),
-              static_cast<unsigned long long>(io_ns / 1'000'000));
-
-  auto cpu_ns = [] {
-    timespec ts;
-    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(ts.tv_nsec);
-  };
-  uint64_t bytes = 0;
-  const uint64_t cpu0 = cpu_ns();
-  const auto t0 = Clock::now();
-  auto r = ScanWal(dir.path(), 1, RecoverMode::kStrict, [&](const Frame& f) {
-    bytes += f.payload.size();
-    return Status::Ok();
-  });
-  const auto t1 = Clock::now();
-  const uint64_t cpu1 = cpu_ns();
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->frames_delivered, kFrames);
-  std::printf("scan: %llu frames in %lld ms wall, %llu ms thread CPU, %llu segments (%llu "
-              "payload bytes)\n",
-              static_cast<unsigned long long>(r->frames_delivered),
-              static_cast<long long>(ms(t1 - t0)),
-              static_cast<unsigned long long>((cpu1 - cpu0) / 1'000'000),
-              static_cast<unsigned long long>(r->segments_seen),
-              static_cast<unsigned long long>(bytes));
-}
+// Throughput is measured in bench/wal_bench.cc (BM_SegmentWriterAppend), not here.
 
 }  // namespace
 }  // namespace genledger::wal
