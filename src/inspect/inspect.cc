@@ -1,8 +1,12 @@
 #include "inspect/inspect.h"
 
+#include <algorithm>
 #include <map>
+#include <thread>
 #include <vector>
 
+#include "durability/parallel_replay.h"
+#include "durability/snapshot_load.h"
 #include "genledger/ledger.h"
 #include "ledger/log_record.h"
 #include "ledger/log_record_text.h"
@@ -68,21 +72,6 @@ json::object TotalsJson(const LedgerTotals& t) {
                       {"idempotency_entries", t.idempotency_entries}};
 }
 
-// Loads every shard section of a snapshot into `ledger`; per-shard record numbers into `skip`.
-Status LoadSnapshot(const std::string& path, Ledger& ledger, std::vector<uint64_t>* skip) {
-  auto reader = snapshot::SnapshotReader::Open(path);
-  if (!reader.ok()) return reader.status();
-  if ((*reader)->header().shard_count != Ledger::ShardCount()) {
-    return Status(Code::kCorruption, path + ": snapshot has " + std::to_string((*reader)->header().shard_count) +
-                                         " shards, this build has " + std::to_string(Ledger::ShardCount()));
-  }
-  return (*reader)->ReadSections([&](const snapshot::SectionView& s) -> Status {
-    if (s.type != Ledger::kShardStateSection) return Status();
-    if (skip != nullptr) (*skip)[s.shard] = s.record_no;
-    return ledger.LoadShardSection(s.shard, s.record_no, s.payload);
-  });
-}
-
 }  // namespace
 
 Result<json::object> InspectDir(const std::string& dir) {
@@ -130,7 +119,7 @@ Result<json::object> InspectDir(const std::string& dir) {
   Ledger ledger(Catalog::Default());
   std::vector<uint64_t> skip(Ledger::ShardCount(), 0);
   auto newest = snapshot::FindNewestValidSnapshot(dir);
-  uint64_t from = 1;
+  uint64_t from = wal::kFromOldest;
   if (!newest.ok()) {
     clean = false;
     problems.push_back(newest.status().ToString());
@@ -140,37 +129,27 @@ Result<json::object> InspectDir(const std::string& dir) {
     }
     if (newest->chosen) {
       out["recovery_snapshot"] = newest->chosen->path;
-      if (Status st = LoadSnapshot(newest->chosen->path, ledger, &skip); !st.ok()) {
+      uint64_t sections = 0;
+      if (Status st = LoadSnapshot(ledger, newest->chosen->path, &skip, &sections); !st.ok()) {
         clean = false;
         problems.push_back(st.ToString());
       }
     }
-    from = newest->replay_from_seq();
+    // As start-up does: from the oldest segment unless snapshots exist (durability.cc).
+    if (newest->chosen || !newest->rejected.empty()) from = newest->replay_from_seq();
   }
-  uint64_t replayed = 0, skipped = 0;
   if (clean) {
-    auto scan = wal::ScanWal(dir, segs->segments.empty() ? wal::kFromOldest : from, wal::RecoverMode::kStrict,
-                             [&](const wal::Frame& f) -> Status {
-                               uint32_t shard = 0;
-                               uint64_t no = 0;
-                               if (Ledger::ParseLogRecordPrefix(f.payload, &shard, &no) && shard < skip.size() &&
-                                   no <= skip[shard]) {
-                                 ++skipped;
-                                 return Status();
-                               }
-                               Status st = ledger.ApplyLogRecord(f.type, f.payload);
-                               if (!st.ok()) {
-                                 return Status(Code::kCorruption, "record seq " + std::to_string(f.seq) + ": " + st.ToString());
-                               }
-                               ++replayed;
-                               return Status();
-                             });
-    if (!scan.ok()) {
+    // The same replay start-up uses, without the cut: nothing on disk changes.
+    ParallelReplayer replayer(ledger, skip, std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+    auto scan = wal::ScanWal(dir, from, wal::RecoverMode::kStrict,
+                             [&](const wal::Frame& f) -> Status { return replayer.Add(f); });
+    Status replay = replayer.Finish();
+    if (!scan.ok() || !replay.ok()) {
       clean = false;
-      problems.push_back(scan.status().ToString());
+      problems.push_back(!replay.ok() ? replay.ToString() : scan.status().ToString());
     } else {
-      out["records_replayed"] = replayed;
-      out["records_skipped"] = skipped;
+      out["records_replayed"] = replayer.replayed();
+      out["records_skipped"] = replayer.skipped();
       out["last_seq"] = scan->last_seq;
       if (scan->cut.has_value()) {
         problems.push_back("torn tail: start-up will cut " + std::to_string(scan->cut->dropped_bytes) +
@@ -208,7 +187,9 @@ Result<json::object> InspectSnapshot(const std::string& path, const std::optiona
   if (!v.verdict.ok()) return out;
 
   Ledger ledger(Catalog::Default());
-  if (Status st = LoadSnapshot(path, ledger, nullptr); !st.ok()) {
+  std::vector<uint64_t> skip;
+  uint64_t sections = 0;
+  if (Status st = LoadSnapshot(ledger, path, &skip, &sections); !st.ok()) {
     out["verdict"] = st.ToString();
     out["clean"] = false;
     return out;
