@@ -420,107 +420,102 @@ uint64_t Ledger::Impl::ExpireShard(Shard& s, uint64_t now_ms) {
   return n;
 }
 
-CommitResult Ledger::Commit(uint64_t reservation_id, std::optional<Usage> actual) {
-  CommitResult r;
-  const uint32_t shard = ledger::IdShard(reservation_id);
-  const uint64_t seq = ledger::IdSeq(reservation_id);
-  const uint64_t now = impl_->clock->NowMs();
-  Shard& s = impl_->shards[shard];
+namespace {
+
+// The frame of every operation addressed by a charge or reservation id: the id names the shard
+// (id = seq << kShardBits | shard); takes that shard's lock, refuses while its log is full, and
+// runs f(shard, seq, now, result) under the lock.
+template <typename R, typename F>
+R WithIdShard(Ledger::Impl& impl, uint64_t id, F&& f) {
+  R r;
+  const uint64_t now = impl.clock->NowMs();
+  Shard& s = impl.shards[ledger::IdShard(id)];
   std::lock_guard lock(s.mu);
-  if (Status room = impl_->LogRoom(s); !room.ok()) {
+  if (Status room = impl.LogRoom(s); !room.ok()) {
     r.status = std::move(room);
     return r;
   }
-  boost::unordered_flat_map<uint64_t, Hold>::iterator it;
-  r.status = FindOpenHold(*impl_, s, seq, now, it);
-  if (!r.status.ok()) return r;
-  const Hold h = it->second;
-  uint64_t cost = h.held;
-  if (actual.has_value()) {
-    Result<uint64_t> c = Cost(impl_->catalog->items()[h.item], *actual);
-    if (!c.ok()) {
-      r.status = c.status();
-      return r;
-    }
-    if (*c > h.held) {
-      r.status = Status(Code::kCommitExceedsHold, "the actual cost " + std::to_string(*c) +
-                                                      " is more than the " + std::to_string(h.held) + " held");
-      return r;
-    }
-    cost = *c;
-  }
-  Impl::DropHold(s, it);
-  Workspace& ws = *s.workspaces[h.workspace];
-  ws.used += cost;
-  ws.users[h.user].used += cost;
-  r.cost = cost;
-  r.charge_id = Impl::RecordCharge(s, ws, h.user, cost, now);
-  r.remaining = ws.remaining();
-  if (impl_->logging) impl_->Log(s, ledger::RecordType::kCommit).U64(seq).U64(cost).U64(now);
+  f(s, ledger::IdSeq(id), now, r);
   return r;
+}
+
+}  // namespace
+
+CommitResult Ledger::Commit(uint64_t reservation_id, std::optional<Usage> actual) {
+  return WithIdShard<CommitResult>(*impl_, reservation_id, [&](Shard& s, uint64_t seq, uint64_t now, CommitResult& r) {
+    boost::unordered_flat_map<uint64_t, Hold>::iterator it;
+    r.status = FindOpenHold(*impl_, s, seq, now, it);
+    if (!r.status.ok()) return;
+    const Hold h = it->second;
+    uint64_t cost = h.held;
+    if (actual.has_value()) {
+      Result<uint64_t> c = Cost(impl_->catalog->items()[h.item], *actual);
+      if (!c.ok()) {
+        r.status = c.status();
+        return;
+      }
+      if (*c > h.held) {
+        r.status = Status(Code::kCommitExceedsHold, "the actual cost " + std::to_string(*c) +
+                                                        " is more than the " + std::to_string(h.held) + " held");
+        return;
+      }
+      cost = *c;
+    }
+    Impl::DropHold(s, it);
+    Workspace& ws = *s.workspaces[h.workspace];
+    ws.used += cost;
+    ws.users[h.user].used += cost;
+    r.cost = cost;
+    r.charge_id = Impl::RecordCharge(s, ws, h.user, cost, now);
+    r.remaining = ws.remaining();
+    if (impl_->logging) impl_->Log(s, ledger::RecordType::kCommit).U64(seq).U64(cost).U64(now);
+  });
 }
 
 ReleaseResult Ledger::Release(uint64_t reservation_id) {
-  ReleaseResult r;
-  const uint32_t shard = ledger::IdShard(reservation_id);
-  const uint64_t now = impl_->clock->NowMs();
-  Shard& s = impl_->shards[shard];
-  std::lock_guard lock(s.mu);
-  if (Status room = impl_->LogRoom(s); !room.ok()) {
-    r.status = std::move(room);
-    return r;
-  }
-  boost::unordered_flat_map<uint64_t, Hold>::iterator it;
-  r.status = FindOpenHold(*impl_, s, ledger::IdSeq(reservation_id), now, it);
-  if (!r.status.ok()) return r;
-  const uint32_t ws_index = it->second.workspace;
-  r.released = Impl::DropHold(s, it);
-  if (impl_->logging) impl_->Log(s, ledger::RecordType::kRelease).U64(ledger::IdSeq(reservation_id));
-  r.remaining = s.workspaces[ws_index]->remaining();
-  return r;
+  return WithIdShard<ReleaseResult>(*impl_, reservation_id, [&](Shard& s, uint64_t seq, uint64_t now, ReleaseResult& r) {
+    boost::unordered_flat_map<uint64_t, Hold>::iterator it;
+    r.status = FindOpenHold(*impl_, s, seq, now, it);
+    if (!r.status.ok()) return;
+    const uint32_t ws_index = it->second.workspace;
+    r.released = Impl::DropHold(s, it);
+    if (impl_->logging) impl_->Log(s, ledger::RecordType::kRelease).U64(seq);
+    r.remaining = s.workspaces[ws_index]->remaining();
+  });
 }
 
 RefundResult Ledger::Refund(uint64_t charge_id) {
-  RefundResult r;
-  const uint32_t shard = ledger::IdShard(charge_id);
-  const uint64_t seq = ledger::IdSeq(charge_id);
-  const uint64_t now = impl_->clock->NowMs();
-  Shard& s = impl_->shards[shard];
-  std::lock_guard lock(s.mu);
-  if (Status room = impl_->LogRoom(s); !room.ok()) {
-    r.status = std::move(room);
-    return r;
-  }
-  ledger::ChargeRecord* c = s.charges.Find(seq);
-  if (c == nullptr) {
-    r.status = (seq >= 1 && seq < s.charges.next_seq())
-                   ? Status(Code::kUnknownCharge, "the charge is too old to refund (beyond the refund capacity)")
-                   : Status(Code::kUnknownCharge);
-    return r;
-  }
-  if (c->refunded) {
-    r.status = Status(Code::kAlreadyRefunded);
-    return r;
-  }
-  const uint64_t at_ms = uint64_t(c->at_s) * 1000;
-  if (now >= at_ms && now - at_ms > impl_->opt.refund_window_ms) {
-    r.status = Status(Code::kUnknownCharge, "the charge is outside the refund window");
-    return r;
-  }
-  Workspace& ws = *s.workspaces[c->workspace];
-  if (c->period != ledger::ChargeRecord::PeriodBits(ws.period)) {
-    r.status = Status(Code::kInvalidArgument, "the charge was made in an earlier period");
-    return r;
-  }
-  ws.used -= c->cost;
-  ws.users[c->user].used -= c->cost;
-  c->refunded = true;
-  r.refunded = c->cost;
-  if (impl_->logging) {
-    impl_->Log(s, ledger::RecordType::kRefund).U64(seq).U32(c->workspace).U32(c->user).U64(c->cost);
-  }
-  r.remaining = ws.remaining();
-  return r;
+  return WithIdShard<RefundResult>(*impl_, charge_id, [&](Shard& s, uint64_t seq, uint64_t now, RefundResult& r) {
+    ledger::ChargeRecord* c = s.charges.Find(seq);
+    if (c == nullptr) {
+      r.status = (seq >= 1 && seq < s.charges.next_seq())
+                     ? Status(Code::kUnknownCharge, "the charge is too old to refund (beyond the refund capacity)")
+                     : Status(Code::kUnknownCharge);
+      return;
+    }
+    if (c->refunded) {
+      r.status = Status(Code::kAlreadyRefunded);
+      return;
+    }
+    const uint64_t at_ms = uint64_t(c->at_s) * 1000;
+    if (now >= at_ms && now - at_ms > impl_->opt.refund_window_ms) {
+      r.status = Status(Code::kUnknownCharge, "the charge is outside the refund window");
+      return;
+    }
+    Workspace& ws = *s.workspaces[c->workspace];
+    if (c->period != ledger::ChargeRecord::PeriodBits(ws.period)) {
+      r.status = Status(Code::kInvalidArgument, "the charge was made in an earlier period");
+      return;
+    }
+    ws.used -= c->cost;
+    ws.users[c->user].used -= c->cost;
+    c->refunded = true;
+    r.refunded = c->cost;
+    if (impl_->logging) {
+      impl_->Log(s, ledger::RecordType::kRefund).U64(seq).U32(c->workspace).U32(c->user).U64(c->cost);
+    }
+    r.remaining = ws.remaining();
+  });
 }
 
 void Ledger::EnableLog() { impl_->logging = true; }
