@@ -69,6 +69,10 @@ int main(int argc, char** argv) {
                  "Reply frames queued per WebSocket before reading pauses")
       ->capture_default_str()
       ->check(CLI::Range(size_t(1), size_t(1'000'000)));
+  app.add_option("--max-ws-queued-bytes", opt.max_ws_queued_bytes,
+                 "Reply bytes queued per WebSocket before reading pauses")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t(4096), size_t(1) << 30));
 
   DurabilityOptions dur;
   std::string sync = "group", recover = "strict";

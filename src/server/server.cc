@@ -18,6 +18,8 @@
 // holds a work guard so that a stopping server still delivers it.
 #include "server/server.h"
 
+#include "server/coalescing_stream.h"
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -190,6 +192,7 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
     ws_.set_option(t);
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(http::field::server, "genledger"); }));
+    ws_.next_layer().Bind(weak_from_this(), [this] { OnSent(); });
     websocket::permessage_deflate pmd;   // off (the default), stated explicitly
     pmd.server_enable = false;
     pmd.client_enable = false;
@@ -203,15 +206,15 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
   void Shutdown() override {
     if (close_started_) return;
     pending_close_ = websocket::close_code::going_away;
-    // Before the handshake completes, OnAccept closes; while replies are queued (being written
-    // or waiting for durability), OnWrite closes once the queue is drained.
-    if (accepted_ && !writing_ && queue_.empty()) DoClose();
+    // Before the handshake completes, OnAccept closes; while replies wait for durability,
+    // TryWrite closes once the queue is drained (the close frame follows the last reply).
+    if (accepted_ && queue_.empty()) DoClose();
   }
 
   void OnDurable() override {
     waiting_ = false;
     work_.reset();
-    if (!writing_) TryWrite();
+    TryWrite();
   }
 
  private:
@@ -226,8 +229,9 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
 
   void DoRead() {
     if (reading_ || close_started_ || pending_close_ ||
-        queue_.size() >= srv_.opt.max_ws_inflight)
-      return;   // backpressure: OnWrite resumes reading
+        queue_.size() >= srv_.opt.max_ws_inflight ||
+        queued_bytes_ + ws_.next_layer().pending_bytes() >= srv_.opt.max_ws_queued_bytes)
+      return;   // backpressure: OnSent resumes reading
     reading_ = true;
     ws_.async_read(buf_, beast::bind_front_handler(&WsSession::OnRead, shared_from_this()));
   }
@@ -239,7 +243,7 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
       // RFC 6455 7.4.1: 1003 = "received a type of data it cannot accept".
       buf_.consume(buf_.size());
       pending_close_ = websocket::close_code::unknown_data;
-      if (!writing_) DoClose();
+      if (queue_.empty()) DoClose();   // else TryWrite closes after the queued replies
       return;
     }
     auto data = buf_.data();
@@ -255,44 +259,51 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
   // mutation carries the WAL ticket taken now, after every op of the frame was applied.
   void Reply(std::string frame, bool mutation) {
     const uint64_t ticket = (mutation && srv_.durability != nullptr) ? srv_.durability->Ticket() : 0;
+    queued_bytes_ += frame.size();
     queue_.push_back(Pending{std::move(frame), ticket});
-    if (!writing_) TryWrite();
+    TryWrite();
   }
 
-  // Writes the queue head if it may be sent: no ticket, or a durable one.
+  // Moves every reply that may be sent (no ticket, or a durable one) from the head of the queue
+  // into the stream's buffer, as one run, and sends the run with one socket write (see
+  // coalescing_stream.h for why replies do not go through Beast's per-message write).
   void TryWrite() {
-    if (queue_.empty() || waiting_) return;
-    const uint64_t ticket = queue_.front().ticket;
-    if (ticket != 0 && !srv_.durability->IsDurable(ticket)) {
-      if (!srv_.durability->status().ok()) {
-        // The WAL failed: these mutations will never be durable, so they are never acknowledged.
-        queue_.clear();
-        pending_close_ = websocket::close_code::internal_error;
-        return DoClose();
+    if (waiting_) return;
+    CoalescingStream& out = ws_.next_layer();
+    while (!queue_.empty()) {
+      const uint64_t ticket = queue_.front().ticket;
+      if (ticket != 0 && !srv_.durability->IsDurable(ticket)) {
+        if (!srv_.durability->status().ok()) {
+          // The WAL failed: these mutations will never be durable, so they are never acknowledged.
+          queue_.clear();
+          queued_bytes_ = 0;
+          pending_close_ = websocket::close_code::internal_error;
+          break;
+        }
+        waiting_ = true;
+        work_.emplace(net::make_work_guard(ws_.get_executor()));
+        srv_.AwaitDurable(idx_, shared_from_this(), ticket);
+        break;
       }
-      waiting_ = true;
-      work_.emplace(net::make_work_guard(ws_.get_executor()));
-      srv_.AwaitDurable(idx_, shared_from_this(), ticket);
-      return;
+      if (!ws_.is_open()) {
+        // Beast closed the stream (the peer's close, a protocol error): nobody reads replies now.
+        queue_.clear();
+        queued_bytes_ = 0;
+        break;
+      }
+      out.AppendTextFrame(queue_.front().frame);
+      queued_bytes_ -= queue_.front().frame.size();
+      queue_.pop_front();
     }
-    DoWrite();
+    out.Flush();
+    // The close frame goes through the same buffer, after every reply written before it.
+    if (queue_.empty() && pending_close_) DoClose();
   }
 
-  void DoWrite() {
-    writing_ = true;
-    ws_.async_write(net::buffer(queue_.front().frame),
-                    beast::bind_front_handler(&WsSession::OnWrite, shared_from_this()));
-  }
-
-  void OnWrite(error_code ec, size_t) {
-    writing_ = false;
-    if (ec) return;
-    queue_.pop_front();
-    if (!queue_.empty())
-      TryWrite();
-    else if (pending_close_)
-      return DoClose();
-    DoRead();   // resumes reading if backpressure had paused it (no-op otherwise)
+  // After each socket write: the memory bound may allow reading again.
+  void OnSent() {
+    if (ws_.next_layer().error()) return;   // the connection is gone; the pending read fails too
+    DoRead();
   }
 
   void DoClose() {
@@ -308,16 +319,16 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
     std::string frame;
     uint64_t ticket;   // 0: nothing to wait for
   };
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<CoalescingStream> ws_;
   beast::flat_buffer buf_;
   std::deque<Pending> queue_;
+  size_t queued_bytes_ = 0;   // sum of queue_'s frame sizes: the memory bound of backpressure
   bool waiting_ = false;   // registered to be woken when the head's ticket is durable
   std::optional<net::executor_work_guard<net::any_io_executor>> work_;
   Server::Impl& srv_;
   size_t idx_;
   bool accepted_ = false;
   bool reading_ = false;
-  bool writing_ = false;
   bool close_started_ = false;
   websocket::close_code pending_close_ = websocket::close_code::none;
 };

@@ -25,7 +25,12 @@ struct ServerOptions {
   uint64_t idle_timeout_ms = 60'000;    // keep-alive idle, body read, WebSocket idle
   size_t max_connections = 10'000;      // beyond: 503 overloaded and close
   size_t max_batch_ops = 1'000;         // ops per /v1/batch body or WebSocket frame
-  size_t max_ws_inflight = 64;          // reply frames queued per WebSocket before reads pause
+  // Reads from a WebSocket pause while either bound is reached (so a connection holds at most
+  // max_ws_queued_bytes plus one reply). Pipelined single-op clients need thousands of frames in
+  // flight: every one waits for the same group-commit round, so the frame bound caps throughput
+  // at max_ws_inflight per fsync per connection.
+  size_t max_ws_inflight = 4096;        // reply frames queued per WebSocket
+  size_t max_ws_queued_bytes = 1 << 20; // reply bytes queued per WebSocket
   uint64_t sweep_interval_ms = 200;     // Ledger::ExpireReservations period
   uint64_t shutdown_grace_ms = 10'000;  // after Stop(): then connections are cut
 };
