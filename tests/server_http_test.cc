@@ -115,6 +115,7 @@ class WsClient {
     return json::parse(s);
   }
   websocket::stream<beast::tcp_stream>& ws() { return ws_; }
+  net::io_context& ioc() { return ioc_; }
 
  private:
   net::io_context ioc_;
@@ -129,7 +130,7 @@ class ServerTest : public ::testing::Test {
     opt.threads = 2;
     if (opt.max_body_bytes == (1u << 20)) opt.max_body_bytes = 4096;
     opt.header_timeout_ms = 400;
-    opt.idle_timeout_ms = 3000;
+    if (opt.idle_timeout_ms == ServerOptions{}.idle_timeout_ms) opt.idle_timeout_ms = 3000;
     opt.max_batch_ops = 100;
     opt.max_ws_inflight = 4;
     opt.sweep_interval_ms = 50;
@@ -435,6 +436,48 @@ TEST_F(ServerTest, WebSocketBackpressureLosesNothing) {
     ASSERT_EQ(v.as_array()[39].at("seq").as_int64(), 39);
   }
   writer.join();
+}
+
+TEST_F(ServerTest, WebSocketIdlePeersArePingedAndSilentOnesDropped) {
+  server_->Stop();
+  server_->Wait();
+  ServerOptions opt;
+  opt.idle_timeout_ms = 600;
+  StartServer(opt);
+  {
+    // A peer with a read pending answers the server's pings (Beast pongs inside the read), so it
+    // stays connected well past the idle timeout.
+    beast::error_code ec;
+    WsClient ws(port_, kGate, ec);
+    ASSERT_FALSE(ec);
+    int pings = 0;
+    ws.ws().control_callback([&](websocket::frame_type kind, beast::string_view) {
+      if (kind == websocket::frame_type::ping) ++pings;
+    });
+    beast::flat_buffer buf;
+    bool read_ended = false;
+    beast::error_code read_ec;
+    ws.ws().async_read(buf, [&](beast::error_code e, size_t) {
+      read_ended = true;
+      read_ec = e;
+    });
+    ws.ioc().run_for(std::chrono::milliseconds(2000));
+    EXPECT_FALSE(read_ended) << read_ec.message();
+    EXPECT_GE(pings, 2);
+  }
+  {
+    // A peer that reads nothing never pongs: after the idle timeout the server drops it, and the
+    // peer's next read ends instead of waiting for its 10 s receive timeout.
+    beast::error_code ec;
+    WsClient ws(port_, kGate, ec);
+    ASSERT_FALSE(ec);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    const auto t0 = std::chrono::steady_clock::now();
+    beast::error_code read_ec;
+    ws.Recv(read_ec);
+    EXPECT_TRUE(read_ec);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  }
 }
 
 TEST_F(ServerTest, WebSocketCloseCodesAndAuth) {
