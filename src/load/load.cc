@@ -5,6 +5,8 @@
 // no locks. Only the once-a-second progress window and the final merge cross threads.
 #include "load/load.h"
 
+#include "server/coalescing_stream.h"
+
 #include <algorithm>
 #include <atomic>
 #include <charconv>
@@ -490,6 +492,8 @@ class Conn {
 
 // ---------------------------------------------------------------------------------------
 
+using genledger::server::CoalescingStream;
+
 class WsConn final : public Conn {
  public:
   WsConn(Shared& sh, ThreadStats& st, asio::io_context& ioc, int index)
@@ -531,13 +535,19 @@ class WsConn final : public Conn {
     reader_running_ = true;   // set before the reader first runs: the writer waits for it
     asio::co_spawn(ioc_, Reader(), asio::detached);
     size_t depth = size_t(std::max(1, sh_.o.pipeline));
+    // Frames sent back to back are corked into one socket write (up to kCorkBytes): one send()
+    // per frame made the tool cost as much CPU per op as the server it measures. The cork is
+    // lifted before every wait, so nothing sits in the buffer while the tool waits.
+    CoalescingStream& out = ws_.next_layer();
     for (;;) {
       if (dead_) break;
       Clock::time_point now = Clock::now(), due;
       Next nx = Decide(now, depth, due);
+      if (nx != Next::kSend || out.pending_bytes() >= kCorkBytes) out.Uncork();
       if (nx == Next::kDone) break;
       if (nx == Next::kWaitSpace) { co_await WaitSpace(); continue; }
       if (nx == Next::kWaitRate) { co_await WaitUntil(due); continue; }
+      if (out.pending_bytes() < kCorkBytes) out.Cork();
       Build(due, /*array_form=*/true, /*batch_form=*/false);
       beast::error_code ec;
       co_await ws_.async_write(asio::buffer(body_), asio::redirect_error(kAwait, ec));
@@ -586,7 +596,8 @@ class WsConn final : public Conn {
     space_.cancel();
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  static constexpr size_t kCorkBytes = 64 * 1024;
+  websocket::stream<CoalescingStream> ws_;
   bool dead_ = false;
   bool writer_done_ = false;
   bool reader_running_ = false;

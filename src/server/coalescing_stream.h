@@ -60,7 +60,9 @@ class CoalescingStream {
   using executor_type = next_layer_type::executor_type;
   using error_code = boost::beast::error_code;
 
-  explicit CoalescingStream(boost::asio::ip::tcp::socket&& socket) : next_(std::move(socket)) {}
+  // Arguments construct the TCP stream (a connected socket, or an io_context for a client).
+  template <class... Args>
+  explicit CoalescingStream(Args&&... args) : next_(std::forward<Args>(args)...) {}
   CoalescingStream(const CoalescingStream&) = delete;
   CoalescingStream& operator=(const CoalescingStream&) = delete;
 
@@ -90,11 +92,32 @@ class CoalescingStream {
     if (!sending_ && !out_.empty() && !ec_) Send();
   }
 
+  // For a client that writes its frames through Beast (which masks them): while corked, Beast's
+  // writes are buffered and complete at once; Uncork() sends them together. The caller bounds
+  // what it writes while corked and must uncork before it waits for anything, or the buffered
+  // frames (and any pong Beast wrote meanwhile) wait with it. The server never corks.
+  void Cork() noexcept { corked_ = true; }
+  void Uncork() {
+    corked_ = false;
+    Flush();
+  }
+
   // Bytes appended and not yet written to the socket (buffered or in flight): the session counts
   // them against its memory bound.
   size_t pending_bytes() const noexcept { return out_.size() + in_flight_.size(); }
   // The first socket error; sticky.
   const error_code& error() const noexcept { return ec_; }
+
+  // Synchronous I/O goes straight to the socket: only for a blocking client handshake, before
+  // any asynchronous write (it would bypass anything buffered).
+  template <class MutableBufferSequence>
+  size_t read_some(const MutableBufferSequence& b) { return next_.read_some(b); }
+  template <class MutableBufferSequence>
+  size_t read_some(const MutableBufferSequence& b, error_code& ec) { return next_.read_some(b, ec); }
+  template <class ConstBufferSequence>
+  size_t write_some(const ConstBufferSequence& b) { return next_.write_some(b); }
+  template <class ConstBufferSequence>
+  size_t write_some(const ConstBufferSequence& b, error_code& ec) { return next_.write_some(b, ec); }
 
   template <class MutableBufferSequence, class ReadToken>
   auto async_read_some(const MutableBufferSequence& buffers, ReadToken&& token) {
@@ -113,6 +136,7 @@ class CoalescingStream {
   // failed): a teardown waits for it so that the close frame is not cut off.
   template <class Handler>
   void AsyncDrain(Handler&& handler) {
+    corked_ = false;
     Write(boost::asio::const_buffer(),
           [h = std::forward<Handler>(handler)](error_code ec, size_t) mutable { std::move(h)(ec); });
   }
@@ -134,6 +158,10 @@ class CoalescingStream {
     const size_t at = out_.size();
     out_.resize(at + n);
     boost::asio::buffer_copy(boost::asio::buffer(out_.data() + at, n), buffers);
+    if (corked_ && n > 0) {
+      return boost::asio::post(get_executor(),
+                               boost::beast::bind_front_handler(std::forward<Handler>(handler), error_code{}, n));
+    }
     waiting_.push_back(Waiter{Completion(std::forward<Handler>(handler)), n});
     if (!sending_) Send();
   }
@@ -181,6 +209,7 @@ class CoalescingStream {
   std::shared_ptr<void> alive_;   // owner_, held while a socket write is in flight
   std::function<void()> on_sent_;
   bool sending_ = false;
+  bool corked_ = false;
   error_code ec_;
 };
 
