@@ -4,9 +4,12 @@
 
 #include "temp_dir.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
+
+#include <boost/json/serialize.hpp>
 
 #include "genledger/durability.h"
 
@@ -183,6 +186,68 @@ TEST_F(InspectTest, SnapshotWithAWorkspace) {
   auto bad = InspectSnapshot(snap, std::nullopt);
   ASSERT_TRUE(bad.ok());
   EXPECT_FALSE(bad->at("clean").as_bool());
+}
+
+// Inspect recovers through start-up's own single-pass loader: a newest snapshot damaged at its
+// very end (after all of it was loaded) is passed over for the older one, and nothing on disk
+// changes.
+TEST_F(InspectTest, NewestSnapshotDamagedAtItsEndIsSkippedLikeStartUpDoes) {
+  LedgerTotals expected;
+  {
+    Ledger ledger(Catalog::Default());
+    DurabilityOptions o;
+    o.data_dir = dir_;
+    o.snapshot_interval_s = 0;
+    auto d = Durability::Open(ledger, o);
+    ASSERT_TRUE(d.ok());
+    const CatalogItem* text = ledger.catalog().Find("gpt-4o");
+    ASSERT_TRUE(ledger.UpsertWorkspace("acme", 1000, Region::kGlobal).ok());
+    for (int round = 0; round < 2; ++round) {
+      for (int i = 0; i < 10; ++i) {
+        ChargeRequest r{"acme", "alice", text, {}, {}};
+        r.usage.quantity = 1;
+        ASSERT_TRUE(ledger.Charge(r).status.ok());
+      }
+      ASSERT_TRUE((*d)->WaitDurable((*d)->Ticket()).ok());
+      ASSERT_TRUE((*d)->Snapshot().ok());
+    }
+    expected = ledger.Totals();
+  }
+  std::vector<std::string> snaps;
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    if (e.path().extension() == ".snap") snaps.push_back(e.path());
+  }
+  std::sort(snaps.begin(), snaps.end());
+  ASSERT_EQ(snaps.size(), 2u);
+  {
+    // The footer's whole-file CRC: 29-byte footer, CRC at its offset 17 (docs/snapshot-format.md).
+    const auto at = std::streamoff(fs::file_size(snaps.back()) - 29 + 17);
+    std::fstream f(snaps.back(), std::ios::binary | std::ios::in | std::ios::out);
+    f.seekg(at);
+    const char c = char(f.get());
+    f.seekp(at);
+    f.put(char(c ^ 0x10));
+  }
+  const auto before = Sizes();
+  auto r = InspectDir(dir_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->at("clean").as_bool()) << boost::json::serialize(*r);
+  EXPECT_EQ(r->at("recovery_snapshot").as_string(), snaps.front());
+  EXPECT_EQ(r->at("records_replayed").as_uint64(), 10u);
+  EXPECT_EQ(r->at("recovered_totals").at("used").as_uint64(), expected.used);
+  bool noted = false;
+  for (const auto& n : r->at("notes").as_array()) {
+    noted |= std::string(n.as_string()).find("snapshot skipped") != std::string::npos &&
+             std::string(n.as_string()).find("bad file CRC") != std::string::npos;
+  }
+  EXPECT_TRUE(noted) << boost::json::serialize(*r);
+  EXPECT_EQ(Sizes(), before) << "inspect must never modify the directory";
+  // Inspecting the damaged file alone reports the verdict its single read found.
+  auto one = InspectSnapshot(snaps.back(), std::nullopt);
+  ASSERT_TRUE(one.ok());
+  EXPECT_FALSE(one->at("clean").as_bool());
+  EXPECT_NE(std::string(one->at("verdict").as_string()).find("bad file CRC"), std::string::npos);
+  EXPECT_EQ(one->at("sections").as_uint64(), Ledger::ShardCount());
 }
 
 }  // namespace

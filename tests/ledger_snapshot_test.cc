@@ -204,5 +204,53 @@ TEST_F(LedgerSnapshotTest, SnapshotDuringTrafficPlusLaterRecordsEqualsOriginal) 
   RecordProperty("max_shard_hold_ns", std::to_string(hold_ns));
 }
 
+// Recovery loads a snapshot while verifying it, so a file found damaged late leaves the ledger
+// partly loaded; ResetForRecovery must return it to exactly the constructed state.
+TEST_F(LedgerSnapshotTest, ResetForRecoveryEmptiesAPartlyLoadedLedger) {
+  auto a = Make();
+  a->EnableLog();
+  BuildRichState(*a);
+  const auto sections = SnapshotAll(*a);
+  const uint64_t empty_digest = Make()->StateDigest();
+
+  auto b = Make();
+  int wakeups = 0;
+  b->SetLogWakeup([&] { ++wakeups; });
+  for (uint32_t i = 0; i < Ledger::ShardCount() / 2; ++i) {   // as a file damaged half way leaves it
+    ASSERT_TRUE(b->LoadShardSection(i, sections[i].record_no, sections[i].payload).ok());
+  }
+  ASSERT_NE(b->StateDigest(), empty_digest);
+  ASSERT_GT(b->Totals().workspaces, 0u);
+  ASSERT_TRUE(b->ResetForRecovery().ok());
+  EXPECT_EQ(b->StateDigest(), empty_digest);
+  const LedgerTotals t = b->Totals();
+  EXPECT_EQ(t.workspaces, 0u);
+  EXPECT_EQ(t.users, 0u);
+  EXPECT_EQ(t.open_reservations, 0u);
+  EXPECT_EQ(t.idempotency_entries, 0u);
+  EXPECT_TRUE(b->CheckInvariants().ok());
+  // The gate's lock-free lookup hints must not lead to the freed workspaces (under ASan a stale
+  // hint is a use-after-free here).
+  EXPECT_EQ(b->Charge(Req("acme", "alice", "gpt-4o", 1)).status.code(), Code::kUnknownWorkspace);
+  EXPECT_EQ(b->GetWorkspace("acme").status().code(), Code::kUnknownWorkspace);
+
+  // Every shard is empty again (record numbers included), so a whole snapshot loads on top and
+  // gives exactly the original.
+  LoadAll(*b, sections);
+  EXPECT_EQ(b->StateDigest(), a->StateDigest());
+  EXPECT_TRUE(b->CheckInvariants().ok());
+  EXPECT_TRUE(b->Charge(Req("acme", "alice", "gpt-4o", 2, 0, "idem-1")).replayed);
+
+  // The log wakeup set before the reset survives it.
+  b->EnableLog();
+  ASSERT_TRUE(b->Charge(Req("big", "user1", "gpt-4o", 1)).status.ok());
+  EXPECT_GT(wakeups, 0);
+
+  // Once logging, the state may have been acknowledged: no reset, nothing changed.
+  const uint64_t before = b->StateDigest();
+  EXPECT_EQ(b->ResetForRecovery().code(), Code::kInvalidArgument);
+  EXPECT_EQ(b->StateDigest(), before);
+}
+
 }  // namespace
 }  // namespace genledger

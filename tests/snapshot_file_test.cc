@@ -354,6 +354,63 @@ TEST(SnapshotCorruption, TruncationOfLargeFile) {
   }
 }
 
+// Recovery loads through the callback overload and relies on its verdict being VerifySnapshot's
+// for every kind of damage, including damage found only after every section was handed over.
+TEST(SnapshotCorruption, CallbacksSeeTheFileWithoutChangingTheSummary) {
+  TempDir dir;
+  const auto offsets = WriteSnapshot(dir.path(), 42, 8, SmallSections());
+  const std::string path = wal::JoinPath(dir.path(), SnapshotFileName(42));
+  const std::string good = ReadFile(path);
+  auto same = [&](const std::string& context, int* sections_seen) {
+    const SnapshotSummary plain = VerifySnapshot(path);
+    bool header_seen = false;
+    *sections_seen = 0;
+    const SnapshotSummary seen = VerifySnapshot(
+        path,
+        [&](const SnapshotHeader& h) {
+          EXPECT_EQ(h.covered_seq, 42u) << context;
+          EXPECT_EQ(*sections_seen, 0) << context << ": the header comes first";
+          header_seen = true;
+        },
+        [&](const SectionView& v) {
+          EXPECT_TRUE(header_seen) << context;
+          EXPECT_EQ(v.index, uint64_t(*sections_seen)) << context;
+          ++*sections_seen;
+          return Status::Ok();
+        });
+    EXPECT_EQ(seen.verdict.code(), plain.verdict.code()) << context;
+    EXPECT_EQ(seen.verdict.message(), plain.verdict.message()) << context;
+    EXPECT_EQ(seen.error_offset, plain.error_offset) << context;
+    EXPECT_EQ(seen.section_count, plain.section_count) << context;
+    EXPECT_EQ(seen.payload_bytes, plain.payload_bytes) << context;
+    EXPECT_EQ(seen.file_bytes, plain.file_bytes) << context;
+    EXPECT_EQ(seen.covered_seq, plain.covered_seq) << context;
+    EXPECT_EQ(seen.shard_count, plain.shard_count) << context;
+    return seen;
+  };
+  int n = 0;
+  EXPECT_TRUE(same("intact", &n).ok());
+  EXPECT_EQ(n, int(SmallSections().size()));
+  for (uint64_t p = 0; p < good.size(); ++p) {
+    std::string bad = good;
+    bad[p] = static_cast<char>(bad[p] ^ 0x01);
+    WriteFile(path, bad);
+    const SnapshotSummary sum = same("byte " + std::to_string(p), &n);
+    EXPECT_FALSE(sum.ok()) << p;
+    if (p >= offsets.back()) {
+      // Damage in the footer: every section had already been shown, all of it with good CRCs.
+      EXPECT_EQ(n, int(SmallSections().size())) << p;
+    }
+  }
+  // Cut off, or followed by garbage: also found only after every section was shown.
+  WriteFile(path, good.substr(0, offsets.back()));
+  EXPECT_NE(same("no footer", &n).verdict.message().find("no footer"), std::string_view::npos);
+  EXPECT_EQ(n, int(SmallSections().size()));
+  WriteFile(path, good + "x");
+  EXPECT_NE(same("trailing byte", &n).verdict.message().find("trailing bytes"), std::string_view::npos);
+  EXPECT_EQ(n, int(SmallSections().size()));
+}
+
 TEST(SnapshotCorruption, MissingFileIsNotFound) {
   TempDir dir;
   const SnapshotSummary sum = VerifySnapshot(wal::JoinPath(dir.path(), SnapshotFileName(1)));

@@ -11,12 +11,15 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "genledger/durability.h"
 #include "genledger/ledger.h"
+#include "snapshot/format.h"
+#include "snapshot/snapshot_file.h"
 #include "wal/file.h"
 
 namespace genledger {
@@ -25,6 +28,10 @@ namespace {
 namespace fs = std::filesystem;
 
 class SnapshotRecoveryTest : public ::testing::Test {
+ public:
+  // For the helpers below that build a directory other than dir_.
+  void RunOps(Ledger& l, Durability& d, int from, int to) { Ops(l, d, from, to); }
+
  protected:
 
   DurabilityOptions Opts() {
@@ -246,6 +253,205 @@ TEST_F(SnapshotRecoveryTest, FailedSnapshotWriteLeavesSnapshotsAndWalUntouched) 
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   EXPECT_EQ(ledger->StateDigest(), digest);
   EXPECT_EQ(rep.snapshot_path, snaps_before.back());
+}
+
+// ---- Single-pass load: a snapshot is verified while it is loaded ----------------------------------
+//
+// Recovery no longer verifies a snapshot before loading it, so a damaged newest snapshot may be
+// found damaged only after part (or all) of it went into the ledger. These tests damage it where
+// that happens and check the fallback is exactly the old "verify, then load the newest valid".
+
+// Snapshot A after 200 ops, snapshot B after 300, then 50 more ops; returns the final digest.
+uint64_t BuildTwoSnapshots(SnapshotRecoveryTest& t, const std::string& dir) {
+  auto ledger = std::make_unique<Ledger>(Catalog::Default());
+  DurabilityOptions o;
+  o.data_dir = dir;
+  o.segment_bytes = 4096;
+  o.snapshot_interval_s = 0;
+  auto d = Durability::Open(*ledger, o);
+  EXPECT_TRUE(d.ok()) << d.status().ToString();
+  if (!d.ok()) return 0;
+  t.RunOps(*ledger, **d, 0, 200);
+  EXPECT_TRUE((*d)->Snapshot().ok());
+  t.RunOps(*ledger, **d, 200, 300);
+  EXPECT_TRUE((*d)->Snapshot().ok());
+  t.RunOps(*ledger, **d, 300, 350);
+  return ledger->StateDigest();
+}
+
+std::vector<std::string> SnapshotsIn(const std::string& dir) {
+  std::vector<std::string> v;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() == ".snap") v.push_back(e.path());
+  }
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+void FlipByte(const std::string& path, uint64_t offset) {
+  std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);
+  f.seekg(std::streamoff(offset));
+  const char c = char(f.get());
+  f.seekp(std::streamoff(offset));
+  f.put(char(c ^ 0x01));
+}
+
+struct Damage {
+  const char* name;
+  std::function<void(const std::string& path)> apply;
+  const char* verdict;   // expected in the rejection
+};
+
+std::vector<Damage> LateDamages() {
+  using namespace snapshot;
+  auto size = [](const std::string& p) { return uint64_t(fs::file_size(p)); };
+  return {
+      {"last section's payload",
+       [=](const std::string& p) { FlipByte(p, size(p) - kFooterSize - kSectionTrailerSize - 1); },
+       "bad section CRC (section 255,"},
+      {"last section's CRC", [=](const std::string& p) { FlipByte(p, size(p) - kFooterSize - 1); },
+       "bad section CRC (section 255,"},
+      {"whole-file CRC", [=](const std::string& p) { FlipByte(p, size(p) - kFooterSize + kFooterFileCrcOffset); },
+       "bad file CRC"},
+      {"footer section count",
+       [=](const std::string& p) { FlipByte(p, size(p) - kFooterSize + kFooterSectionCountOffset); },
+       "footer section count mismatch"},
+      {"footer cut off", [=](const std::string& p) { fs::resize_file(p, size(p) - kFooterSize); }, "no footer"},
+      {"a byte after the footer", [](const std::string& p) { std::ofstream(p, std::ios::binary | std::ios::app) << 'x'; },
+       "trailing bytes after footer"},
+  };
+}
+
+Result<uint64_t> RecoverDigest(const std::string& dir, RecoveryReport* rep) {
+  Ledger ledger(Catalog::Default());
+  DurabilityOptions o;
+  o.data_dir = dir;
+  o.snapshot_interval_s = 0;
+  auto d = Durability::Open(ledger, o, rep);
+  if (!d.ok()) return d.status();
+  if (Status st = ledger.CheckInvariants(); !st.ok()) return st;
+  return ledger.StateDigest();
+}
+
+TEST_F(SnapshotRecoveryTest, NewestSnapshotDamagedAfterItWasLoadedFallsBackToTheOlderOne) {
+  for (const Damage& damage : LateDamages()) {
+    SCOPED_TRACE(damage.name);
+    genledger::testing::TempDir tmp, copy;
+    const uint64_t digest = BuildTwoSnapshots(*this, tmp.path());
+    const auto snaps = SnapshotsIn(tmp.path());
+    ASSERT_EQ(snaps.size(), 2u);
+    damage.apply(snaps.back());
+    // The same directory without the damaged file: what the ledger must equal.
+    fs::copy(tmp.path(), copy.path(), fs::copy_options::recursive);
+    fs::remove(wal::JoinPath(copy.path(), fs::path(snaps.back()).filename().string()));
+
+    RecoveryReport rep;
+    auto got = RecoverDigest(tmp.path(), &rep);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(*got, digest) << rep.Summary();
+    EXPECT_EQ(rep.snapshot_path, snaps.front());
+    EXPECT_EQ(rep.snapshot_sections, Ledger::ShardCount());
+    ASSERT_EQ(rep.snapshots_rejected.size(), 1u) << rep.Summary();
+    EXPECT_EQ(rep.snapshots_rejected[0].rfind(snaps.back() + ": corruption: ", 0), 0u) << rep.snapshots_rejected[0];
+    EXPECT_NE(rep.snapshots_rejected[0].find(damage.verdict), std::string::npos) << rep.snapshots_rejected[0];
+    EXPECT_EQ(rep.records_replayed, 150u) << rep.Summary();   // from the older snapshot on
+    EXPECT_TRUE(fs::exists(snaps.back()));                    // rejected files are left for a human
+
+    RecoveryReport without;
+    auto rebuilt = RecoverDigest(copy.path(), &without);
+    ASSERT_TRUE(rebuilt.ok()) << rebuilt.status().ToString();
+    EXPECT_EQ(*got, *rebuilt);
+    EXPECT_TRUE(without.snapshots_rejected.empty());
+    EXPECT_EQ(without.records_replayed, rep.records_replayed);
+  }
+}
+
+TEST_F(SnapshotRecoveryTest, OnlySnapshotDamagedAfterItWasLoadedMeansTheWholeWalFromSeqOne) {
+  uint64_t digest = 0;
+  {
+    auto ledger = NewLedger();
+    DurabilityOptions o = Opts();
+    o.snapshot_interval_s = 0;
+    auto d = Durability::Open(*ledger, o);
+    ASSERT_TRUE(d.ok());
+    Ops(*ledger, **d, 0, 200);
+    ASSERT_TRUE((*d)->Snapshot().ok());   // one snapshot: retention keeps every segment
+    Ops(*ledger, **d, 200, 250);
+    digest = ledger->StateDigest();
+  }
+  const auto snaps = Files("snap-");
+  ASSERT_EQ(snaps.size(), 1u);
+  FlipByte(snaps[0], fs::file_size(snaps[0]) - snapshot::kFooterSize + snapshot::kFooterFileCrcOffset);
+  RecoveryReport rep;
+  auto got = RecoverDigest(dir_, &rep);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  // Nothing of the fully loaded, then rejected, snapshot may remain under the replayed WAL.
+  EXPECT_EQ(*got, digest) << rep.Summary();
+  EXPECT_TRUE(rep.snapshot_path.empty());
+  ASSERT_EQ(rep.snapshots_rejected.size(), 1u);
+  EXPECT_NE(rep.snapshots_rejected[0].find("bad file CRC"), std::string::npos) << rep.snapshots_rejected[0];
+  EXPECT_EQ(rep.records_replayed, 40u + 250u) << rep.Summary();   // 40 workspaces, 250 charges
+}
+
+TEST_F(SnapshotRecoveryTest, EverySnapshotDamagedAfterTrimmingStopsStartUp) {
+  BuildTwoSnapshots(*this, dir_);
+  ASSERT_NE(fs::path(Files("wal-").front()).filename().string(), "wal-00000000000000000001.log")
+      << "retention should have deleted the first segments";
+  for (const std::string& snap : SnapshotsIn(dir_)) {
+    FlipByte(snap, fs::file_size(snap) - snapshot::kFooterSize + snapshot::kFooterFileCrcOffset);
+  }
+  RecoveryReport rep;
+  auto got = RecoverDigest(dir_, &rep);
+  // Replay must start at seq 1 and those records are gone: a loud error, not a partial ledger.
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), Code::kCorruption);
+  EXPECT_NE(got.status().ToString().find("are missing"), std::string::npos) << got.status().ToString();
+}
+
+// A newer snapshot whose file is intact but whose content this build cannot load stops start-up
+// (falling back past it would hide the newest state), as before; the same file damaged anywhere
+// is rejected like any damaged file, even though the content error is met first.
+TEST_F(SnapshotRecoveryTest, UnloadableContentStopsStartUpUnlessTheFileIsAlsoDamaged) {
+  const uint64_t digest = BuildTwoSnapshots(*this, dir_);
+  const std::string good_newest = SnapshotsIn(dir_).back();
+  struct Case {
+    const char* name;
+    uint32_t shards;
+    Code intact_code;
+    const char* intact_message;
+  };
+  const Case cases[] = {
+      {"another shard count", 4, Code::kInvalidArgument, "was written with 4 shards"},
+      {"payloads the ledger rejects", Ledger::ShardCount(), Code::kCorruption, "offset "},
+  };
+  uint64_t covered = 1'000'000;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto w = snapshot::SnapshotWriter::Open(dir_, ++covered, c.shards);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    for (uint32_t i = 0; i < c.shards; ++i) {
+      ASSERT_TRUE((*w)->AddSection(Ledger::kShardStateSection, uint16_t(i), 0, "not a shard").ok());
+    }
+    ASSERT_TRUE((*w)->Finish().ok());
+    const std::string bad = (*w)->final_path();
+
+    RecoveryReport rep;
+    auto intact = RecoverDigest(dir_, &rep);
+    ASSERT_FALSE(intact.ok());
+    EXPECT_EQ(intact.status().code(), c.intact_code) << intact.status().ToString();
+    EXPECT_NE(intact.status().ToString().find(bad), std::string::npos) << intact.status().ToString();
+    EXPECT_NE(intact.status().ToString().find(c.intact_message), std::string::npos) << intact.status().ToString();
+
+    FlipByte(bad, fs::file_size(bad) - snapshot::kFooterSize + snapshot::kFooterFileCrcOffset);
+    auto damaged = RecoverDigest(dir_, &rep);
+    ASSERT_TRUE(damaged.ok()) << damaged.status().ToString();
+    EXPECT_EQ(*damaged, digest);
+    EXPECT_EQ(rep.snapshot_path, good_newest);
+    ASSERT_EQ(rep.snapshots_rejected.size(), 1u) << rep.Summary();
+    EXPECT_NE(rep.snapshots_rejected[0].find(bad + ": corruption: "), std::string::npos) << rep.snapshots_rejected[0];
+    EXPECT_NE(rep.snapshots_rejected[0].find("bad file CRC"), std::string::npos) << rep.snapshots_rejected[0];
+    fs::remove(bad);
+  }
 }
 
 }  // namespace

@@ -61,6 +61,8 @@ struct RecoveryReport {
   std::string snapshot_path;
   uint64_t snapshot_covered_seq = 0;
   uint64_t snapshot_sections = 0;
+  // Time to find and load the snapshot: one read per candidate that both verifies and loads it,
+  // so it includes the verification and any newer candidates rejected on the way.
   uint64_t snapshot_load_ms = 0;
   // WAL records after the covered seq that the snapshot already contained (per-shard skip).
   uint64_t records_skipped = 0;
@@ -72,10 +74,12 @@ struct RecoveryReport {
 
 class Durability {
  public:
-  // Recovers `ledger` from options.data_dir (creating it if missing): replays the WAL into the
-  // ledger, truncates a torn tail, then opens a new segment and starts the writer thread, and
-  // turns on the ledger's logging.
-  // Requires: `ledger` is empty and has not logged anything; it outlives the Durability.
+  // Recovers `ledger` from options.data_dir (creating it if missing): loads the newest snapshot
+  // that verifies (one read each; a damaged one is passed over and the ledger reset, see
+  // docs/durability.md), replays the WAL after it into the ledger, truncates a torn tail, then
+  // opens a new segment and starts the writer thread, and turns on the ledger's logging.
+  // Requires: `ledger` is empty and has not logged anything; it outlives the Durability. It may
+  // be reset (Ledger::ResetForRecovery) during the call.
   // Errors: kCorruption naming the file and offset (unless salvage), kIOError, kInvalidArgument.
   static Result<std::unique_ptr<Durability>> Open(Ledger& ledger, DurabilityOptions options,
                                                   RecoveryReport* report = nullptr);

@@ -266,6 +266,16 @@ class Ledger {
   // "Validation when loading"); kInvalidArgument for a bad shard or a non-empty shard.
   Status LoadShardSection(uint32_t shard, uint64_t record_no, std::string_view payload);
 
+  // Throws away everything the ledger holds, leaving it as if freshly constructed with the same
+  // catalog and options (the log wakeup, if set, is kept). Recovery needs it: it loads a snapshot
+  // in the same pass that verifies it, so a snapshot found damaged late in the file has already
+  // filled part of the ledger, which must be emptied before an older snapshot is tried.
+  // Requires: no other thread uses the ledger during the call, and nothing obtained from it
+  // before (there is nothing: reads return copies) is relied on afterwards.
+  // Errors: kInvalidArgument, with nothing changed, once EnableLog has been called - from then on
+  // the state may have been acknowledged to clients and must never be discarded.
+  Status ResetForRecovery();
+
   // The shard and per-shard record number a WAL record payload starts with (recovery uses them
   // to skip records a snapshot already contains). False if the payload is too short. Pure.
   static bool ParseLogRecordPrefix(std::string_view payload, uint32_t* shard, uint64_t* record_no) noexcept;

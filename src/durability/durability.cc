@@ -424,7 +424,11 @@ Result<std::unique_ptr<Durability>> Durability::Open(Ledger& ledger, DurabilityO
   std::vector<uint64_t> skip_upto;   // per shard: records the snapshot already contains
   uint64_t from_seq = wal::kFromOldest;
   {
-    Result<snapshot::NewestValidResult> found = snapshot::FindNewestValidSnapshot(options.data_dir);
+    // One read per candidate: the newest snapshot is verified as it is loaded, and if it turns
+    // out damaged (possibly at its last byte) the ledger is emptied and the next older one tried
+    // (snapshot_load.h). The time covers the rejected candidates too.
+    const auto l0 = std::chrono::steady_clock::now();
+    Result<SnapshotRecovery> found = LoadNewestValidSnapshot(ledger, options.data_dir);
     if (!found.ok()) return found.status();
     for (const snapshot::SnapshotSummary& r : found->rejected) {
       report.snapshots_rejected.push_back(r.path + ": " + r.verdict.ToString());
@@ -433,13 +437,11 @@ Result<std::unique_ptr<Durability>> Durability::Open(Ledger& ledger, DurabilityO
     // let older segments be deleted, so then replay must start at seq 1 or fail loudly.
     if (found->chosen || !found->rejected.empty()) from_seq = found->replay_from_seq();
     if (found->chosen) {
-      const auto l0 = std::chrono::steady_clock::now();
-      if (Status st = LoadSnapshot(ledger, found->chosen->path, &skip_upto, &report.snapshot_sections); !st.ok()) {
-        return st;
-      }
+      skip_upto = std::move(found->skip_upto);
       snapshot_seq = found->chosen->covered_seq;
       report.snapshot_path = found->chosen->path;
       report.snapshot_covered_seq = *snapshot_seq;
+      report.snapshot_sections = found->chosen->section_count;
       report.snapshot_load_ms = uint64_t(
           std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - l0).count());
     }

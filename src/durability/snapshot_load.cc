@@ -1,26 +1,23 @@
 #include "durability/snapshot_load.h"
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <thread>
 
 #include <concurrentqueue/blockingconcurrentqueue.h>
 
+#include "snapshot/snapshot_dir.h"
 #include "snapshot/snapshot_file.h"
 
 namespace genledger {
 
 // The reading thread checks each section's checksum and hands the payload to a worker (decoding a
 // shard is independent of every other shard), through bounded queues so at most a few sections
-// are in memory at once.
-Status LoadSnapshot(Ledger& ledger, const std::string& path, std::vector<uint64_t>* skip_upto, uint64_t* sections) {
-  auto reader = snapshot::SnapshotReader::Open(path);
-  if (!reader.ok()) return reader.status();
-  if ((*reader)->header().shard_count != Ledger::ShardCount()) {
-    return Status(Code::kInvalidArgument, path + " was written with " + std::to_string((*reader)->header().shard_count) +
-                                              " shards; this build has " + std::to_string(Ledger::ShardCount()));
-  }
+// are in memory at once. The read is VerifySnapshot's own, so the file is checked as it is loaded.
+Status LoadSnapshot(Ledger& ledger, const std::string& path, std::vector<uint64_t>* skip_upto, uint64_t* sections,
+                    snapshot::SnapshotSummary* summary_out) {
   skip_upto->assign(Ledger::ShardCount(), 0);
   std::vector<bool> seen(Ledger::ShardCount(), false);
 
@@ -34,28 +31,51 @@ Status LoadSnapshot(Ledger& ledger, const std::string& path, std::vector<uint64_
   moodycamel::BlockingConcurrentQueue<Task*> todo, free;
   for (Task& t : tasks) free.enqueue(&t);
   std::mutex error_mu;
-  Status error;
-  const unsigned workers = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+  Status worker_error;                     // guarded by error_mu
+  std::atomic<bool> worker_failed{false};
   std::vector<std::thread> pool;
-  for (unsigned i = 0; i < workers; ++i) {
-    pool.emplace_back([&] {
-      for (Task* t = nullptr;;) {
-        todo.wait_dequeue(t);
-        if (t == nullptr) return;
-        Status st = ledger.LoadShardSection(t->shard, t->record_no, t->payload);
-        if (!st.ok()) {
-          std::lock_guard lock(error_mu);
-          if (error.ok()) error = Status(st.code(), path + ": offset " + std::to_string(t->offset) + ": " + st.ToString());
+  auto start_workers = [&] {
+    const unsigned workers = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+    for (unsigned i = 0; i < workers; ++i) {
+      pool.emplace_back([&] {
+        for (Task* t = nullptr;;) {
+          todo.wait_dequeue(t);
+          if (t == nullptr) return;
+          Status st = ledger.LoadShardSection(t->shard, t->record_no, t->payload);
+          if (!st.ok()) {
+            std::lock_guard lock(error_mu);
+            if (worker_error.ok()) {
+              worker_error = Status(st.code(), path + ": offset " + std::to_string(t->offset) + ": " + st.ToString());
+            }
+            worker_failed.store(true, std::memory_order_relaxed);
+          }
+          free.enqueue(t);
         }
-        free.enqueue(t);
-      }
-    });
-  }
-  Status st = (*reader)->ReadSections([&](const snapshot::SectionView& sec) -> Status {
+      });
+    }
+  };
+
+  // Errors of the content, as opposed to the file's, are kept aside and the callbacks return Ok,
+  // so the read goes on to the footer and the file's own verdict is always known: a file that
+  // fails verification is rejected (recovery falls back to an older snapshot) whatever its
+  // content, exactly as when it was verified before being loaded.
+  Status content_error;
+  auto on_header = [&](const snapshot::SnapshotHeader& h) {
+    if (h.shard_count != Ledger::ShardCount()) {
+      content_error = Status(Code::kInvalidArgument, path + " was written with " + std::to_string(h.shard_count) +
+                                                         " shards; this build has " + std::to_string(Ledger::ShardCount()));
+      return;
+    }
+    start_workers();
+  };
+  auto on_section = [&](const snapshot::SectionView& sec) -> Status {
+    // After a content error only verification remains: loading more would be wasted.
+    if (!content_error.ok() || worker_failed.load(std::memory_order_relaxed)) return Status();
     if (sec.type != Ledger::kShardStateSection || sec.shard >= Ledger::ShardCount() || seen[sec.shard]) {
-      return Status(Code::kCorruption, path + ": offset " + std::to_string(sec.offset) +
-                                           ": unexpected section (type " + std::to_string(sec.type) + ", shard " +
-                                           std::to_string(sec.shard) + ")");
+      content_error = Status(Code::kCorruption, path + ": offset " + std::to_string(sec.offset) +
+                                                    ": unexpected section (type " + std::to_string(sec.type) +
+                                                    ", shard " + std::to_string(sec.shard) + ")");
+      return Status();
     }
     seen[sec.shard] = true;
     (*skip_upto)[sec.shard] = sec.record_no;
@@ -67,17 +87,44 @@ Status LoadSnapshot(Ledger& ledger, const std::string& path, std::vector<uint64_
     t->payload.assign(sec.payload);
     todo.enqueue(t);
     return Status();
-  });
-  for (unsigned i = 0; i < workers; ++i) todo.enqueue(nullptr);
+  };
+  snapshot::SnapshotSummary summary = snapshot::VerifySnapshot(path, on_header, on_section);
+  for (size_t i = 0; i < pool.size(); ++i) todo.enqueue(nullptr);
   for (auto& th : pool) th.join();
-  if (!st.ok()) return st;
-  if (!error.ok()) return error;
-  *sections = (*reader)->section_count();
+  if (summary_out != nullptr) *summary_out = summary;
+  if (!summary.ok()) return summary.verdict;
+  if (!content_error.ok()) return content_error;
+  if (!worker_error.ok()) return worker_error;
+  *sections = summary.section_count;
   for (uint32_t i = 0; i < Ledger::ShardCount(); ++i) {
     if (!seen[i]) return Status(Code::kCorruption, path + ": no section for shard " + std::to_string(i));
   }
   return Status();
 }
 
+Result<SnapshotRecovery> LoadNewestValidSnapshot(Ledger& ledger, const std::string& dir) {
+  auto listing = snapshot::ListSnapshots(dir);
+  if (!listing.ok()) return listing.status();
+  SnapshotRecovery out;
+  const auto& snaps = listing->snapshots;
+  for (auto it = snaps.rbegin(); it != snaps.rend(); ++it) {
+    std::vector<uint64_t> skip_upto;
+    uint64_t sections = 0;
+    snapshot::SnapshotSummary summary;
+    Status st = LoadSnapshot(ledger, it->path, &skip_upto, &sections, &summary);
+    if (st.ok()) {
+      out.chosen = std::move(summary);
+      out.skip_upto = std::move(skip_upto);
+      return out;
+    }
+    // An intact file this build cannot load is not "damaged": falling back past it would hide
+    // the newest acknowledged state behind an older one, so start-up stops.
+    if (summary.ok()) return st;
+    out.rejected.push_back(std::move(summary));
+    // Whatever the rejected file put in the ledger (up to all of it) must not mix with the next.
+    if (Status reset = ledger.ResetForRecovery(); !reset.ok()) return reset;
+  }
+  return out;
+}
 
 }  // namespace genledger

@@ -1,21 +1,62 @@
-// Loading a snapshot file into an empty ledger: used by recovery and by genledger-inspect.
+// Loading snapshot files into an empty ledger: used by recovery and by genledger-inspect.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "genledger/ledger.h"
 #include "genledger/status.h"
+#include "snapshot/snapshot_file.h"
 
 namespace genledger {
 
-// Loads every shard section of the snapshot at `path` into `ledger`; (*skip_upto)[shard]
-// receives each section's record number (the WAL records recovery must skip), *sections the
-// section count. Requires: `ledger` is empty and logging is off; skip_upto and sections non-null.
-// Errors: kInvalidArgument for another shard count; kCorruption naming the file and offset for a
-// damaged file, a missing or repeated shard, or a payload the ledger rejects. On error the ledger
-// may be partly loaded and must be discarded.
-Status LoadSnapshot(Ledger& ledger, const std::string& path, std::vector<uint64_t>* skip_upto, uint64_t* sections);
+// Loads every shard section of the snapshot at `path` into `ledger` in a single pass over the
+// file, which also makes every check snapshot::VerifySnapshot makes (header, each section's CRC,
+// footer counts, whole-file CRC, nothing after the footer): no separate verification read is
+// needed. (*skip_upto)[shard] receives each section's record number (the WAL records recovery
+// must skip), *sections the section count. *summary (optional) receives exactly what
+// VerifySnapshot(path) would have reported, whatever happened to the loading.
+// Requires: `ledger` is empty and logging is off; skip_upto and sections non-null.
+// Returns Ok iff the file verified and every shard loaded. Otherwise, in this order:
+//  - the file failed verification: its verdict (kCorruption naming the file and offset, kIOError,
+//    kNotFound), also in summary->verdict. A damaged file is damaged whatever its content, so this
+//    wins over any error of the content found before the damage.
+//  - the file verified (summary->ok()) but this build cannot load it: kInvalidArgument for another
+//    shard count; kCorruption naming the file and offset for an unexpected, repeated or missing
+//    shard section or a payload the ledger rejects.
+// On error the ledger may be partly loaded - a bad whole-file CRC is only found at the footer,
+// after every section was loaded - and must be discarded or reset (Ledger::ResetForRecovery).
+Status LoadSnapshot(Ledger& ledger, const std::string& path, std::vector<uint64_t>* skip_upto, uint64_t* sections,
+                    snapshot::SnapshotSummary* summary = nullptr);
+
+// What LoadNewestValidSnapshot did.
+struct SnapshotRecovery {
+  // The snapshot now in the ledger, if any (its summary: path, covered seq, sections, ...).
+  std::optional<snapshot::SnapshotSummary> chosen;
+  // Newer snapshots whose file failed verification, newest first, each with its verdict; left on
+  // disk. Exactly the ones snapshot::FindNewestValidSnapshot would reject.
+  std::vector<snapshot::SnapshotSummary> rejected;
+  // Per shard: the records the chosen snapshot contains (empty without a chosen snapshot).
+  std::vector<uint64_t> skip_upto;
+  // Where WAL replay starts: chosen->covered_seq + 1, or 1 when no snapshot verified (see
+  // snapshot::NewestValidResult::replay_from_seq for why not the oldest segment).
+  uint64_t replay_from_seq() const noexcept { return chosen ? chosen->covered_seq + 1 : 1; }
+};
+
+// Start-up's snapshot step: loads into `ledger` the newest snapshot of `dir` whose file verifies,
+// reading each candidate once. Candidates are tried newest first; one whose file fails
+// verification (even at its last byte, after all of it was loaded) is recorded in `rejected`,
+// the ledger is emptied (Ledger::ResetForRecovery) and the next older one is tried - the same
+// choice FindNewestValidSnapshot-then-LoadSnapshot made with two reads of the chosen file.
+// Requires: `ledger` is empty and logging is off.
+// Guarantees on success: the ledger holds exactly the chosen snapshot's state (nothing of any
+// rejected one), or is empty when none verified.
+// Errors: listing errors (kNotFound / kIOError); the LoadSnapshot error of a snapshot whose file
+// verifies but cannot be loaded (another shard count, a payload the ledger rejects): start-up
+// must stop rather than silently fall back past a good file. On error the ledger may be partly
+// loaded and must be discarded.
+Result<SnapshotRecovery> LoadNewestValidSnapshot(Ledger& ledger, const std::string& dir);
 
 }  // namespace genledger

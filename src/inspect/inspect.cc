@@ -117,10 +117,13 @@ Result<json::object> InspectDir(const std::string& dir) {
   // What start-up would recover, done in memory only: newest valid snapshot, then the WAL after
   // it, skipping per shard what the snapshot holds; a torn tail is reported, not cut.
   Ledger ledger(Catalog::Default());
+  // The very function start-up uses, so the choice (and the fallback past a snapshot found
+  // damaged while loading) cannot drift from it; it only reads the files.
   std::vector<uint64_t> skip(Ledger::ShardCount(), 0);
-  auto newest = snapshot::FindNewestValidSnapshot(dir);
+  auto newest = LoadNewestValidSnapshot(ledger, dir);
   uint64_t from = wal::kFromOldest;
   if (!newest.ok()) {
+    // A listing error, or a snapshot that verifies but cannot be loaded: start-up would stop.
     clean = false;
     problems.push_back(newest.status().ToString());
   } else {
@@ -129,11 +132,7 @@ Result<json::object> InspectDir(const std::string& dir) {
     }
     if (newest->chosen) {
       out["recovery_snapshot"] = newest->chosen->path;
-      uint64_t sections = 0;
-      if (Status st = LoadSnapshot(ledger, newest->chosen->path, &skip, &sections); !st.ok()) {
-        clean = false;
-        problems.push_back(st.ToString());
-      }
+      skip = std::move(newest->skip_upto);
     }
     // As start-up does: from the oldest segment unless snapshots exist (durability.cc).
     if (newest->chosen || !newest->rejected.empty()) from = newest->replay_from_seq();
@@ -174,7 +173,12 @@ Result<json::object> InspectDir(const std::string& dir) {
 
 Result<json::object> InspectSnapshot(const std::string& path, const std::optional<std::string>& workspace) {
   json::object out;
-  const snapshot::SnapshotSummary v = snapshot::VerifySnapshot(path);
+  // One read verifies and loads; the summary is VerifySnapshot's whatever the load made of it.
+  Ledger ledger(Catalog::Default());
+  std::vector<uint64_t> skip;
+  uint64_t sections = 0;
+  snapshot::SnapshotSummary v;
+  const Status loaded = LoadSnapshot(ledger, path, &skip, &sections, &v);
   out["file"] = path;
   out["covered_seq"] = v.covered_seq;
   out["created_ms"] = v.created_ms;
@@ -185,12 +189,8 @@ Result<json::object> InspectSnapshot(const std::string& path, const std::optiona
   out["verdict"] = v.verdict.ok() ? "ok" : v.verdict.ToString();
   out["clean"] = v.verdict.ok();
   if (!v.verdict.ok()) return out;
-
-  Ledger ledger(Catalog::Default());
-  std::vector<uint64_t> skip;
-  uint64_t sections = 0;
-  if (Status st = LoadSnapshot(ledger, path, &skip, &sections); !st.ok()) {
-    out["verdict"] = st.ToString();
+  if (!loaded.ok()) {   // an intact file this build cannot load
+    out["verdict"] = loaded.ToString();
     out["clean"] = false;
     return out;
   }

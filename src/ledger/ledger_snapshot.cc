@@ -350,4 +350,18 @@ Status Ledger::LoadShardSection(uint32_t shard, uint64_t record_no, std::string_
   return Status();
 }
 
+Status Ledger::ResetForRecovery() {
+  if (impl_->logging) {
+    return Status(Code::kInvalidArgument, "the ledger is logging; its state cannot be thrown away");
+  }
+  // A new Impl rather than clearing each structure: every field (shards, counters, the lookup
+  // hints that point at the workspaces about to be freed) is back to its constructed value by
+  // construction, including any added later. Built before the old one goes, so a failed
+  // allocation leaves the ledger as it was.
+  auto fresh = std::make_unique<Impl>(impl_->catalog, impl_->opt);
+  fresh->log_wakeup = std::move(impl_->log_wakeup);
+  impl_ = std::move(fresh);
+  return Status();
+}
+
 }  // namespace genledger

@@ -49,7 +49,8 @@ struct NewestValidResult {
 };
 
 // Verifies the snapshots of `dir` from the newest down and stops at the first valid one (each
-// verification streams the whole file). Errors: only listing errors (kNotFound / kIOError);
+// verification streams the whole file). Recovery makes the same choice while loading, in one
+// read per candidate (LoadNewestValidSnapshot, src/durability/snapshot_load.h). Errors: only listing errors (kNotFound / kIOError);
 // damaged snapshots are reported in `rejected`, not as an error. Requires: no writer is renaming
 // into `dir` concurrently (a new snapshot may be missed, never misread). Thread-safe.
 Result<NewestValidResult> FindNewestValidSnapshot(const std::string& dir);

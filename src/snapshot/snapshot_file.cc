@@ -429,7 +429,10 @@ Status SnapshotReader::ReadSections(const SectionCallback& callback) {
   }
 }
 
-SnapshotSummary VerifySnapshot(const std::string& path) {
+SnapshotSummary VerifySnapshot(const std::string& path) { return VerifySnapshot(path, nullptr, nullptr); }
+
+SnapshotSummary VerifySnapshot(const std::string& path, const HeaderCallback& on_header,
+                               const SectionCallback& on_section) {
   SnapshotSummary out;
   out.path = path;
   uint64_t off = 0;
@@ -445,7 +448,8 @@ SnapshotSummary VerifySnapshot(const std::string& path) {
   out.created_ms = reader.header().created_ms;
   out.shard_count = reader.header().shard_count;
   out.file_bytes = reader.file_size();
-  out.verdict = reader.ReadSections(nullptr);
+  if (on_header) on_header(reader.header());
+  out.verdict = reader.ReadSections(on_section);
   out.section_count = reader.section_count();
   out.payload_bytes = reader.payload_bytes();
   if (out.verdict.code() == Code::kCorruption) out.error_offset = reader.error_offset();

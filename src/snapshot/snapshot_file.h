@@ -215,4 +215,19 @@ struct SnapshotSummary {
 // Never fails as a call: problems go in the summary's verdict. Thread-safe.
 SnapshotSummary VerifySnapshot(const std::string& path);
 
+// Called once the header has been read and checked, before any section.
+using HeaderCallback = std::function<void(const SnapshotHeader& header)>;
+
+// VerifySnapshot that also shows the file to the caller while it reads it, so one pass over the
+// file both verifies and uses it (recovery loads the sections as they stream by instead of reading
+// a large file twice). `on_header` (may be empty) sees the checked header; `on_section` (may be
+// empty) sees each section after its CRC checked, as in SnapshotReader::ReadSections.
+// Guarantees: with callbacks that return Ok, the summary is exactly VerifySnapshot(path)'s, so
+// a caller that keeps its own errors aside and returns Ok still learns the file's verdict. A
+// callback's non-ok Status stops the read and becomes the verdict. The callbacks may have seen
+// sections of a file whose verdict is not ok (e.g. a bad whole-file CRC is only found at the
+// footer): whatever was built from them must then be discarded. Thread-safe if the callbacks are.
+SnapshotSummary VerifySnapshot(const std::string& path, const HeaderCallback& on_header,
+                               const SectionCallback& on_section);
+
 }  // namespace genledger::snapshot
