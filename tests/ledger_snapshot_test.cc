@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstring>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -41,11 +43,68 @@ struct Record {
   std::string payload;
 };
 
+// Reads a payload by docs/snapshot-format.md's layout, independently of the ledger's loader.
+struct PayloadReader {
+  std::string_view p;
+  size_t at = 0;
+  template <typename T>
+  T Le() {
+    T v = 0;
+    for (size_t i = 0; i < sizeof(T); ++i) v |= T(uint8_t(p.at(at + i))) << (8 * i);
+    at += sizeof(T);
+    return v;
+  }
+  std::string_view Str8() {
+    const size_t n = Le<uint8_t>();
+    std::string_view s = p.substr(at, n);
+    at += n;
+    return s;
+  }
+};
+
+struct RingEntry {
+  uint64_t cost;
+  uint32_t workspace, user, at_s, period_bits;
+};
+
+// The refund ring of a payload: (first seq, entries).
+std::pair<uint64_t, std::vector<RingEntry>> RingOf(std::string_view payload) {
+  PayloadReader r{payload};
+  EXPECT_EQ(r.Le<uint8_t>(), 1);
+  (void)r.Le<uint64_t>();
+  for (uint32_t w = 0, n = r.Le<uint32_t>(); w < n; ++w) {
+    (void)r.Str8();
+    r.at += 5 * 8 + 2;
+    for (uint32_t u = 0, users = r.Le<uint32_t>(); u < users; ++u) {
+      (void)r.Str8();
+      r.at += 3 * 8;
+    }
+  }
+  for (uint32_t h = 0, n = r.Le<uint32_t>(); h < n; ++h) {
+    r.at += 8 + 4 + 4;
+    (void)r.Str8();
+    r.at += 8 + 8;
+  }
+  const uint64_t first = r.Le<uint64_t>(), next = r.Le<uint64_t>();
+  std::vector<RingEntry> ring;
+  for (uint64_t seq = first; seq < next; ++seq) {
+    RingEntry e;
+    e.cost = r.Le<uint64_t>();
+    e.workspace = r.Le<uint32_t>();
+    e.user = r.Le<uint32_t>();
+    e.at_s = r.Le<uint32_t>();
+    e.period_bits = r.Le<uint32_t>();
+    ring.push_back(e);
+  }
+  return {first, ring};
+}
+
 class LedgerSnapshotTest : public ::testing::Test {
  protected:
-  std::unique_ptr<Ledger> Make() {
+  std::unique_ptr<Ledger> Make(uint64_t refund_capacity = LedgerOptions().refund_capacity) {
     LedgerOptions opt;
     opt.clock = &clock_;
+    opt.refund_capacity = refund_capacity;
     return std::make_unique<Ledger>(Catalog::Default(), opt);
   }
   ChargeRequest Req(std::string_view ws, std::string_view user, std::string_view model, uint64_t qty,
@@ -250,6 +309,153 @@ TEST_F(LedgerSnapshotTest, ResetForRecoveryEmptiesAPartlyLoadedLedger) {
   const uint64_t before = b->StateDigest();
   EXPECT_EQ(b->ResetForRecovery().code(), Code::kInvalidArgument);
   EXPECT_EQ(b->StateDigest(), before);
+}
+
+// The refund ring is copied whole from memory: its bytes must still be the documented fields,
+// refunded in bit 31 above the period's low 31 bits.
+TEST_F(LedgerSnapshotTest, RefundRingIsWrittenInTheDocumentedLayout) {
+  auto a = Make();
+  ASSERT_TRUE(a->UpsertWorkspace("acme", kUnlimited, Region::kGlobal).ok());
+  const ChargeResult c1 = a->Charge(Req("acme", "alice", "gpt-4o", 3));
+  const ChargeResult c2 = a->Charge(Req("acme", "bob", "gpt-4o", 5));
+  ASSERT_TRUE(c1.status.ok() && c2.status.ok());
+  ASSERT_TRUE(a->Refund(c2.charge_id).status.ok());
+  ASSERT_TRUE(a->ResetPeriod("acme").ok());
+  clock_.Advance(7000);
+  const ChargeResult c3 = a->Charge(Req("acme", "bob", "gpt-4o", 2));
+  ASSERT_TRUE(c3.status.ok());
+
+  const auto sections = SnapshotAll(*a);
+  const uint32_t shard = uint32_t(c1.charge_id % Ledger::ShardCount());   // ids embed the shard
+  const auto [first, ring] = RingOf(sections[shard].payload);
+  EXPECT_EQ(first, 1u);
+  ASSERT_EQ(ring.size(), 3u);
+  const uint32_t t0 = uint32_t(1'700'000'000'000 / 1000);
+  const ChargeResult* charges[] = {&c1, &c2, &c3};
+  const uint32_t users[] = {0, 1, 1}, at_s[] = {t0, t0, t0 + 7}, bits[] = {1, 1u | (1u << 31), 2};
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(ring[i].cost, charges[i]->cost) << i;
+    EXPECT_EQ(ring[i].workspace, 0u) << i;
+    EXPECT_EQ(ring[i].user, users[i]) << i;
+    EXPECT_EQ(ring[i].at_s, at_s[i]) << i;
+    EXPECT_EQ(ring[i].period_bits, bits[i]) << i;
+  }
+}
+
+// A ring that has wrapped is kept in two runs of memory; both must be copied, oldest first.
+TEST_F(LedgerSnapshotTest, WrappedRefundRingRoundTrips) {
+  auto a = Make(/*refund_capacity=*/Ledger::ShardCount() * 5);   // 5 charges per shard
+  for (int w = 0; w < 40; ++w) {
+    const std::string ws = "wrap-" + std::to_string(w);
+    ASSERT_TRUE(a->UpsertWorkspace(ws, kUnlimited, Region::kGlobal).ok());
+    for (int i = 0; i < 13; ++i) ASSERT_TRUE(a->Charge(Req(ws, "u" + std::to_string(i % 3), "gpt-4o", 1 + i)).status.ok());
+  }
+  const ChargeResult last = a->Charge(Req("wrap-0", "u0", "gpt-4o", 9));
+  ASSERT_TRUE(last.status.ok());
+  const auto sections = SnapshotAll(*a);
+  const uint32_t shard = uint32_t(last.charge_id % Ledger::ShardCount());
+  const auto [first, ring] = RingOf(sections[shard].payload);
+  ASSERT_EQ(ring.size(), 5u);
+  EXPECT_GT(first, 1u);   // older charges were forgotten: the ring wrapped
+  EXPECT_EQ(ring.back().cost, last.cost);
+
+  auto b = Make(Ledger::ShardCount() * 5);
+  LoadAll(*b, sections);
+  EXPECT_EQ(b->StateDigest(), a->StateDigest());
+  // The same charges are refundable in both: the newest is, one from before the window is not.
+  const uint64_t forgotten = ((first - 1) << 8) | shard;
+  for (Ledger* l : {a.get(), b.get()}) {
+    EXPECT_TRUE(l->Refund(last.charge_id).status.ok());
+    EXPECT_FALSE(l->Refund(forgotten).status.ok());
+  }
+  EXPECT_EQ(b->StateDigest(), a->StateDigest());
+}
+
+// Snapshots taken again and again, each shard while other threads create workspaces and users
+// in it, charge, hold, commit, release and refund: each one, loaded and followed by the WAL
+// records after its per-shard record numbers, must equal the live ledger.
+TEST_F(LedgerSnapshotTest, RepeatedSnapshotsDuringGrowthPlusLaterRecordsEqualLive) {
+  auto a = Make();
+  a->EnableLog();
+  BuildRichState(*a);
+  std::mutex log_mu;
+  std::vector<Record> log;
+  auto drain = [&] {
+    std::lock_guard lock(log_mu);
+    a->DrainLog([&](uint8_t type, std::string_view p) { log.push_back({type, std::string(p)}); });
+  };
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t + 1);
+      for (uint64_t i = 0; !stop.load(); ++i) {
+        const std::string ws = "g" + std::to_string(t) + "-" + std::to_string(i % 2000);
+        if (i < 2000) (void)a->UpsertWorkspace(ws, 1'000'000, Region::kGlobal);   // new workspaces
+        const std::string user = "user-" + std::to_string(rng() % 12);               // new users, then known
+        const std::string id = "k" + std::to_string(t) + "-" + std::to_string(i);
+        ChargeResult c = a->Charge(Req(ws, user, "gpt-4o", 1 + i % 5, 0, i % 4 == 0 ? std::string_view(id) : ""));
+        if (c.status.ok() && i % 7 == 0) (void)a->Refund(c.charge_id);
+        ReserveResult h = a->Reserve(ReserveRequest{Req(ws, user, "gpt-4o", 2), 60000});
+        if (h.status.ok()) {
+          if (i % 2 == 0) {
+            (void)a->Commit(h.reservation_id);
+          } else if (i % 3 == 0) {
+            (void)a->Release(h.reservation_id);
+          }   // else left open
+        }
+      }
+    });
+  }
+  std::thread writer([&] {   // stands in for the WAL writer, so no shard's log fills up
+    while (!stop.load()) {
+      drain();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  std::vector<std::vector<Section>> snapshots;
+  std::string buf;   // reused across shards and snapshots, as Durability does
+  for (int round = 0; round < 6; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(15));
+    std::vector<Section> sections(Ledger::ShardCount());
+    for (uint32_t i = 0; i < Ledger::ShardCount(); ++i) {
+      // Odd rounds start each shard from an empty buffer, so the copy waits for an allocation
+      // between sizing and copying, giving traffic more time to change the shard meanwhile.
+      if (round % 2 == 1) std::string().swap(buf);
+      ASSERT_TRUE(a->SnapshotShard(i, buf, &sections[i].record_no).ok());
+      sections[i].payload = buf;
+    }
+    snapshots.push_back(std::move(sections));
+  }
+  stop = true;
+  for (auto& th : threads) th.join();
+  writer.join();
+  drain();
+  ASSERT_TRUE(a->CheckInvariants().ok());
+  const uint64_t live = a->StateDigest();
+
+  for (size_t n = 0; n < snapshots.size(); ++n) {
+    const auto& sections = snapshots[n];
+    auto b = Make();
+    LoadAll(*b, sections);
+    uint64_t applied = 0;
+    for (const Record& r : log) {
+      uint32_t shard;
+      uint64_t no;
+      ASSERT_TRUE(Ledger::ParseLogRecordPrefix(r.payload, &shard, &no));
+      if (no <= sections[shard].record_no) continue;
+      Status st = b->ApplyLogRecord(r.type, r.payload);
+      ASSERT_TRUE(st.ok()) << "snapshot " << n << ": " << st.ToString();
+      ++applied;
+    }
+    EXPECT_GT(applied, 0u) << "snapshot " << n;
+    EXPECT_EQ(b->StateDigest(), live) << "snapshot " << n;
+    EXPECT_TRUE(b->CheckInvariants().ok()) << "snapshot " << n;
+  }
+  // Later snapshots saw more: their record numbers never go back.
+  for (uint32_t i = 0; i < Ledger::ShardCount(); ++i) {
+    for (size_t n = 1; n < snapshots.size(); ++n) EXPECT_GE(snapshots[n][i].record_no, snapshots[n - 1][i].record_no);
+  }
 }
 
 }  // namespace

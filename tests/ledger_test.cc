@@ -464,7 +464,9 @@ TEST_F(LedgerTest, ManyExpiredHoldsKeepTheExpiryQueueBounded) {
     for (int i = 0; i < 1000; ++i) {
       ReserveResult h = ledger_->Reserve(Hold(Text("acme", "a"), 10));
       ASSERT_TRUE(h.status.ok());
-      if (i % 2 == 0) ASSERT_TRUE(ledger_->Release(h.reservation_id).status.ok());
+      if (i % 2 == 0) {
+        ASSERT_TRUE(ledger_->Release(h.reservation_id).status.ok());
+      }
     }
     clock_.Advance(10);
     EXPECT_EQ(ledger_->ExpireReservations(), 500u);

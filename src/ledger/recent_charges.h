@@ -55,6 +55,15 @@ class RecentCharges {
     return &ring_[seq - first_seq_];
   }
 
+  // The kept charges, oldest first, as at most two contiguous runs: f(const ChargeRecord*, n)
+  // (snapshots copy them whole).
+  template <typename F>
+  void ForEachRun(F&& f) const {
+    for (const auto& [data, n] : {ring_.array_one(), ring_.array_two()}) {
+      if (n != 0) f(data, uint64_t(n));
+    }
+  }
+
   uint64_t next_seq() const noexcept { return next_seq_; }
   uint64_t first_seq() const noexcept { return first_seq_; }
 

@@ -1,0 +1,94 @@
+// How long a snapshot holds each shard's lock: the state of recovery_bench's snapshot (1,000,000
+// workspaces x 5 users, each user created by one charge, so every shard's refund ring is full),
+// copied shard by shard into one reused buffer as Durability does. Builds in memory (~10 s), no
+// disk, so the hold can be measured and profiled apart from recovery_bench's 1.1 GB directory.
+//
+//   build-rel/snapshot_bench
+//   perf record -g build-rel/snapshot_bench --benchmark_filter=BM_SnapshotAllShards/
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "genledger/ledger.h"
+
+namespace genledger {
+namespace {
+
+constexpr uint64_t kWorkspaces = 1'000'000;
+constexpr uint64_t kUsers = 5;
+
+std::string WsId(uint64_t i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "ws-%07llu", static_cast<unsigned long long>(i));
+  return buf;
+}
+
+Ledger& Shared() {
+  static Ledger* ledger = [] {
+    auto* l = new Ledger(Catalog::Default());   // shared by every benchmark; never freed
+    l->EnableLog();                             // as under Durability: records are produced
+    const CatalogItem* item = Catalog::Default()->Find("gpt-4o");
+    const std::string users[kUsers] = {"u0", "u1", "u2", "u3", "u4"};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 2; ++t) {
+      ts.emplace_back([&, t] {
+        for (uint64_t w = uint64_t(t); w < kWorkspaces; w += 2) {
+          const std::string id = WsId(w);
+          (void)l->UpsertWorkspace(id, 1'000'000'000, Region::kGlobal);
+          for (const std::string& u : users) {   // the first charge creates the user
+            ChargeRequest r{id, u, item, {}, {}};
+            r.usage.quantity = 1;
+            (void)l->Charge(r);
+          }
+          // Stands in for the WAL writer (one thread, as DrainLog wants), so no shard's pending
+          // log reaches its backpressure bound.
+          if (t == 0 && w % 4096 == 0) l->DrainLog([](uint8_t, std::string_view) {});
+        }
+      });
+    }
+    for (auto& th : ts) th.join();
+    l->DrainLog([](uint8_t, std::string_view) {});
+    return l;
+  }();
+  return *ledger;
+}
+
+// One whole snapshot per iteration. Arg 0: the buffer is kept across iterations (Durability's
+// steady state); arg 1: a fresh buffer each time (its first snapshot after start-up).
+// Counters: the shard holds' median, 99th percentile and maximum over all iterations. On a
+// shared VM the maximum is mostly whether the thread was descheduled during some hold.
+void BM_SnapshotAllShards(benchmark::State& state) {
+  const Ledger& l = Shared();
+  std::string buf;
+  std::vector<uint64_t> holds;
+  uint64_t bytes = 0;
+  for (auto _ : state) {
+    if (state.range(0) == 1) std::string().swap(buf);
+    for (uint32_t i = 0; i < Ledger::ShardCount(); ++i) {
+      uint64_t record_no = 0, hold_ns = 0;
+      if (Status st = l.SnapshotShard(i, buf, &record_no, &hold_ns); !st.ok()) {
+        state.SkipWithError(st.ToString().c_str());
+        return;
+      }
+      holds.push_back(hold_ns);
+      bytes += buf.size();
+    }
+  }
+  std::sort(holds.begin(), holds.end());
+  auto us = [&](double q) { return double(holds[size_t(q * double(holds.size() - 1))]) / 1e3; };
+  state.counters["hold_p50_us"] = us(0.5);
+  state.counters["hold_p99_us"] = us(0.99);
+  state.counters["hold_max_us"] = us(1.0);
+  state.counters["shard_KB"] = double(bytes) / 1e3 / double(holds.size());
+}
+BENCHMARK(BM_SnapshotAllShards)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->Iterations(5);
+
+}  // namespace
+}  // namespace genledger
+
+BENCHMARK_MAIN();

@@ -1,0 +1,255 @@
+// Loading a shard's snapshot payload back (layout and validation rules: docs/snapshot-format.md,
+// "Section payloads"; the encoder is ledger_snapshot.cc).
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <boost/unordered/unordered_flat_set.hpp>
+
+#include "genledger/ledger.h"
+#include "ledger/ledger_impl.h"
+#include "ledger/snapshot_payload.h"
+
+namespace genledger {
+
+using ledger::ChargeRecord;
+using ledger::Hold;
+using ledger::IdempotencyOutcome;
+using ledger::IdempotencyParams;
+using ledger::kPayloadVersion;
+using ledger::RecordReader;
+using ledger::Shard;
+using ledger::User;
+using ledger::Workspace;
+
+namespace {
+
+Status Corrupt(uint32_t shard, const std::string& what) {
+  return Status(Code::kCorruption, "snapshot section of shard " + std::to_string(shard) + ": " + what);
+}
+
+// A decoded hold or idempotency entry waiting for the shard to be installed.
+struct StagedHold {
+  uint64_t seq;
+  Hold hold;
+};
+struct StagedEntry {
+  uint32_t workspace;
+  std::string_view id;
+  uint64_t created_ms;
+  IdempotencyParams params;
+  IdempotencyOutcome outcome;
+};
+
+}  // namespace
+
+bool Ledger::ParseLogRecordPrefix(std::string_view payload, uint32_t* shard, uint64_t* record_no) noexcept {
+  RecordReader r(payload);
+  *shard = r.U16();
+  *record_no = r.U64();
+  return r.ok();
+}
+
+Status Ledger::LoadShardSection(uint32_t shard, uint64_t record_no, std::string_view payload) {
+  if (shard >= ledger::kShardCount) return Status(Code::kInvalidArgument, "shard out of range");
+  Impl& im = *impl_;
+  const Catalog& catalog = *im.catalog;
+  auto item_of = [&](std::string_view model) -> uint32_t {
+    if (model.empty()) return UINT32_MAX;
+    const CatalogItem* item = catalog.Find(model);
+    return item != nullptr ? catalog.IndexOf(*item) : UINT32_MAX;
+  };
+
+  // Decode and check everything into staging structures first: the shard is only touched once
+  // the whole payload is known to be consistent.
+  RecordReader r(payload);
+  if (r.U8() != kPayloadVersion || !r.ok()) return Corrupt(shard, "unsupported payload version or empty payload");
+  const uint64_t next_reservation_seq = r.U64();
+  const uint32_t ws_count = r.U32();
+  if (!r.ok()) return Corrupt(shard, "truncated");
+  // Each workspace takes at least 44 bytes: bound the allocation by what the payload can hold.
+  if (ws_count > payload.size() / 44) return Corrupt(shard, "workspace count exceeds payload");
+  std::vector<std::unique_ptr<Workspace>> staged;
+  std::vector<size_t> hashes;
+  staged.reserve(ws_count);
+  hashes.reserve(ws_count);
+  boost::unordered_flat_set<std::string_view> ids;
+  for (uint32_t w = 0; w < ws_count; ++w) {
+    auto ws = std::make_unique<Workspace>();
+    const std::string_view id = r.Str8();
+    ws->base_limit = r.U64();
+    ws->topup = r.U64();
+    ws->used = r.U64();
+    ws->reserved = r.U64();
+    ws->period = r.U64();
+    const uint8_t region = r.U8();
+    const uint8_t lowered = r.U8();
+    const uint32_t user_count = r.U32();
+    if (!r.ok()) return Corrupt(shard, "truncated workspace " + std::to_string(w));
+    const size_t hash = Impl::HashId(id);
+    if (!IsValidId(id) || Impl::ShardOf(hash) != shard || !ids.insert(id).second || region > 1 || lowered > 1) {
+      return Corrupt(shard, "workspace " + std::to_string(w) + " has a bad or duplicate id, region or flag");
+    }
+    if (user_count > payload.size() / 26) return Corrupt(shard, "user count exceeds payload");
+    ws->id.assign(id);
+    ws->index = w;
+    ws->region = Region(region);
+    ws->limit_lowered = lowered != 0;
+    uint64_t used = 0, reserved = 0;
+    bool overflow = false;
+    for (uint32_t u = 0; u < user_count; ++u) {
+      const std::string_view uid = r.Str8();
+      User user;
+      user.used = r.U64();
+      user.reserved = r.U64();
+      user.limit = r.U64();
+      if (!r.ok()) return Corrupt(shard, "truncated user of workspace " + ws->id);
+      if (!IsValidId(uid) || ws->FindUser(uid) >= 0) return Corrupt(shard, "bad or duplicate user id in " + ws->id);
+      ws->AddUser(uid);
+      overflow |= __builtin_add_overflow(used, user.used, &used);
+      overflow |= __builtin_add_overflow(reserved, user.reserved, &reserved);
+      user.id = std::move(ws->users.back().id);
+      ws->users.back() = std::move(user);
+    }
+    if (overflow || used != ws->used || reserved != ws->reserved) {
+      return Corrupt(shard, "users' used/reserved do not sum to workspace " + ws->id + "'s");
+    }
+    hashes.push_back(hash);
+    staged.push_back(std::move(ws));
+  }
+
+  const uint32_t hold_count = r.U32();
+  if (!r.ok() || hold_count > payload.size() / 33) return Corrupt(shard, "truncated holds");
+  std::vector<StagedHold> holds;
+  holds.reserve(hold_count);
+  boost::unordered_flat_set<uint64_t> hold_seqs;
+  // Per user, what the holds add up to; must equal the user's reserved.
+  std::vector<std::vector<uint64_t>> held(ws_count);
+  for (uint32_t w = 0; w < ws_count; ++w) held[w].assign(staged[w]->users.size(), 0);
+  for (uint32_t i = 0; i < hold_count; ++i) {
+    StagedHold h;
+    h.seq = r.U64();
+    h.hold.workspace = r.U32();
+    h.hold.user = r.U32();
+    h.hold.item = item_of(r.Str8());
+    h.hold.held = r.U64();
+    h.hold.expires_at_ms = r.U64();
+    if (!r.ok()) return Corrupt(shard, "truncated hold");
+    if (h.seq == 0 || h.seq >= next_reservation_seq || !hold_seqs.insert(h.seq).second ||
+        h.hold.workspace >= ws_count || h.hold.user >= staged[h.hold.workspace]->users.size() ||
+        __builtin_add_overflow(held[h.hold.workspace][h.hold.user], h.hold.held,
+                               &held[h.hold.workspace][h.hold.user])) {
+      return Corrupt(shard, "hold " + std::to_string(h.seq) + " is out of range, duplicate or names no user");
+    }
+    holds.push_back(h);
+  }
+  for (uint32_t w = 0; w < ws_count; ++w) {
+    for (size_t u = 0; u < held[w].size(); ++u) {
+      if (held[w][u] != staged[w]->users[u].reserved) {
+        return Corrupt(shard, "open holds do not sum to the reserved of a user of " + staged[w]->id);
+      }
+    }
+  }
+
+  const uint64_t first_seq = r.U64();
+  const uint64_t next_seq = r.U64();
+  if (!r.ok() || first_seq == 0 || next_seq < first_seq || (next_seq - first_seq) > payload.size() / 24) {
+    return Corrupt(shard, "bad refund ring bounds");
+  }
+  const uint64_t charge_count = next_seq - first_seq;
+  std::vector<ChargeRecord> charges(charge_count);
+  for (ChargeRecord& c : charges) {
+    c.cost = r.U64();
+    c.workspace = r.U32();
+    c.user = r.U32();
+    c.at_s = r.U32();
+    const uint32_t bits = r.U32();
+    c.period = bits & 0x7fffffffu;
+    c.refunded = bits >> 31;
+    if (!r.ok()) return Corrupt(shard, "truncated refund ring");
+    if (c.workspace >= ws_count || c.user >= staged[c.workspace]->users.size()) {
+      return Corrupt(shard, "a refundable charge names no user");
+    }
+  }
+
+  const uint32_t entry_count = r.U32();
+  if (!r.ok() || entry_count > payload.size() / 92) return Corrupt(shard, "truncated idempotency entries");
+  std::vector<StagedEntry> entries(entry_count);
+  for (StagedEntry& e : entries) {
+    e.workspace = r.U32();
+    e.id = r.Str8();
+    e.created_ms = r.U64();
+    const uint8_t op = r.U8();
+    e.params.op = ledger::IdempotentOp(op);
+    e.params.user = r.U32();
+    e.params.item = item_of(r.Str8());
+    e.params.quantity = r.U64();
+    e.params.seconds_milli = r.U64();
+    e.params.outputs = r.U32();
+    e.params.formats = r.U32();
+    e.params.ttl_ms = r.U64();
+    e.outcome.id = r.U64();
+    e.outcome.cost = r.U64();
+    e.outcome.remaining = r.U64();
+    e.outcome.user_used = r.U64();
+    e.outcome.expires_at_ms = r.U64();
+    if (!r.ok()) return Corrupt(shard, "truncated idempotency entry");
+    if ((op != 1 && op != 2) || !IsValidId(e.id) || e.workspace >= ws_count ||
+        e.params.user >= staged[e.workspace]->users.size()) {
+      return Corrupt(shard, "idempotency entry has a bad op, id, workspace or user");
+    }
+  }
+  if (!r.done()) return Corrupt(shard, std::to_string(payload.size()) + "-byte payload has trailing bytes");
+
+  // Install. Nothing below can fail except by running out of memory.
+  Shard& s = im.shards[shard];
+  std::lock_guard lock(s.mu);
+  if (im.logging || s.log_records != 0 || !s.workspaces.empty() || !s.holds.empty() ||
+      s.charges.next_seq() != 1 || s.idempotency.size() != 0 || s.next_reservation_seq != 1) {
+    return Status(Code::kInvalidArgument, "shard " + std::to_string(shard) + " is not empty");
+  }
+  for (uint32_t w = 0; w < ws_count; ++w) {
+    Workspace& dst = *im.CreateWorkspace(s, staged[w]->id, hashes[w]);
+    Workspace& src = *staged[w];
+    dst.base_limit = src.base_limit;
+    dst.topup = src.topup;
+    dst.used = src.used;
+    dst.reserved = src.reserved;
+    dst.period = src.period;
+    dst.region = src.region;
+    dst.limit_lowered = src.limit_lowered;
+    dst.users = std::move(src.users);
+    dst.user_tags = src.user_tags;
+    dst.user_index = std::move(src.user_index);
+  }
+  im.workspace_count.fetch_add(ws_count, std::memory_order_relaxed);
+  s.next_reservation_seq = next_reservation_seq;
+  for (const StagedHold& h : holds) {
+    s.holds.emplace(h.seq, h.hold);
+    s.expiry.emplace(h.hold.expires_at_ms, h.seq);
+  }
+  s.charges.Restore(first_seq, charge_count, [&](uint64_t i) { return charges[i]; });
+  for (const StagedEntry& e : entries) {
+    s.idempotency.Restore(e.workspace, e.id, e.created_ms, e.params, e.outcome);
+  }
+  s.log_records = record_no;
+  return Status();
+}
+
+Status Ledger::ResetForRecovery() {
+  if (impl_->logging) {
+    return Status(Code::kInvalidArgument, "the ledger is logging; its state cannot be thrown away");
+  }
+  // A new Impl rather than clearing each structure: every field (shards, counters, the lookup
+  // hints that point at the workspaces about to be freed) is back to its constructed value by
+  // construction, including any added later. Built before the old one goes, so a failed
+  // allocation leaves the ledger as it was.
+  auto fresh = std::make_unique<Impl>(impl_->catalog, impl_->opt);
+  fresh->log_wakeup = std::move(impl_->log_wakeup);
+  impl_ = std::move(fresh);
+  return Status();
+}
+
+}  // namespace genledger
