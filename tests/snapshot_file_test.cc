@@ -581,13 +581,6 @@ TEST(SnapshotAtomicity, CrashBeforeFinishLeavesOnlyTempWhichListingIgnores) {
   // The leftover is incomplete: no footer.
   EXPECT_EQ(VerifySnapshot(wal::JoinPath(dir.path(), tmp)).verdict.code(), Code::kCorruption);
 
-  auto newest = FindNewestValidSnapshot(dir.path());
-  ASSERT_TRUE(newest.ok());
-  ASSERT_TRUE(newest->chosen.has_value());
-  EXPECT_EQ(newest->chosen->covered_seq, 100u);
-  EXPECT_TRUE(newest->rejected.empty());
-  EXPECT_EQ(newest->temp_files, std::vector<std::string>{tmp});
-
   // Retention never touches it; only the explicit cleanup does.
   ASSERT_TRUE(KeepNewest(dir.path(), 1).ok());
   EXPECT_EQ(DirNames(dir.path()).size(), 2u);
@@ -617,7 +610,7 @@ TEST(SnapshotListing, SortsAndClassifiesNames) {
   EXPECT_EQ(ListSnapshots(dir.path() + "/nope").code(), Code::kNotFound);
 }
 
-// ---- Newest valid ------------------------------------------------------------------------------
+// ---- Retention and WAL segments ------------------------------------------------------------------
 
 void FlipByte(const std::string& path, uint64_t offset) {
   std::string b = ReadFile(path);
@@ -625,52 +618,6 @@ void FlipByte(const std::string& path, uint64_t offset) {
   b[offset] = static_cast<char>(b[offset] ^ 0x10);
   WriteFile(path, b);
 }
-
-TEST(SnapshotNewestValid, FallsBackToOlderWhenNewestIsDamaged) {
-  TempDir dir;
-  {
-    auto none = FindNewestValidSnapshot(dir.path());
-    ASSERT_TRUE(none.ok());
-    EXPECT_FALSE(none->chosen.has_value());
-    EXPECT_EQ(none->replay_from_seq(), 1u);
-  }
-  for (uint64_t seq : {100, 200, 300}) WriteSnapshot(dir.path(), seq, 4, SmallSections());
-  auto path = [&](uint64_t seq) { return wal::JoinPath(dir.path(), SnapshotFileName(seq)); };
-
-  auto r = FindNewestValidSnapshot(dir.path());
-  ASSERT_TRUE(r.ok());
-  ASSERT_TRUE(r->chosen);
-  EXPECT_EQ(r->chosen->covered_seq, 300u);
-  EXPECT_EQ(r->replay_from_seq(), 301u);
-
-  FlipByte(path(300), kHeaderSize + 30);  // inside the second section
-  r = FindNewestValidSnapshot(dir.path());
-  ASSERT_TRUE(r.ok());
-  ASSERT_TRUE(r->chosen);
-  EXPECT_EQ(r->chosen->covered_seq, 200u);
-  ASSERT_EQ(r->rejected.size(), 1u);
-  EXPECT_EQ(r->rejected[0].path, path(300));
-  EXPECT_EQ(r->rejected[0].verdict.code(), Code::kCorruption);
-  EXPECT_NE(r->rejected[0].verdict.message().find("bad section CRC"), std::string_view::npos);
-
-  ASSERT_TRUE(wal::TruncateFile(path(200), 100).ok());
-  r = FindNewestValidSnapshot(dir.path());
-  ASSERT_TRUE(r.ok());
-  ASSERT_TRUE(r->chosen);
-  EXPECT_EQ(r->chosen->covered_seq, 100u);
-  ASSERT_EQ(r->rejected.size(), 2u);
-  EXPECT_EQ(r->rejected[1].path, path(200));
-
-  FlipByte(path(100), 0);
-  r = FindNewestValidSnapshot(dir.path());
-  ASSERT_TRUE(r.ok());
-  EXPECT_FALSE(r->chosen);
-  EXPECT_EQ(r->rejected.size(), 3u);
-  EXPECT_EQ(r->replay_from_seq(), 1u);
-  EXPECT_EQ(DirNames(dir.path()).size(), 3u);  // damaged files are left for inspection
-}
-
-// ---- Retention and WAL segments ------------------------------------------------------------------
 
 TEST(SnapshotRetention, KeepsTwoNewestAndDeletesOlder) {
   TempDir dir;

@@ -49,7 +49,9 @@ class SnapshotRecoveryTest : public ::testing::Test {
   void Ops(Ledger& l, Durability& d, int from, int to) {
     for (int i = from; i < to; ++i) {
       const std::string ws = "ws-" + std::to_string(i % 40);
-      if (i < 40) ASSERT_TRUE(l.UpsertWorkspace(ws, kUnlimited, Region::kGlobal).ok());
+      if (i < 40) {
+        ASSERT_TRUE(l.UpsertWorkspace(ws, kUnlimited, Region::kGlobal).ok());
+      }
       const std::string id = "id-" + std::to_string(i);
       ASSERT_TRUE(l.Charge(Text(ws, "u" + std::to_string(i % 3), 1 + i % 5, id)).status.ok());
     }
@@ -175,6 +177,51 @@ TEST_F(SnapshotRecoveryTest, CorruptNewestSnapshotFallsBackToTheOlderOne) {
   ASSERT_EQ(rep.snapshots_rejected.size(), 1u);
   EXPECT_NE(rep.snapshots_rejected[0].find("CRC"), std::string::npos) << rep.snapshots_rejected[0];
   EXPECT_EQ(rep.records_replayed, 150u) << rep.Summary();
+}
+
+// Candidates are tried newest first until one verifies, whatever kind of damage the newer ones
+// have (a section's CRC, a file cut short): both are rejected, in that order, and the state is
+// the oldest snapshot plus every WAL record after it.
+TEST_F(SnapshotRecoveryTest, TwoDamagedSnapshotsFallBackToTheThirdNewest) {
+  uint64_t digest = 0;
+  {
+    auto ledger = NewLedger();
+    DurabilityOptions o = Opts();
+    o.snapshot_interval_s = 0;
+    o.snapshots_kept = 3;
+    auto d = Durability::Open(*ledger, o);
+    ASSERT_TRUE(d.ok());
+    Ops(*ledger, **d, 0, 200);
+    ASSERT_TRUE((*d)->Snapshot().ok());
+    Ops(*ledger, **d, 200, 300);
+    ASSERT_TRUE((*d)->Snapshot().ok());
+    Ops(*ledger, **d, 300, 350);
+    ASSERT_TRUE((*d)->Snapshot().ok());
+    Ops(*ledger, **d, 350, 380);
+    digest = ledger->StateDigest();
+  }
+  const auto snaps = Files("snap-");   // oldest first
+  ASSERT_EQ(snaps.size(), 3u);
+  {
+    std::fstream f(snaps[2], std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(200);   // inside the first section
+    f.put('\x5a');
+  }
+  fs::resize_file(snaps[1], 100);
+  auto ledger = NewLedger();
+  RecoveryReport rep;
+  DurabilityOptions o = Opts();
+  o.snapshots_kept = 3;
+  auto d = Durability::Open(*ledger, o, &rep);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(ledger->StateDigest(), digest);
+  EXPECT_EQ(rep.snapshot_path, snaps[0]);
+  ASSERT_EQ(rep.snapshots_rejected.size(), 2u) << rep.Summary();
+  EXPECT_EQ(rep.snapshots_rejected[0].rfind(snaps[2] + ": corruption: ", 0), 0u) << rep.snapshots_rejected[0];
+  EXPECT_NE(rep.snapshots_rejected[0].find("CRC"), std::string::npos) << rep.snapshots_rejected[0];
+  EXPECT_EQ(rep.snapshots_rejected[1].rfind(snaps[1] + ": corruption: ", 0), 0u) << rep.snapshots_rejected[1];
+  EXPECT_EQ(rep.records_replayed, 180u) << rep.Summary();   // every record after the oldest
+  EXPECT_TRUE(fs::exists(snaps[1]) && fs::exists(snaps[2]));   // left for a human
 }
 
 TEST_F(SnapshotRecoveryTest, SnapshotsWhileThreadsChargeRecoverTheFinalState) {

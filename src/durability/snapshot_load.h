@@ -35,21 +35,21 @@ Status LoadSnapshot(Ledger& ledger, const std::string& path, std::vector<uint64_
 struct SnapshotRecovery {
   // The snapshot now in the ledger, if any (its summary: path, covered seq, sections, ...).
   std::optional<snapshot::SnapshotSummary> chosen;
-  // Newer snapshots whose file failed verification, newest first, each with its verdict; left on
-  // disk. Exactly the ones snapshot::FindNewestValidSnapshot would reject.
+  // Newer snapshots whose file failed verification (snapshot::VerifySnapshot's verdict), newest
+  // first; left on disk.
   std::vector<snapshot::SnapshotSummary> rejected;
   // Per shard: the records the chosen snapshot contains (empty without a chosen snapshot).
   std::vector<uint64_t> skip_upto;
-  // Where WAL replay starts: chosen->covered_seq + 1, or 1 when no snapshot verified (see
-  // snapshot::NewestValidResult::replay_from_seq for why not the oldest segment).
+  // Where WAL replay starts: chosen->covered_seq + 1, or 1 when no snapshot verified (not
+  // wal::kFromOldest: the oldest remaining segment may start after records that were trimmed).
   uint64_t replay_from_seq() const noexcept { return chosen ? chosen->covered_seq + 1 : 1; }
 };
 
 // Start-up's snapshot step: loads into `ledger` the newest snapshot of `dir` whose file verifies,
 // reading each candidate once. Candidates are tried newest first; one whose file fails
 // verification (even at its last byte, after all of it was loaded) is recorded in `rejected`,
-// the ledger is emptied (Ledger::ResetForRecovery) and the next older one is tried - the same
-// choice FindNewestValidSnapshot-then-LoadSnapshot made with two reads of the chosen file.
+// the ledger is emptied (Ledger::ResetForRecovery) and the next older one is tried: the newest
+// snapshot that verifies is chosen, as a separate verification pass would choose it.
 // Requires: `ledger` is empty and logging is off.
 // Guarantees on success: the ledger holds exactly the chosen snapshot's state (nothing of any
 // rejected one), or is empty when none verified.

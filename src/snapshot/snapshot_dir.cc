@@ -83,24 +83,6 @@ Result<std::vector<std::string>> RemoveStaleTempFiles(const std::string& dir) {
   return removed;
 }
 
-Result<NewestValidResult> FindNewestValidSnapshot(const std::string& dir) {
-  auto listing = ListSnapshots(dir);
-  if (!listing.ok()) return listing.status();
-  NewestValidResult out;
-  out.temp_files = std::move(listing->temp_files);
-  out.malformed = std::move(listing->malformed);
-  const auto& snaps = listing->snapshots;
-  for (auto it = snaps.rbegin(); it != snaps.rend(); ++it) {
-    SnapshotSummary summary = VerifySnapshot(it->path);
-    if (summary.ok()) {
-      out.chosen = std::move(summary);
-      break;
-    }
-    out.rejected.push_back(std::move(summary));
-  }
-  return out;
-}
-
 Result<RetentionReport> KeepNewest(const std::string& dir, size_t keep) {
   if (keep == 0) {
     return Status(Code::kInvalidArgument, "snapshot retention must keep at least one snapshot");

@@ -1,9 +1,8 @@
-// The snapshots of a directory: listing, choosing the newest valid one, retention, and which WAL
-// segments the kept snapshots make unnecessary. Rules: docs/snapshot-format.md.
+// The snapshots of a directory: listing, retention, and which WAL segments the kept snapshots
+// make unnecessary (choosing the newest valid one while loading it: src/durability/snapshot_load.h). Rules: docs/snapshot-format.md.
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -35,25 +34,6 @@ Result<SnapshotListing> ListSnapshots(const std::string& dir);
 // names. Requires: no SnapshotWriter is open on `dir` (its file would be removed under it).
 // Errors: kIOError (files removed before the error stay removed). Thread-safe.
 Result<std::vector<std::string>> RemoveStaleTempFiles(const std::string& dir);
-
-struct NewestValidResult {
-  // The newest snapshot that verified completely, if any.
-  std::optional<SnapshotSummary> chosen;
-  // Newer snapshots that failed verification, newest first, each with its verdict. Left on disk.
-  std::vector<SnapshotSummary> rejected;
-  std::vector<std::string> temp_files;  // from the listing, for the log
-  std::vector<std::string> malformed;   // from the listing, for the log
-  // Where WAL replay starts: chosen->covered_seq + 1, or 1 when there is no valid snapshot (not
-  // wal::kFromOldest: the oldest remaining segment may start after records that were trimmed).
-  uint64_t replay_from_seq() const noexcept { return chosen ? chosen->covered_seq + 1 : 1; }
-};
-
-// Verifies the snapshots of `dir` from the newest down and stops at the first valid one (each
-// verification streams the whole file). Recovery makes the same choice while loading, in one
-// read per candidate (LoadNewestValidSnapshot, src/durability/snapshot_load.h). Errors: only listing errors (kNotFound / kIOError);
-// damaged snapshots are reported in `rejected`, not as an error. Requires: no writer is renaming
-// into `dir` concurrently (a new snapshot may be missed, never misread). Thread-safe.
-Result<NewestValidResult> FindNewestValidSnapshot(const std::string& dir);
 
 struct RetentionReport {
   std::vector<SnapshotSummary> kept;      // the newest `keep` valid snapshots, newest first
