@@ -18,22 +18,20 @@
 #include "genledger/durability.h"
 #include "genledger/ledger.h"
 
+#include "bench_population.h"
+
 namespace genledger {
 namespace {
 
-constexpr uint64_t kWorkspaces = 1'000'000;
-constexpr uint64_t kUsers = 5;
+using bench::kUserIds;
+using bench::kUsers;
+using bench::kWorkspaces;
+using bench::WsId;
 constexpr uint64_t kWalCharges = 10'000'000;
 
 std::string Dir() {
   const char* d = std::getenv("GENLEDGER_RECOVERY_BENCH_DIR");
   return d != nullptr ? d : "/tmp/genledger-recovery-bench";
-}
-
-std::string WsId(uint64_t i) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "ws-%07llu", static_cast<unsigned long long>(i));
-  return buf;
 }
 
 struct SetupFigures {
@@ -63,23 +61,7 @@ SetupFigures EnsureDataDir() {
     std::abort();
   }
   const CatalogItem* item = Catalog::Default()->Find("gpt-4o");
-  const std::string users[kUsers] = {"u0", "u1", "u2", "u3", "u4"};
-  auto parallel = [](auto&& body) {
-    std::vector<std::thread> ts;
-    for (int t = 0; t < 2; ++t) ts.emplace_back([&, t] { body(t); });
-    for (auto& th : ts) th.join();
-  };
-  parallel([&](int t) {
-    for (uint64_t w = uint64_t(t); w < kWorkspaces; w += 2) {
-      const std::string id = WsId(w);
-      (void)ledger->UpsertWorkspace(id, 1'000'000'000, Region::kGlobal);
-      for (const std::string& u : users) {   // the first charge creates the user
-        ChargeRequest r{id, u, item, {}, {}};
-        r.usage.quantity = 1;
-        (void)ledger->Charge(r);
-      }
-    }
-  });
+  bench::Populate(*ledger);
   (void)(*d)->WaitDurable((*d)->Ticket());
   if (Status st = (*d)->Snapshot(); !st.ok()) {
     std::fprintf(stderr, "snapshot: %s\n", st.ToString().c_str());
@@ -89,12 +71,12 @@ SetupFigures EnsureDataDir() {
   fig.snapshot_ms = double(stats.last_snapshot_ms);
   fig.max_hold_us = double(stats.last_max_shard_hold_us);
   fig.snapshot_mb = double(stats.last_snapshot_bytes) / 1e6;
-  parallel([&](int t) {
+  bench::OnTwoThreads([&](int t) {
     uint64_t x = 0x9E3779B97F4A7C15ull * uint64_t(t + 1);
     for (uint64_t i = uint64_t(t); i < kWalCharges; i += 2) {
       x ^= x << 13, x ^= x >> 7, x ^= x << 17;
       const std::string id = WsId(x % kWorkspaces);
-      ChargeRequest r{id, users[x % kUsers], item, {}, {}};
+      ChargeRequest r{id, kUserIds[x % kUsers], item, {}, {}};
       r.usage.quantity = 1;
       (void)ledger->Charge(r);
     }

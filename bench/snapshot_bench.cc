@@ -1,5 +1,6 @@
-// How long a snapshot holds each shard's lock: the state of recovery_bench's snapshot (1,000,000
-// workspaces x 5 users, each user created by one charge, so every shard's refund ring is full),
+// How long a snapshot holds each shard's lock: the state of recovery_bench's snapshot
+// (bench_population.h: 1,000,000 workspaces x 5 users, each user created by one charge, so every
+// shard's refund ring is full),
 // copied shard by shard into one reused buffer as Durability does. Builds in memory (~10 s), no
 // disk, so the hold can be measured and profiled apart from recovery_bench's 1.1 GB directory.
 //
@@ -16,42 +17,20 @@
 
 #include "genledger/ledger.h"
 
+#include "bench_population.h"
+
 namespace genledger {
 namespace {
-
-constexpr uint64_t kWorkspaces = 1'000'000;
-constexpr uint64_t kUsers = 5;
-
-std::string WsId(uint64_t i) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "ws-%07llu", static_cast<unsigned long long>(i));
-  return buf;
-}
 
 Ledger& Shared() {
   static Ledger* ledger = [] {
     auto* l = new Ledger(Catalog::Default());   // shared by every benchmark; never freed
     l->EnableLog();                             // as under Durability: records are produced
-    const CatalogItem* item = Catalog::Default()->Find("gpt-4o");
-    const std::string users[kUsers] = {"u0", "u1", "u2", "u3", "u4"};
-    std::vector<std::thread> ts;
-    for (int t = 0; t < 2; ++t) {
-      ts.emplace_back([&, t] {
-        for (uint64_t w = uint64_t(t); w < kWorkspaces; w += 2) {
-          const std::string id = WsId(w);
-          (void)l->UpsertWorkspace(id, 1'000'000'000, Region::kGlobal);
-          for (const std::string& u : users) {   // the first charge creates the user
-            ChargeRequest r{id, u, item, {}, {}};
-            r.usage.quantity = 1;
-            (void)l->Charge(r);
-          }
-          // Stands in for the WAL writer (one thread, as DrainLog wants), so no shard's pending
-          // log reaches its backpressure bound.
-          if (t == 0 && w % 4096 == 0) l->DrainLog([](uint8_t, std::string_view) {});
-        }
-      });
-    }
-    for (auto& th : ts) th.join();
+    bench::Populate(*l, [l](int t, uint64_t w) {
+      // Stands in for the WAL writer (one thread, as DrainLog wants), so no shard's pending
+      // log reaches its backpressure bound.
+      if (t == 0 && w % 4096 == 0) l->DrainLog([](uint8_t, std::string_view) {});
+    });
     l->DrainLog([](uint8_t, std::string_view) {});
     return l;
   }();
