@@ -23,7 +23,7 @@ struct Record {
 
 std::vector<Record> Drain(Ledger& l) {
   std::vector<Record> out;
-  l.DrainLog([&](uint8_t type, std::string_view payload) { out.push_back({type, std::string(payload)}); });
+  EXPECT_TRUE(l.DrainLog([&](uint8_t type, std::string_view payload) { out.push_back({type, std::string(payload)}); }).ok());
   return out;
 }
 

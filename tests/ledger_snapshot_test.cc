@@ -239,7 +239,7 @@ TEST_F(LedgerSnapshotTest, SnapshotDuringTrafficPlusLaterRecordsEqualsOriginal) 
   std::this_thread::sleep_for(std::chrono::milliseconds(30));
   stop = true;
   for (auto& th : threads) th.join();
-  a->DrainLog([&](uint8_t type, std::string_view p) { log.push_back({type, std::string(p)}); });
+  ASSERT_TRUE(a->DrainLog([&](uint8_t type, std::string_view p) { log.push_back({type, std::string(p)}); }).ok());
 
   auto b = Make();
   LoadAll(*b, sections);
@@ -382,7 +382,7 @@ TEST_F(LedgerSnapshotTest, RepeatedSnapshotsDuringGrowthPlusLaterRecordsEqualLiv
   std::vector<Record> log;
   auto drain = [&] {
     std::lock_guard lock(log_mu);
-    a->DrainLog([&](uint8_t type, std::string_view p) { log.push_back({type, std::string(p)}); });
+    ASSERT_TRUE(a->DrainLog([&](uint8_t type, std::string_view p) { log.push_back({type, std::string(p)}); }).ok());
   };
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;

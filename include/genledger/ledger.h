@@ -207,20 +207,22 @@ class Ledger {
 
   // --- Write-ahead log hooks (records: docs/wal-records.md) ---
 
-  // From now on every mutation also appends its record to its shard's log buffer, under the same
-  // lock that applied it. Requires: called before any mutation, once.
+  // From now on every mutation also appends its record to a log lane (held by the mutating
+  // thread), under the shard lock that applied it. Requires: called before any mutation, once.
   void EnableLog();
-  // Called, on the mutating thread and under a shard lock, whenever a shard's empty log buffer
-  // gets a record: the log writer's "there is work" signal. Must be cheap and must not call into
-  // the ledger. Set before EnableLog.
+  // Called, on the mutating thread and under a shard lock, whenever an empty log lane gets a
+  // record: the log writer's "there is work" signal. Must be cheap and must not call into the
+  // ledger. Set before EnableLog.
   void SetLogWakeup(std::function<void()> wakeup);
-  // Moves the pending records of every shard that has any to the end of `out`, shard by shard,
-  // each as [type u8][payload length u32 LE][payload] (ForEachBufferedRecord parses that).
-  // Records of one shard come out in the order they were applied. Returns the bytes appended.
-  // Thread-safe; meant for one log writer.
-  size_t CollectLog(std::string& out);
-  // CollectLog, then emit(type, payload) for each record.
-  void DrainLog(const std::function<void(uint8_t type, std::string_view payload)>& emit);
+  // Moves every pending record to the end of `out`, each as [type u8][payload length u32 LE]
+  // [payload] (ForEachBufferedRecord parses that). The records of one shard come out in the order
+  // they were applied, and a record comes out no earlier than every record of its shard before it
+  // (so writing each call's output whole keeps the log a serial order). kCorruption if that
+  // order cannot be restored, which only a bug can cause: the caller must then stop
+  // acknowledging. Thread-safe; meant for one log writer.
+  Status CollectLog(std::string& out);
+  // CollectLog, then emit(type, payload) for each record it moved.
+  Status DrainLog(const std::function<void(uint8_t type, std::string_view payload)>& emit);
   // Applies one record's effect, as recovery does. Requires the records of each shard in order.
   // kCorruption (nothing applied) for a malformed record or one that does not fit the state.
   Status ApplyLogRecord(uint8_t type, std::string_view payload);

@@ -1,16 +1,15 @@
 // Group commit and recovery (docs/durability.md).
 //
-// Why Ticket() = round + 1 is sound. The writer runs rounds: it first increments `round`
-// (seq_cst), then, for each shard whose dirty flag it reads as set (seq_cst), takes the shard lock
-// and moves the shard's buffer out. A mutation appends its record under the shard lock and, if
-// the buffer was empty, sets the dirty flag (seq_cst) inside that critical section; its caller
-// reads `round` (seq_cst) after the mutation returned, getting r, and waits for round r + 1.
-// Suppose round R+1 misses the record. Either the writer read the flag as 0 before the producer
-// set it - then in the single total order of seq_cst operations round=R+1 precedes the flag
-// store, which precedes the caller's read, so r >= R+1 and the record is taken by round R+2 <=
-// r+1 at the latest (its flag stays set until taken) - or the writer took the shard's buffer
-// before the producer's critical section, and then round=R+1 happened before that critical
-// section too, so again r >= R+1. Either way the round that takes the record is <= r + 1.
+// Why Ticket() = round + 1 is sound. The writer runs rounds: it first increments `round`, then
+// collects the log lanes, each inside that lane's lock (Ledger::CollectLog). A mutation appends
+// its record inside its lane's lock; its caller reads `round` after the mutation returned,
+// getting r, and waits for round r + 1. Let Q be the first round whose lane critical section
+// comes after the append's: Q takes the record. Round Q-1's critical section on that lane came
+// before the append's, and round Q-1's increment came before that critical section in the
+// writer's program order, so the increment happens-before the caller's read: r >= Q-1, and the
+// round that takes the record is Q <= r + 1. (A round also takes every record of the same shard
+// before this one, CollectLog's guarantee, so acknowledging it never exposes a record whose
+// predecessor could still be lost.)
 #include "genledger/durability.h"
 
 #include <fcntl.h>
@@ -196,7 +195,9 @@ void Durability::Impl::Run() {
     ProcessDeletions();
     const uint64_t r = round.fetch_add(1) + 1;
     batch.clear();
-    ledger.CollectLog(batch);
+    if (Status st = ledger.CollectLog(batch); !st.ok()) {
+      Fail(Status(Code::kUnavailable, "the log's record order could not be restored: " + st.ToString()));
+    }
     if (batch.empty() && !stopping) {
       // Nothing to write: publish the (empty) round so tickets taken now complete, then sleep
       // until a shard gets a record (or the periodic sync is due).

@@ -37,14 +37,12 @@ Ledger::Impl::Impl(std::shared_ptr<const Catalog> c, LedgerOptions o)
       opt(o),
       clock(o.clock != nullptr ? o.clock : &SystemClock()),
       shards(new Shard[ledger::kShardCount]),
-      log_dirty(new std::atomic<uint8_t>[ledger::kShardCount]),
       hints(AllocateHints()) {
   auto share = [](uint64_t total) { return std::max<uint64_t>(1, (total + ledger::kShardCount - 1) / ledger::kShardCount); };
   holds_per_shard = share(opt.max_open_reservations);
   users_per_workspace = std::max<uint64_t>(1, opt.max_users_per_workspace);
   for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
     shards[i].index = uint16_t(i);
-    log_dirty[i].store(0, std::memory_order_relaxed);
     shards[i].charges.set_capacity(share(opt.refund_capacity));
     shards[i].idempotency.set_limits(share(opt.idempotency_capacity), opt.idempotency_window_ms);
   }
@@ -189,7 +187,8 @@ void LogIdempotency(ledger::RecordBuilder& b, const ChargeRequest& req) {
 
 namespace {
 
-ChargeResult ChargePrepared(Ledger::Impl& impl, const ChargeRequest& req, const Prepared& p) {
+// Requires `lane` held (null when not logging).
+ChargeResult ChargePrepared(Ledger::Impl& impl, ledger::LogLane* lane, const ChargeRequest& req, const Prepared& p) {
   ChargeResult r;
   if (!p.status.ok()) {
     r.status = p.status;
@@ -199,7 +198,7 @@ ChargeResult ChargePrepared(Ledger::Impl& impl, const ChargeRequest& req, const 
   const uint64_t now = impl.clock->NowMs();
   Shard& s = impl.shards[p.shard];
   std::lock_guard lock(s.mu);
-  if (Status room = impl.LogRoom(s); !room.ok()) {
+  if (Status room = impl.LogRoom(lane); !room.ok()) {
     r.status = std::move(room);
     return r;
   }
@@ -224,8 +223,8 @@ ChargeResult ChargePrepared(Ledger::Impl& impl, const ChargeRequest& req, const 
   ws.used += p.cost;
   u.used += p.cost;
   r.charge_id = Ledger::Impl::RecordCharge(s, ws, uint32_t(a.user), p.cost, now);
-  if (impl.logging) {
-    auto b = impl.Log(s, ledger::RecordType::kCharge);
+  if (lane != nullptr) {
+    auto b = impl.Log(lane, s, ledger::RecordType::kCharge);
     b.U32(ws.index);
     LogUser(b, new_user, uint32_t(a.user), req.user);
     b.U64(p.cost).U64(now);
@@ -242,7 +241,11 @@ ChargeResult ChargePrepared(Ledger::Impl& impl, const ChargeRequest& req, const 
 
 }  // namespace
 
-ChargeResult Ledger::Charge(const ChargeRequest& req) { return ChargePrepared(*impl_, req, Prepare(req)); }
+ChargeResult Ledger::Charge(const ChargeRequest& req) {
+  const Prepared p = Prepare(req);
+  LaneHold lane(*impl_);
+  return ChargePrepared(*impl_, lane.get(), req, p);
+}
 
 void Ledger::ChargeBatch(std::span<const ChargeRequest> reqs, std::span<ChargeResult> results) {
   // Overlap the cache misses of many charges: first issue every hint-slot load, then every
@@ -256,11 +259,14 @@ void Ledger::ChargeBatch(std::span<const ChargeRequest> reqs, std::span<ChargeRe
       prep[i] = Prepare(reqs[base + i]);
       if (prep[i].status.ok()) __builtin_prefetch(&impl_->HintSlot(prep[i].hash));
     }
+    // For writing: the shard's lock word and the workspace's balances are written by the charge,
+    // and a line last written by another core would otherwise arrive shared and need a second
+    // round trip, taken at the store, under the lock.
     for (size_t i = 0; i < n; ++i) {
       if (!prep[i].status.ok()) continue;
-      __builtin_prefetch(&impl_->shards[prep[i].shard]);
+      __builtin_prefetch(&impl_->shards[prep[i].shard], 1);
       if (const Workspace* w = impl_->HintSlot(prep[i].hash).load(std::memory_order_relaxed)) {
-        __builtin_prefetch(w);
+        __builtin_prefetch(w, 1);
         __builtin_prefetch(reinterpret_cast<const char*>(w) + 64);
       }
     }
@@ -273,12 +279,14 @@ void Ledger::ChargeBatch(std::span<const ChargeRequest> reqs, std::span<ChargeRe
       const uint16_t tag = ledger::UserTag(reqs[base + i].user);
       for (size_t u = 0; u < ledger::kUserScanMax; ++u) {
         if (std::atomic_ref<uint16_t>(w->user_tags[u]).load(std::memory_order_relaxed) == tag) {
-          __builtin_prefetch(users + u);
+          __builtin_prefetch(users + u, 1);
           break;
         }
       }
     }
-    for (size_t i = 0; i < n; ++i) results[base + i] = ChargePrepared(*impl_, reqs[base + i], prep[i]);
+    // One lane for the chunk: a few microseconds, so the log writer never waits long for it.
+    LaneHold lane(*impl_);
+    for (size_t i = 0; i < n; ++i) results[base + i] = ChargePrepared(*impl_, lane.get(), reqs[base + i], prep[i]);
   }
 }
 
@@ -319,8 +327,9 @@ ReserveResult Ledger::Reserve(const ReserveRequest& req) {
   r.held = p.cost;
   const uint64_t now = impl_->clock->NowMs();
   Shard& s = impl_->shards[p.shard];
+  LaneHold lane(*impl_);
   std::lock_guard lock(s.mu);
-  if (Status room = impl_->LogRoom(s); !room.ok()) {
+  if (Status room = Impl::LogRoom(lane.get()); !room.ok()) {
     r.status = std::move(room);
     return r;
   }
@@ -354,8 +363,8 @@ ReserveResult Ledger::Reserve(const ReserveRequest& req) {
   s.expiry.emplace(r.expires_at_ms, seq);
   r.reservation_id = ledger::MakeId(seq, p.shard);
   r.remaining = ws.remaining();
-  if (impl_->logging) {
-    auto b = impl_->Log(s, ledger::RecordType::kReserve);
+  if (lane.get() != nullptr) {
+    auto b = impl_->Log(lane.get(), s, ledger::RecordType::kReserve);
     b.U32(ws.index);
     LogUser(b, new_user, uint32_t(a.user), req.charge.user);
     b.Str8(req.charge.item->id).U64(p.cost).U64(r.expires_at_ms).U64(now).U64(req.ttl_ms);
@@ -371,7 +380,7 @@ ReserveResult Ledger::Reserve(const ReserveRequest& req) {
 namespace {
 
 // Finds an open hold, expiring it first if its TTL ran out. On failure says why.
-Status FindOpenHold(Ledger::Impl& impl, Shard& s, uint64_t seq, uint64_t now,
+Status FindOpenHold(Ledger::Impl& impl, ledger::LogLane* lane, Shard& s, uint64_t seq, uint64_t now,
                     boost::unordered_flat_map<uint64_t, Hold>::iterator& out) {
   out = s.holds.find(seq);
   if (out == s.holds.end()) {
@@ -381,7 +390,7 @@ Status FindOpenHold(Ledger::Impl& impl, Shard& s, uint64_t seq, uint64_t now,
   }
   if (out->second.expires_at_ms <= now) {
     Ledger::Impl::DropHold(s, out);
-    if (impl.logging) impl.Log(s, ledger::RecordType::kExpire).U64(seq);
+    if (lane != nullptr) impl.Log(lane, s, ledger::RecordType::kExpire).U64(seq);
     return Status(Code::kReservationSettled, "the reservation expired and was released");
   }
   return Status();
@@ -404,7 +413,7 @@ uint64_t Ledger::Impl::DropHold(Shard& s, boost::unordered_flat_map<uint64_t, Ho
   return h.held;
 }
 
-uint64_t Ledger::Impl::ExpireShard(Shard& s, uint64_t now_ms) {
+uint64_t Ledger::Impl::ExpireShard(ledger::LogLane* lane, Shard& s, uint64_t now_ms) {
   uint64_t n = 0;
   while (!s.expiry.empty() && s.expiry.top().first <= now_ms) {
     const auto [at, seq] = s.expiry.top();
@@ -412,7 +421,7 @@ uint64_t Ledger::Impl::ExpireShard(Shard& s, uint64_t now_ms) {
     auto it = s.holds.find(seq);
     if (it != s.holds.end() && it->second.expires_at_ms == at) {
       DropHold(s, it);
-      if (logging) Log(s, ledger::RecordType::kExpire).U64(seq);
+      if (lane != nullptr) Log(lane, s, ledger::RecordType::kExpire).U64(seq);
       ++n;
     }
   }
@@ -423,28 +432,29 @@ uint64_t Ledger::Impl::ExpireShard(Shard& s, uint64_t now_ms) {
 namespace {
 
 // The frame of every operation addressed by a charge or reservation id: the id names the shard
-// (id = seq << kShardBits | shard); takes that shard's lock, refuses while its log is full, and
-// runs f(shard, seq, now, result) under the lock.
+// (id = seq << kShardBits | shard); takes a log lane and that shard's lock, refuses while the
+// lane is full, and runs f(lane, shard, seq, now, result) under the lock.
 template <typename R, typename F>
 R WithIdShard(Ledger::Impl& impl, uint64_t id, F&& f) {
   R r;
   const uint64_t now = impl.clock->NowMs();
   Shard& s = impl.shards[ledger::IdShard(id)];
+  LaneHold lane(impl);
   std::lock_guard lock(s.mu);
-  if (Status room = impl.LogRoom(s); !room.ok()) {
+  if (Status room = Ledger::Impl::LogRoom(lane.get()); !room.ok()) {
     r.status = std::move(room);
     return r;
   }
-  f(s, ledger::IdSeq(id), now, r);
+  f(lane.get(), s, ledger::IdSeq(id), now, r);
   return r;
 }
 
 }  // namespace
 
 CommitResult Ledger::Commit(uint64_t reservation_id, std::optional<Usage> actual) {
-  return WithIdShard<CommitResult>(*impl_, reservation_id, [&](Shard& s, uint64_t seq, uint64_t now, CommitResult& r) {
+  return WithIdShard<CommitResult>(*impl_, reservation_id, [&](ledger::LogLane* lane, Shard& s, uint64_t seq, uint64_t now, CommitResult& r) {
     boost::unordered_flat_map<uint64_t, Hold>::iterator it;
-    r.status = FindOpenHold(*impl_, s, seq, now, it);
+    r.status = FindOpenHold(*impl_, lane, s, seq, now, it);
     if (!r.status.ok()) return;
     const Hold h = it->second;
     uint64_t cost = h.held;
@@ -468,24 +478,24 @@ CommitResult Ledger::Commit(uint64_t reservation_id, std::optional<Usage> actual
     r.cost = cost;
     r.charge_id = Impl::RecordCharge(s, ws, h.user, cost, now);
     r.remaining = ws.remaining();
-    if (impl_->logging) impl_->Log(s, ledger::RecordType::kCommit).U64(seq).U64(cost).U64(now);
+    if (lane != nullptr) impl_->Log(lane, s, ledger::RecordType::kCommit).U64(seq).U64(cost).U64(now);
   });
 }
 
 ReleaseResult Ledger::Release(uint64_t reservation_id) {
-  return WithIdShard<ReleaseResult>(*impl_, reservation_id, [&](Shard& s, uint64_t seq, uint64_t now, ReleaseResult& r) {
+  return WithIdShard<ReleaseResult>(*impl_, reservation_id, [&](ledger::LogLane* lane, Shard& s, uint64_t seq, uint64_t now, ReleaseResult& r) {
     boost::unordered_flat_map<uint64_t, Hold>::iterator it;
-    r.status = FindOpenHold(*impl_, s, seq, now, it);
+    r.status = FindOpenHold(*impl_, lane, s, seq, now, it);
     if (!r.status.ok()) return;
     const uint32_t ws_index = it->second.workspace;
     r.released = Impl::DropHold(s, it);
-    if (impl_->logging) impl_->Log(s, ledger::RecordType::kRelease).U64(seq);
+    if (lane != nullptr) impl_->Log(lane, s, ledger::RecordType::kRelease).U64(seq);
     r.remaining = s.workspaces[ws_index]->remaining();
   });
 }
 
 RefundResult Ledger::Refund(uint64_t charge_id) {
-  return WithIdShard<RefundResult>(*impl_, charge_id, [&](Shard& s, uint64_t seq, uint64_t now, RefundResult& r) {
+  return WithIdShard<RefundResult>(*impl_, charge_id, [&](ledger::LogLane* lane, Shard& s, uint64_t seq, uint64_t now, RefundResult& r) {
     ledger::ChargeRecord* c = s.charges.Find(seq);
     if (c == nullptr) {
       r.status = (seq >= 1 && seq < s.charges.next_seq())
@@ -493,7 +503,7 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
                      : Status(Code::kUnknownCharge);
       return;
     }
-    if (c->refunded) {
+    if (c->refunded()) {
       r.status = Status(Code::kAlreadyRefunded);
       return;
     }
@@ -503,42 +513,39 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
       return;
     }
     Workspace& ws = *s.workspaces[c->workspace];
-    if (c->period != ledger::ChargeRecord::PeriodBits(ws.period)) {
+    if (c->period() != ledger::ChargeRecord::PeriodBits(ws.period)) {
       r.status = Status(Code::kInvalidArgument, "the charge was made in an earlier period");
       return;
     }
     ws.used -= c->cost;
     ws.users[c->user].used -= c->cost;
-    c->refunded = true;
+    c->set_refunded();
     r.refunded = c->cost;
-    if (impl_->logging) {
-      impl_->Log(s, ledger::RecordType::kRefund).U64(seq).U32(c->workspace).U32(c->user).U64(c->cost);
+    if (lane != nullptr) {
+      impl_->Log(lane, s, ledger::RecordType::kRefund).U64(seq).U32(c->workspace).U32(c->user).U64(c->cost);
     }
     r.remaining = ws.remaining();
   });
 }
 
-void Ledger::EnableLog() { impl_->logging = true; }
+void Ledger::EnableLog() {
+  for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
+    Shard& s = impl_->shards[i];
+    std::lock_guard lock(s.mu);
+    impl_->lanes.StartNumbering(i, s.log_records);
+  }
+  impl_->logging = true;
+}
 
 void Ledger::SetLogWakeup(std::function<void()> wakeup) { impl_->log_wakeup = std::move(wakeup); }
 
-size_t Ledger::CollectLog(std::string& out) {
-  const size_t before = out.size();
-  for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
-    if (impl_->log_dirty[i].load(std::memory_order_seq_cst) == 0) continue;
-    Shard& s = impl_->shards[i];
-    std::lock_guard lock(s.mu);
-    out.append(s.log);
-    s.log.clear();   // keeps its capacity: the steady state allocates nothing
-    impl_->log_dirty[i].store(0, std::memory_order_relaxed);
-  }
-  return out.size() - before;
-}
+Status Ledger::CollectLog(std::string& out) { return impl_->lanes.Collect(out); }
 
-void Ledger::DrainLog(const std::function<void(uint8_t type, std::string_view payload)>& emit) {
+Status Ledger::DrainLog(const std::function<void(uint8_t type, std::string_view payload)>& emit) {
   std::string taken;
-  CollectLog(taken);
+  Status st = CollectLog(taken);
   ForEachBufferedRecord(taken, emit);
+  return st;
 }
 
 Status Ledger::ApplyLogRecord(uint8_t type, std::string_view payload) { return impl_->Apply(type, payload); }
@@ -548,8 +555,9 @@ uint64_t Ledger::ExpireReservations() {
   uint64_t n = 0;
   for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
     Shard& s = impl_->shards[i];
+    LaneHold lane(*impl_);   // per shard: the log writer never waits for the whole sweep
     std::lock_guard lock(s.mu);
-    n += impl_->ExpireShard(s, now);
+    n += impl_->ExpireShard(lane.get(), s, now);
   }
   return n;
 }

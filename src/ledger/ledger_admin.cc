@@ -1,6 +1,7 @@
 // Admin operations, reads and invariant checks.
 #include <algorithm>
 #include <mutex>
+#include <optional>
 
 #include "genledger/ledger.h"
 #include "ledger/ledger_impl.h"
@@ -34,20 +35,22 @@ Status NoWorkspace() { return Status(Code::kUnknownWorkspace); }
 constexpr const char* kWorkspaceIdRule = "workspace must be 1-128 bytes of [A-Za-z0-9._:@-]";
 
 // The common frame of every operation on one existing workspace: checks the id, takes the
-// workspace's shard lock, refuses a mutation while the shard's log is full, finds the
-// workspace, and runs f(shard, workspace) under the lock.
+// workspace's shard lock (after a log lane, for a mutation), refuses a mutation while the lane
+// is full, finds the workspace, and runs f(lane, shard, workspace) under the lock. `lane` is
+// null for reads and when the ledger is not logging.
 template <typename T, typename F>
 Result<T> WithWorkspace(Ledger::Impl& impl, std::string_view workspace, bool mutates, F&& f) {
   if (!IsValidId(workspace)) return Status(Code::kInvalidId, kWorkspaceIdRule);
   const size_t hash = Ledger::Impl::HashId(workspace);
   Shard& s = impl.shards[Ledger::Impl::ShardOf(hash)];
+  std::optional<LaneHold> lane;
+  if (mutates) lane.emplace(impl);
   std::lock_guard lock(s.mu);
-  if (mutates) {
-    if (Status room = impl.LogRoom(s); !room.ok()) return room;
-  }
+  ledger::LogLane* l = lane ? lane->get() : nullptr;
+  if (Status room = Ledger::Impl::LogRoom(l); !room.ok()) return room;
   Workspace* ws = Ledger::Impl::Find(s, workspace, hash);
   if (ws == nullptr) return NoWorkspace();
-  return f(s, *ws);
+  return f(l, s, *ws);
 }
 
 }  // namespace
@@ -101,8 +104,9 @@ Result<WorkspaceInfo> Ledger::UpsertWorkspace(std::string_view workspace, uint64
   const size_t hash = Impl::HashId(workspace);
   const uint32_t shard = Impl::ShardOf(hash);
   Shard& s = impl_->shards[shard];
+  LaneHold lane(*impl_);
   std::lock_guard lock(s.mu);
-  if (Status room = impl_->LogRoom(s); !room.ok()) return room;
+  if (Status room = Impl::LogRoom(lane.get()); !room.ok()) return room;
   Workspace* ws = Impl::Find(s, workspace, hash);
   if (ws == nullptr) {
     // Reserve a slot in the global count first so concurrent creators cannot overshoot.
@@ -111,11 +115,11 @@ Result<WorkspaceInfo> Ledger::UpsertWorkspace(std::string_view workspace, uint64
       return Status(Code::kCapacityExhausted, "the ledger has reached its workspace ceiling");
     }
     ws = impl_->CreateWorkspace(s, workspace, hash);
-    if (impl_->logging) {
-      impl_->Log(s, ledger::RecordType::kCreateWorkspace).Str8(ws->id).U64(limit).U8(uint8_t(region));
+    if (lane.get() != nullptr) {
+      impl_->Log(lane.get(), s, ledger::RecordType::kCreateWorkspace).Str8(ws->id).U64(limit).U8(uint8_t(region));
     }
-  } else if (impl_->logging) {
-    impl_->Log(s, ledger::RecordType::kUpdateWorkspace).U32(ws->index).U64(limit).U8(uint8_t(region));
+  } else if (lane.get() != nullptr) {
+    impl_->Log(lane.get(), s, ledger::RecordType::kUpdateWorkspace).U32(ws->index).U64(limit).U8(uint8_t(region));
   }
   ApplyWorkspaceSettings(*ws, limit, region);
   return MakeWorkspaceInfo(*ws);
@@ -124,7 +128,7 @@ Result<WorkspaceInfo> Ledger::UpsertWorkspace(std::string_view workspace, uint64
 Result<UserInfo> Ledger::SetUserLimit(std::string_view workspace, std::string_view user, uint64_t limit) {
   if (!IsValidId(user)) return Status(Code::kInvalidId, "user must be 1-128 bytes of [A-Za-z0-9._:@-]");
   if (Status st = CheckLimit(limit, "limit"); !st.ok()) return st;
-  return WithWorkspace<UserInfo>(*impl_, workspace, true, [&](Shard& s, Workspace& ws) -> Result<UserInfo> {
+  return WithWorkspace<UserInfo>(*impl_, workspace, true, [&](ledger::LogLane* lane, Shard& s, Workspace& ws) -> Result<UserInfo> {
     int64_t ui = ws.FindUser(user);
     const bool new_user = ui < 0;
     if (new_user) {
@@ -136,8 +140,8 @@ Result<UserInfo> Ledger::SetUserLimit(std::string_view workspace, std::string_vi
     User& u = ws.users[size_t(ui)];
     u.limit = limit;
     ws.limit_lowered = AnyOverLimit(ws);
-    if (impl_->logging) {
-      auto b = impl_->Log(s, ledger::RecordType::kSetUserLimit);
+    if (lane != nullptr) {
+      auto b = impl_->Log(lane, s, ledger::RecordType::kSetUserLimit);
       b.U32(ws.index);
       if (new_user) {
         b.U32(ledger::kNewUser).Str8(user);
@@ -154,7 +158,7 @@ Result<WorkspaceInfo> Ledger::TopUp(std::string_view workspace, uint64_t amount)
   if (amount == 0 || amount > kMaxLimit) {
     return Status(Code::kInvalidArgument, "amount must be between 1 and " + std::to_string(kMaxLimit));
   }
-  return WithWorkspace<WorkspaceInfo>(*impl_, workspace, true, [&](Shard& s, Workspace& ws) -> Result<WorkspaceInfo> {
+  return WithWorkspace<WorkspaceInfo>(*impl_, workspace, true, [&](ledger::LogLane* lane, Shard& s, Workspace& ws) -> Result<WorkspaceInfo> {
     if (ws.base_limit == kUnlimited) {
       return Status(Code::kInvalidArgument, "the workspace is unlimited; a top-up would change nothing");
     }
@@ -163,27 +167,27 @@ Result<WorkspaceInfo> Ledger::TopUp(std::string_view workspace, uint64_t amount)
     }
     ws.topup += amount;
     ws.limit_lowered = AnyOverLimit(ws);
-    if (impl_->logging) impl_->Log(s, ledger::RecordType::kTopUp).U32(ws.index).U64(amount);
+    if (lane != nullptr) impl_->Log(lane, s, ledger::RecordType::kTopUp).U32(ws.index).U64(amount);
     return MakeWorkspaceInfo(ws);
   });
 }
 
 Result<WorkspaceInfo> Ledger::ResetPeriod(std::string_view workspace) {
-  return WithWorkspace<WorkspaceInfo>(*impl_, workspace, true, [&](Shard& s, Workspace& ws) -> Result<WorkspaceInfo> {
+  return WithWorkspace<WorkspaceInfo>(*impl_, workspace, true, [&](ledger::LogLane* lane, Shard& s, Workspace& ws) -> Result<WorkspaceInfo> {
     ResetWorkspacePeriod(ws);
-    if (impl_->logging) impl_->Log(s, ledger::RecordType::kResetPeriod).U32(ws.index);
+    if (lane != nullptr) impl_->Log(lane, s, ledger::RecordType::kResetPeriod).U32(ws.index);
     return MakeWorkspaceInfo(ws);
   });
 }
 
 Result<WorkspaceInfo> Ledger::GetWorkspace(std::string_view workspace) const {
   return WithWorkspace<WorkspaceInfo>(*impl_, workspace, false,
-                                      [](Shard&, Workspace& ws) -> Result<WorkspaceInfo> { return MakeWorkspaceInfo(ws); });
+                                      [](ledger::LogLane*, Shard&, Workspace& ws) -> Result<WorkspaceInfo> { return MakeWorkspaceInfo(ws); });
 }
 
 Result<std::vector<UserInfo>> Ledger::ListUsers(std::string_view workspace) const {
   auto users = WithWorkspace<std::vector<UserInfo>>(
-      *impl_, workspace, false, [](Shard&, Workspace& ws) -> Result<std::vector<UserInfo>> {
+      *impl_, workspace, false, [](ledger::LogLane*, Shard&, Workspace& ws) -> Result<std::vector<UserInfo>> {
         std::vector<UserInfo> out;
         out.reserve(ws.users.size());
         for (const User& u : ws.users) out.push_back(UserInfo{u.id, u.used, u.reserved, u.limit});

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "genledger/ledger.h"
+#include "ledger/log_lanes.h"
 #include "ledger/shard.h"
 
 namespace genledger {
@@ -23,32 +24,23 @@ struct Ledger::Impl {
   uint64_t holds_per_shard = 1;
   uint64_t users_per_workspace = 1;
   bool logging = false;   // set once before any mutation; read under shard locks
-  // log_dirty[i] is 1 while shard i's log buffer holds records the writer has not collected.
-  // Set (seq_cst) under the shard lock when the buffer goes from empty to non-empty; the writer
-  // reads it (seq_cst) after starting a round. That pairing is what makes Durability::Ticket()
-  // sound: see the comment in src/durability/durability.cc.
-  std::unique_ptr<std::atomic<uint8_t>[]> log_dirty;
+  ledger::LogLanes lanes;   // where records wait for the log writer, when logging
   std::function<void()> log_wakeup;   // tells the writer there is work; set before logging starts
 
-  // Backpressure: when a shard has this many bytes of records the writer has not taken yet (the
-  // disk is behind), its mutations are refused with kOverloaded instead of growing memory.
-  static constexpr size_t kMaxPendingLogBytes = size_t(1) << 20;
-  // Requires s.mu held.
-  Status LogRoom(const ledger::Shard& s) const {
-    if (logging && s.log.size() >= kMaxPendingLogBytes) {
+  // Requires lane held (or null when not logging).
+  static Status LogRoom(const ledger::LogLane* lane) {
+    if (lane != nullptr && lane->buf.size() >= ledger::kMaxPendingLaneBytes) {
       return Status(Code::kOverloaded, "the write-ahead log is behind; retry shortly");
     }
     return Status();
   }
 
-  // Starts the next record of shard s. Requires s.mu held and logging on.
-  ledger::RecordBuilder Log(ledger::Shard& s, ledger::RecordType type) {
-    if (s.log.empty()) {
-      log_dirty[s.index].store(1, std::memory_order_seq_cst);
-      if (log_wakeup) log_wakeup();
-    }
-    return ledger::RecordBuilder(s.log, type, s.index, ++s.log_records);
+  // Starts the next record of shard s in `lane`. Requires s.mu and the lane held, logging on.
+  ledger::RecordBuilder Log(ledger::LogLane* lane, ledger::Shard& s, ledger::RecordType type) {
+    if (lane->buf.empty() && log_wakeup) log_wakeup();
+    return ledger::RecordBuilder(lane->buf, type, s.index, ++s.log_records);
   }
+
   // Applies one WAL record's effect (recovery). Takes the record's shard lock.
   Status Apply(uint8_t type, std::string_view payload);
 
@@ -63,7 +55,7 @@ struct Ledger::Impl {
     rec.workspace = ws.index;
     rec.user = user;
     rec.at_s = uint32_t(now_ms / 1000);
-    rec.period = ledger::ChargeRecord::PeriodBits(ws.period);
+    rec.period_refunded = ledger::ChargeRecord::PeriodBits(ws.period);
     return ledger::MakeId(s.charges.Add(rec), s.index);
   }
 
@@ -109,8 +101,25 @@ struct Ledger::Impl {
 
   // Releases a hold (expiry or Release). Requires s.mu held and `it` valid.
   static uint64_t DropHold(ledger::Shard& s, boost::unordered_flat_map<uint64_t, ledger::Hold>::iterator it);
-  // Expires the holds of one shard whose TTL has run out. Requires s.mu held.
-  uint64_t ExpireShard(ledger::Shard& s, uint64_t now_ms);
+  // Expires the holds of one shard whose TTL has run out. Requires s.mu held, and `lane` held
+  // (null when not logging).
+  uint64_t ExpireShard(ledger::LogLane* lane, ledger::Shard& s, uint64_t now_ms);
+};
+
+// Holds a log lane for one operation (or a run of them) when the ledger is logging, and nothing
+// otherwise. Take it before any shard lock (docs/durability.md, "The write path").
+class LaneHold {
+ public:
+  explicit LaneHold(Ledger::Impl& impl) noexcept : lane_(impl.logging ? impl.lanes.Acquire() : nullptr) {}
+  ~LaneHold() {
+    if (lane_ != nullptr) ledger::LogLanes::Release(lane_);
+  }
+  LaneHold(const LaneHold&) = delete;
+  LaneHold& operator=(const LaneHold&) = delete;
+  ledger::LogLane* get() const noexcept { return lane_; }
+
+ private:
+  ledger::LogLane* lane_;
 };
 
 WorkspaceInfo MakeWorkspaceInfo(const ledger::Workspace& ws);

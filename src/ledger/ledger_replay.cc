@@ -211,7 +211,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       }
       ws->used -= cost;
       ws->users[user].used -= cost;
-      if (ledger::ChargeRecord* c = s.charges.Find(seq)) c->refunded = true;
+      if (ledger::ChargeRecord* c = s.charges.Find(seq)) c->set_refunded();
       break;
     }
     default:
@@ -314,7 +314,7 @@ uint64_t Ledger::StateDigest() const {
     for (uint64_t seq = charges.first_seq(); seq < charges.next_seq(); ++seq) {
       const ledger::ChargeRecord* c = charges.Find(seq);
       for (uint64_t v : {c->cost, uint64_t(c->workspace), uint64_t(c->user), uint64_t(c->at_s),
-                         uint64_t(c->period), uint64_t(c->refunded)}) {
+                         uint64_t(c->period()), uint64_t(c->refunded())}) {
         mix(v);
       }
     }

@@ -52,8 +52,7 @@ constexpr bool ChargeRecordIsItsEncoding() {
   c.workspace = 0x11121314u;
   c.user = 0x21222324u;
   c.at_s = 0x31323334u;
-  c.period = 0x41424344u & 0x7fffffffu;
-  c.refunded = 1;
+  c.period_refunded = 0x41424344u | 0x80000000u;
   const auto w = std::bit_cast<std::array<uint32_t, 6>>(c);
   return w[0] == 0x05060708u && w[1] == 0x01020304u && w[2] == c.workspace && w[3] == c.user &&
          w[4] == c.at_s && w[5] == (0x41424344u | 0x80000000u);
@@ -122,7 +121,7 @@ void EncodeCharges(PayloadWriter& o, const ledger::RecentCharges& charges) {
         o.U32(c->workspace);
         o.U32(c->user);
         o.U32(c->at_s);
-        o.U32(uint32_t(c->period) | (uint32_t(c->refunded) << 31));
+        o.U32(c->period_refunded);
       }
     }
   });

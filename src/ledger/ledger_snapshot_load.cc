@@ -165,9 +165,7 @@ Status Ledger::LoadShardSection(uint32_t shard, uint64_t record_no, std::string_
     c.workspace = r.U32();
     c.user = r.U32();
     c.at_s = r.U32();
-    const uint32_t bits = r.U32();
-    c.period = bits & 0x7fffffffu;
-    c.refunded = bits >> 31;
+    c.period_refunded = r.U32();
     if (!r.ok()) return Corrupt(shard, "truncated refund ring");
     if (c.workspace >= ws_count || c.user >= staged[c.workspace]->users.size()) {
       return Corrupt(shard, "a refundable charge names no user");

@@ -145,9 +145,8 @@ struct WorkspaceKeyEq {
 struct alignas(64) Shard {
   mutable std::mutex mu;
   uint16_t index = 0;
-  // Records of applied mutations not yet taken by the log writer, and how many this shard ever
-  // produced (the per-shard record number of docs/wal-records.md).
-  std::string log;
+  // How many WAL records this shard ever produced: the per-shard record number of
+  // docs/wal-records.md (the records themselves wait in log lanes, log_lanes.h).
   uint64_t log_records = 0;
   // Keys view Workspace::id; workspaces are heap-allocated and never freed, so views stay valid.
   boost::unordered_flat_map<WorkspaceKey, Workspace*, WorkspaceKeyHash, WorkspaceKeyEq> by_id;
