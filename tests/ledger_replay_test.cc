@@ -212,13 +212,13 @@ TEST_F(ReplayTest, RacingLoadWithAConcurrentDrainReplaysExactly) {
   EXPECT_EQ(applied, 57u);
 }
 
-TEST_F(ReplayTest, AFullLogBufferRefusesMutationsUntilTheWriterCatchesUp) {
+TEST_F(ReplayTest, AFullLogLaneRefusesMutationsUntilTheWriterCatchesUp) {
   auto a = Make();
   a->EnableLog();
   ASSERT_TRUE(a->UpsertWorkspace("w", kUnlimited, Region::kGlobal).ok());
   uint64_t accepted = 0;
   ChargeResult r;
-  for (int i = 0; i < 1'000'000; ++i) {   // nobody drains: the shard's buffer fills up
+  for (int i = 0; i < 1'000'000; ++i) {   // nobody drains: this thread's log lane fills up
     r = a->Charge(Req("w", "u", "gpt-4o", 1));
     if (!r.status.ok()) break;
     ++accepted;

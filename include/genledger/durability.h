@@ -1,9 +1,9 @@
 // Durability: the write-ahead log's group-commit writer, and recovery at start-up.
 //
 // A Durability owns a data directory and one writer thread. Mutations of the ledger append their
-// records to per-shard buffers (under the shard lock that applied them); the writer repeatedly
-// collects those buffers, writes them as one batch and calls fdatasync once, then publishes the
-// batch's round number. A caller that made a mutation takes a Ticket() afterwards and may
+// records to log lanes (under the shard lock that applied them); the writer repeatedly collects
+// every lane (Ledger::CollectLog), writes the records as one batch and calls fdatasync once, then
+// publishes the batch's round number. A caller that made a mutation takes a Ticket() afterwards and may
 // acknowledge the mutation once IsDurable(ticket) (or WaitDurable). See docs/durability.md.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Encoding of the ledger's WAL records (docs/wal-records.md). Records are built in a shard's log
+// Encoding of the ledger's WAL records (docs/wal-records.md). Records are built in a log lane's
 // buffer as [type u8][payload length u32][payload]; the log writer frames each one.
 #pragma once
 
@@ -29,7 +29,7 @@ std::string_view RecordTypeName(uint8_t type) noexcept;
 
 // A user reference with this index is a new user; its id follows.
 inline constexpr uint32_t kNewUser = 0xFFFFFFFFu;
-// Bytes before the payload in a shard log buffer.
+// Bytes before the payload in a log lane buffer (and in CollectLog output).
 inline constexpr size_t kBufferedHeader = 5;
 
 // Appends one record to a buffer. The payload length is patched in by the destructor.
