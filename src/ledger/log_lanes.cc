@@ -7,18 +7,27 @@
 
 #include <boost/endian/conversion.hpp>
 
+#include "genledger/ledger.h"
+
 namespace genledger::ledger {
 
 namespace {
 
-// [type u8][payload length u32] then the payload's prefix: [shard u16][record_no u64].
-constexpr size_t kPrefixEnd = kBufferedHeader + 2 + 8;
-
-template <typename T>
-T Load(const char* p) noexcept {
-  T v;
-  std::memcpy(&v, p, sizeof v);
-  return boost::endian::little_to_native(v);
+// The record at lane[p]: [type u8][payload length u32][payload], the payload starting with its
+// shard and record number (read as replay reads them, Ledger::ParseLogRecordPrefix).
+struct Head {
+  size_t size = 0;
+  uint32_t shard = 0;
+  uint64_t no = 0;
+};
+bool ReadHead(std::string_view lane, size_t p, Head* h) noexcept {
+  if (lane.size() - p < kBufferedHeader) return false;
+  uint32_t len;
+  std::memcpy(&len, lane.data() + p + 1, sizeof len);
+  h->size = kBufferedHeader + boost::endian::little_to_native(len);
+  return h->size <= lane.size() - p &&
+         Ledger::ParseLogRecordPrefix(lane.substr(p + kBufferedHeader, h->size - kBufferedHeader), &h->shard, &h->no) &&
+         h->shard < kShardCount;
 }
 
 // A producer holds its lane for a chunk of operations (microseconds) and takes it again right
@@ -49,16 +58,11 @@ Status MergeLaneBuffers(std::span<const std::string_view> lanes, std::span<uint6
       const size_t start = pos[i];
       size_t& p = pos[i];
       while (p < lane.size()) {
-        if (lane.size() - p < kPrefixEnd) return Status(Code::kCorruption, "a log lane ends inside a record");
-        const size_t size = kBufferedHeader + Load<uint32_t>(lane.data() + p + 1);
-        const uint16_t shard = Load<uint16_t>(lane.data() + p + kBufferedHeader);
-        const uint64_t no = Load<uint64_t>(lane.data() + p + kBufferedHeader + 2);
-        if (size < kPrefixEnd || size > lane.size() - p || shard >= kShardCount) {
-          return Status(Code::kCorruption, "a malformed record in a log lane");
-        }
-        if (no != collected[shard] + 1) break;
-        collected[shard] = no;
-        p += size;
+        Head h;
+        if (!ReadHead(lane, p, &h)) return Status(Code::kCorruption, "a malformed or cut record in a log lane");
+        if (h.no != collected[h.shard] + 1) break;
+        collected[h.shard] = h.no;
+        p += h.size;
       }
       if (p > start) {
         out.append(lane.substr(start, p - start));
@@ -69,13 +73,13 @@ Status MergeLaneBuffers(std::span<const std::string_view> lanes, std::span<uint6
     if (done) return Status();
     if (!moved) {
       for (size_t i = 0; i < lanes.size(); ++i) {
-        if (pos[i] == lanes[i].size()) continue;
-        const uint16_t shard = Load<uint16_t>(lanes[i].data() + pos[i] + kBufferedHeader);
-        const uint64_t no = Load<uint64_t>(lanes[i].data() + pos[i] + kBufferedHeader + 2);
-        return Status(Code::kCorruption, "log record " + std::to_string(no) + " of shard " + std::to_string(shard) +
-                                             " is pending but record " + std::to_string(collected[shard] + 1) +
+        Head h;
+        if (pos[i] == lanes[i].size() || !ReadHead(lanes[i], pos[i], &h)) continue;
+        return Status(Code::kCorruption, "log record " + std::to_string(h.no) + " of shard " + std::to_string(h.shard) +
+                                             " is pending but record " + std::to_string(collected[h.shard] + 1) +
                                              " is in no log lane");
       }
+      return Status(Code::kCorruption, "the log lanes could not be merged");
     }
   }
 }
