@@ -174,6 +174,15 @@ void LogUser(ledger::RecordBuilder& b, bool is_new, uint32_t index, std::string_
   }
 }
 
+// The `uvar_user` form of type kChargeCompact: index + 1, or 0 and the new user's id.
+void LogUserCompact(ledger::RecordBuilder& b, bool is_new, uint32_t index, std::string_view id) {
+  if (is_new) {
+    b.UVar(0).Str8(id);
+  } else {
+    b.UVar(uint64_t(index) + 1);
+  }
+}
+
 void LogIdempotency(ledger::RecordBuilder& b, const ChargeRequest& req) {
   if (req.idempotency_id.empty()) {
     b.U8(0);
@@ -224,10 +233,10 @@ ChargeResult ChargePrepared(Ledger::Impl& impl, ledger::LogLane* lane, const Cha
   u.used += p.cost;
   r.charge_id = Ledger::Impl::RecordCharge(s, ws, uint32_t(a.user), p.cost, now);
   if (lane != nullptr) {
-    auto b = impl.Log(lane, s, ledger::RecordType::kCharge);
-    b.U32(ws.index);
-    LogUser(b, new_user, uint32_t(a.user), req.user);
-    b.U64(p.cost).U64(now);
+    auto b = impl.Log(lane, s, ledger::RecordType::kChargeCompact);
+    b.UVar(ws.index);
+    LogUserCompact(b, new_user, uint32_t(a.user), req.user);
+    b.UVar(p.cost).UVar(now);
     LogIdempotency(b, req);
   }
   r.remaining = ws.remaining();
@@ -252,7 +261,7 @@ void Ledger::ChargeBatch(std::span<const ChargeRequest> reqs, std::span<ChargeRe
   // workspace line, then do the charges one by one on (mostly) cached data. Nothing here reads
   // shared state without its lock except the atomic hints.
   constexpr size_t kChunk = 32;
-  constexpr size_t kTypicalChargeRecordBytes = 40;   // buffered header + charge without idempotency
+  constexpr size_t kTypicalChargeRecordBytes = 26;   // buffered header + compact charge, no idempotency
   Prepared prep[kChunk];
   for (size_t base = 0; base < reqs.size(); base += kChunk) {
     const size_t n = std::min(kChunk, reqs.size() - base);

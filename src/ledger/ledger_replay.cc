@@ -24,7 +24,8 @@ std::string_view ledger::RecordTypeName(uint8_t type) noexcept {
   static constexpr std::string_view kNames[] = {"invalid",        "create_workspace", "update_workspace",
                                                 "set_user_limit", "top_up",           "reset_period",
                                                 "charge",         "reserve",          "commit",
-                                                "release",        "expire",           "refund"};
+                                                "release",        "expire",           "refund",
+                                                "charge_compact"};
   return type <= kMaxRecordType ? kNames[type] : "unknown";
 }
 
@@ -43,6 +44,15 @@ UserRef ReadUser(RecordReader& r) {
   UserRef u;
   u.index = r.U32();
   if (u.is_new()) u.new_id = r.Str8();
+  return u;
+}
+
+// `uvar_user`: index + 1, or 0 followed by a new user's id.
+UserRef ReadUserCompact(RecordReader& r) {
+  UserRef u;
+  const uint32_t v = r.UVar32();
+  u.index = v == 0 ? ledger::kNewUser : v - 1;
+  if (v == 0) u.new_id = r.Str8();
   return u;
 }
 
@@ -138,16 +148,18 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       break;
     }
     case RecordType::kCharge:
+    case RecordType::kChargeCompact:
     case RecordType::kReserve: {
       const bool reserve = RecordType(type) == RecordType::kReserve;
-      Workspace* ws = workspace(r.U32());
-      const UserRef u = ReadUser(r);
+      const bool compact = RecordType(type) == RecordType::kChargeCompact;
+      Workspace* ws = workspace(compact ? r.UVar32() : r.U32());
+      const UserRef u = compact ? ReadUserCompact(r) : ReadUser(r);
       std::string_view model;
       uint64_t expires_at = 0, ttl = 0;
       if (reserve) model = r.Str8();
-      const uint64_t amount = r.U64();
+      const uint64_t amount = compact ? r.UVar64() : r.U64();
       if (reserve) expires_at = r.U64();
-      const uint64_t at = r.U64();
+      const uint64_t at = compact ? r.UVar64() : r.U64();
       if (reserve) ttl = r.U64();
       const IdempotencyFields idem = ReadIdempotency(r);
       if (!r.ok() || !r.done() || ws == nullptr || !user_ok(*ws, u)) return Corrupt(bad());
@@ -241,19 +253,17 @@ Status Ledger::ApplyLogBatch(std::span<const LogRecordView> records, size_t* app
       case RecordType::kTopUp:
       case RecordType::kResetPeriod:
       case RecordType::kCharge:
+      case RecordType::kChargeCompact:
       case RecordType::kReserve:
         break;
       default:
         return false;
     }
-    if (r.payload.size() < 14) return false;
-    uint16_t s;
-    uint32_t w;
-    std::memcpy(&s, r.payload.data(), 2);
-    std::memcpy(&w, r.payload.data() + 10, 4);
-    *shard = boost::endian::little_to_native(s);
-    *ws = boost::endian::little_to_native(w);
-    return *shard < ledger::kShardCount;
+    RecordReader reader(r.payload);
+    *shard = reader.U16();
+    (void)reader.U64();
+    *ws = RecordType(r.type) == RecordType::kChargeCompact ? reader.UVar32() : reader.U32();
+    return reader.ok() && *shard < ledger::kShardCount;
   };
   constexpr size_t kChunk = 64;
   *applied = 0;

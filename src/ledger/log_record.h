@@ -23,8 +23,9 @@ enum class RecordType : uint8_t {
   kRelease = 9,
   kExpire = 10,
   kRefund = 11,
+  kChargeCompact = 12,   // what charges are written as; kCharge is only replayed
 };
-inline constexpr uint8_t kMaxRecordType = 11;
+inline constexpr uint8_t kMaxRecordType = 12;
 std::string_view RecordTypeName(uint8_t type) noexcept;
 
 // A user reference with this index is a new user; its id follows.
@@ -51,6 +52,17 @@ class RecordBuilder {
   RecordBuilder& U16(uint16_t v) { return Raw(boost::endian::native_to_little(v)); }
   RecordBuilder& U32(uint32_t v) { return Raw(boost::endian::native_to_little(v)); }
   RecordBuilder& U64(uint64_t v) { return Raw(boost::endian::native_to_little(v)); }
+  // LEB128 (docs/wal-records.md, `uvar`): 1 byte below 128, 6 for a current time in ms.
+  // Written here rather than taken from a library: the only packaged implementations come with
+  // a serialisation framework (protobuf) this project does not otherwise need.
+  RecordBuilder& UVar(uint64_t v) {
+    char tmp[10];
+    size_t n = 0;
+    for (; v >= 0x80; v >>= 7) tmp[n++] = char(uint8_t(v) | 0x80);
+    tmp[n++] = char(uint8_t(v));
+    buf_.append(tmp, n);
+    return *this;
+  }
   // Requires s.size() <= 255 (ids are at most 128 bytes, model ids 64).
   RecordBuilder& Str8(std::string_view s) {
     buf_.push_back(char(uint8_t(s.size())));
@@ -76,6 +88,13 @@ class RecordReader {
   uint16_t U16() { return boost::endian::little_to_native(Raw<uint16_t>()); }
   uint32_t U32() { return boost::endian::little_to_native(Raw<uint32_t>()); }
   uint64_t U64() { return boost::endian::little_to_native(Raw<uint64_t>()); }
+  // `uvar32` / `uvar64`: at most 5 / 10 bytes, and the value must fit the width; otherwise
+  // (or if the payload ends first) a failed read.
+  uint32_t UVar32() {
+    const uint64_t v = UVar(5);
+    return v <= UINT32_MAX ? uint32_t(v) : Fail<uint32_t>();
+  }
+  uint64_t UVar64() { return UVar(10); }
   std::string_view Str8() {
     const size_t n = U8();
     if (!ok_ || p_.size() < n) return Fail<std::string_view>();
@@ -85,6 +104,8 @@ class RecordReader {
   }
   bool ok() const noexcept { return ok_; }
   bool done() const noexcept { return p_.empty(); }
+  // The bytes not read yet.
+  std::string_view rest() const noexcept { return p_; }
 
  private:
   template <typename T>
@@ -94,6 +115,19 @@ class RecordReader {
     std::memcpy(&v, p_.data(), sizeof v);
     p_.remove_prefix(sizeof v);
     return v;
+  }
+  uint64_t UVar(size_t max_bytes) {
+    uint64_t v = 0;
+    for (size_t i = 0; i < max_bytes; ++i) {
+      if (!ok_ || p_.empty()) return Fail<uint64_t>();
+      const uint8_t b = uint8_t(p_[0]);
+      p_.remove_prefix(1);
+      const uint64_t group = b & 0x7F;
+      if (i == 9 && group > 1) return Fail<uint64_t>();   // the 10th byte holds bit 63 only
+      v |= group << (7 * i);
+      if ((b & 0x80) == 0) return v;
+    }
+    return Fail<uint64_t>();   // longer than the width allows
   }
   template <typename T>
   T Fail() {

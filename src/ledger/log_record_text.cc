@@ -9,7 +9,7 @@
 namespace genledger::ledger {
 namespace {
 
-enum class Kind { kU8, kU32, kU64, kLimit, kStr, kUser, kIdempotency, kRegion };
+enum class Kind { kU8, kU32, kU64, kLimit, kStr, kUser, kIdempotency, kRegion, kUVar32, kUVar64, kUVarUser };
 struct Field {
   const char* name;
   Kind kind;
@@ -23,6 +23,8 @@ constexpr Field kTopUp[] = {{"ws", Kind::kU32}, {"amount", Kind::kU64}};
 constexpr Field kReset[] = {{"ws", Kind::kU32}};
 constexpr Field kCharge[] = {{"ws", Kind::kU32}, {"user", Kind::kUser}, {"cost", Kind::kU64},
                              {"at_ms", Kind::kU64}, {"idempotency", Kind::kIdempotency}};
+constexpr Field kChargeCompact[] = {{"ws", Kind::kUVar32}, {"user", Kind::kUVarUser}, {"cost", Kind::kUVar64},
+                                    {"at_ms", Kind::kUVar64}, {"idempotency", Kind::kIdempotency}};
 constexpr Field kReserve[] = {{"ws", Kind::kU32},     {"user", Kind::kUser},          {"model", Kind::kStr},
                               {"held", Kind::kU64},   {"expires_at_ms", Kind::kU64}, {"at_ms", Kind::kU64},
                               {"ttl_ms", Kind::kU64}, {"idempotency", Kind::kIdempotency}};
@@ -43,6 +45,7 @@ std::span<const Field> Schema(RecordType t) {
     case RecordType::kRelease:
     case RecordType::kExpire: return kSettle;
     case RecordType::kRefund: return kRefund;
+    case RecordType::kChargeCompact: return kChargeCompact;
   }
   return {};
 }
@@ -72,6 +75,17 @@ Result<boost::json::object> DescribeRecord(uint8_t type, std::string_view payloa
           o[f.name] = boost::json::object{{"new", r.Str8()}};
         } else {
           o[f.name] = index;
+        }
+        break;
+      }
+      case Kind::kUVar32: o[f.name] = r.UVar32(); break;
+      case Kind::kUVar64: o[f.name] = r.UVar64(); break;
+      case Kind::kUVarUser: {
+        const uint32_t v = r.UVar32();
+        if (v == 0) {
+          o[f.name] = boost::json::object{{"new", r.Str8()}};
+        } else {
+          o[f.name] = v - 1;   // the index, as type 6 shows it
         }
         break;
       }
