@@ -94,53 +94,10 @@ TEST(LogLanesTest, AMissingPredecessorIsAnErrorNamingTheRecord) {
   ASSERT_EQ(st.code(), Code::kCorruption);
   EXPECT_NE(st.message().find("record 3 of shard 2"), std::string::npos) << st.ToString();
   EXPECT_NE(st.message().find("record 2 is in no log lane"), std::string::npos) << st.ToString();
-  // Nothing is merged: the caller fails the log.
-  EXPECT_TRUE(out.empty());
-  EXPECT_EQ(collected[2], 0u);
-  EXPECT_EQ(collected[7], 0u);
-}
-
-TEST(LogLanesTest, ARecordTwiceOrAlreadyCollectedIsAnError) {
-  std::string a, b;
-  Put(a, 4, 1, 0);
-  Put(b, 4, 1, 0);
-  std::array<uint64_t, kShardCount> collected{};
-  std::string out;
-  const std::array<std::string_view, 2> twice{a, b};
-  Status st = MergeLaneBuffers(twice, collected, out);
-  EXPECT_EQ(st.code(), Code::kCorruption);
-  EXPECT_NE(st.message().find("record 1 of shard 4 is in the log lanes twice"), std::string::npos) << st.ToString();
-  collected[4] = 1;
-  const std::array<std::string_view, 1> old{a};
-  st = MergeLaneBuffers(old, collected, out);
-  EXPECT_NE(st.message().find("record 1 of shard 4 is pending but was collected before"), std::string::npos)
-      << st.ToString();
-  EXPECT_TRUE(out.empty());
-  EXPECT_EQ(collected[4], 1u);
-}
-
-TEST(LogLanesTest, MergeGroupsRecordsByShard) {
-  // Three lanes, records of shards 200, 3 and 40 interleaved in each.
-  std::string lanes_data[3];
-  uint64_t next[256] = {};
-  for (int i = 0; i < 60; ++i) {
-    const uint16_t shard = std::array<uint16_t, 3>{200, 3, 40}[i % 3];
-    Put(lanes_data[(i / 2) % 3], shard, ++next[shard], uint32_t(i));
-  }
-  std::array<uint64_t, kShardCount> collected{};
-  std::string out;
-  const std::array<std::string_view, 3> lanes{lanes_data[0], lanes_data[1], lanes_data[2]};
-  ASSERT_TRUE(MergeLaneBuffers(lanes, collected, out).ok());
-  std::vector<Parsed> got = Parse(out);
-  ASSERT_EQ(got.size(), 60u);
-  for (size_t i = 0; i < got.size(); ++i) {
-    const uint16_t want_shard = i < 20 ? 3 : i < 40 ? 40 : 200;
-    EXPECT_EQ(got[i].shard, want_shard) << i;
-    EXPECT_EQ(got[i].no, i % 20 + 1) << i;
-  }
-  EXPECT_EQ(collected[3], 20u);
-  EXPECT_EQ(collected[40], 20u);
-  EXPECT_EQ(collected[200], 20u);
+  // What could be merged was, and `collected` matches it.
+  EXPECT_EQ(Parse(out).size(), 2u);
+  EXPECT_EQ(collected[2], 1u);
+  EXPECT_EQ(collected[7], 1u);
 }
 
 TEST(LogLanesTest, ATruncatedLaneIsAnError) {

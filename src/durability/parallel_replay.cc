@@ -1,5 +1,6 @@
 #include "durability/parallel_replay.h"
 
+#include <array>
 #include <atomic>
 #include <mutex>
 #include <string>
@@ -7,10 +8,14 @@
 
 #include <concurrentqueue/blockingconcurrentqueue.h>
 
+#include "ledger/shard.h"
+
 namespace genledger {
 
 namespace {
-constexpr size_t kBatchRecords = 1024;
+// Large enough that a batch holds a run of records for each of a worker's shards once grouped
+// (Run), small enough to keep memory bounded: 8 x 8,192 records of ~30 bytes per worker.
+constexpr size_t kBatchRecords = 8192;
 constexpr int kBatchesInFlight = 8;   // per worker: bounds replay memory to a few MiB
 }  // namespace
 
@@ -18,6 +23,7 @@ struct ParallelReplayer::Batch {
   std::string bytes;   // payloads back to back
   struct Rec {
     uint8_t type;
+    uint16_t shard;
     uint32_t offset, length;
     uint64_t seq, file_offset;
   };
@@ -58,20 +64,31 @@ ParallelReplayer::~ParallelReplayer() { (void)Finish(); }
 
 void ParallelReplayer::Run(Worker& w) {
   std::vector<Ledger::LogRecordView> views;
+  std::vector<uint32_t> order;   // views[k] is b->recs[order[k]]
   for (;;) {
     Batch* b = nullptr;
     w.todo.wait_dequeue(b);
     if (b == nullptr) return;
     if (!w.failed.load()) {
+      // Apply the batch shard after shard (a stable counting sort, so each shard keeps its
+      // order; shards are independent). Records arrive in the order charges did, one shard after
+      // another at random, and each would otherwise miss on its shard's header and refund ring;
+      // grouped, a run of one shard's records shares those lines.
+      std::array<uint32_t, ledger::kShardCount + 1> first{};
+      for (const Batch::Rec& r : b->recs) ++first[r.shard + 1];
+      for (uint32_t s = 0; s < ledger::kShardCount; ++s) first[s + 1] += first[s];
+      order.resize(b->recs.size());
+      for (uint32_t i = 0; i < b->recs.size(); ++i) order[first[b->recs[i].shard]++] = i;
       views.clear();
-      for (const Batch::Rec& r : b->recs) {
+      for (const uint32_t i : order) {
+        const Batch::Rec& r = b->recs[i];
         views.push_back({r.type, std::string_view(b->bytes).substr(r.offset, r.length)});
       }
       size_t applied = 0;
       Status st = ledger_.ApplyLogBatch(views, &applied);
       w.applied += applied;
       if (!st.ok()) {
-        const Batch::Rec& bad = b->recs[applied];
+        const Batch::Rec& bad = b->recs[order[applied]];
         std::lock_guard lock(w.error_mu);
         w.error = Status(Code::kCorruption, "WAL record seq " + std::to_string(bad.seq) + " at offset " +
                                                 std::to_string(bad.file_offset) + " does not apply: " + st.ToString());
@@ -98,6 +115,10 @@ Status ParallelReplayer::Add(const wal::Frame& f) {
     return Status(Code::kCorruption, "WAL record seq " + std::to_string(f.seq) + " at offset " +
                                          std::to_string(f.offset) + " is too short for its shard prefix");
   }
+  if (shard >= ledger::kShardCount) {   // Run's counting sort indexes by shard
+    return Status(Code::kCorruption, "WAL record seq " + std::to_string(f.seq) + " at offset " + std::to_string(f.offset) +
+                                         " names shard " + std::to_string(shard) + " of " + std::to_string(ledger::kShardCount));
+  }
   if (shard < skip_upto_.size() && no <= skip_upto_[shard]) {
     ++skipped_;
     return Status();
@@ -110,7 +131,7 @@ Status ParallelReplayer::Add(const wal::Frame& f) {
   }
   if (w.filling == nullptr) w.free.wait_dequeue(w.filling);   // blocks while the worker is behind
   Batch& b = *w.filling;
-  b.recs.push_back({f.type, uint32_t(b.bytes.size()), uint32_t(f.payload.size()), f.seq, f.offset});
+  b.recs.push_back({f.type, uint16_t(shard), uint32_t(b.bytes.size()), uint32_t(f.payload.size()), f.seq, f.offset});
   b.bytes.append(f.payload);
   ++replayed_;
   if (b.recs.size() >= kBatchRecords) Dispatch(i);

@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <cstring>
-#include <vector>
 
 #include <boost/endian/conversion.hpp>
 
@@ -48,63 +47,41 @@ void LockSoon(std::mutex& mu) {
 Status MergeLaneBuffers(std::span<const std::string_view> lanes, std::span<uint64_t, kShardCount> collected,
                         std::string& out) {
   if (lanes.size() > kLogLaneCount) return Status(Code::kInvalidArgument, "too many log lanes to merge");
-  // A counting sort: shard s's records numbered collected[s]+1 .. collected[s]+count[s] go to
-  // consecutive slots in number order, and the shards follow each other. Any interleaving of
-  // shards is a valid log (they touch disjoint workspaces); grouping them lets replay apply a
-  // run of one shard's records while its workspaces are in cache.
-  struct Rec {
-    const char* data;
-    size_t size;
-    uint32_t shard;
-    uint64_t no;
-  };
-  thread_local std::vector<Rec> recs;   // the collector's scratch, reused round after round
-  thread_local std::vector<uint32_t> slots;
-  recs.clear();
-  std::array<uint32_t, kShardCount + 1> first{};
-  size_t bytes = 0;
-  for (const std::string_view lane : lanes) {
-    for (size_t p = 0; p < lane.size();) {
-      Head h;
-      if (!ReadHead(lane, p, &h)) return Status(Code::kCorruption, "a malformed or cut record in a log lane");
-      if (h.no <= collected[h.shard]) {
-        return Status(Code::kCorruption, "log record " + std::to_string(h.no) + " of shard " + std::to_string(h.shard) +
-                                             " is pending but was collected before");
+  std::array<size_t, kLogLaneCount> pos{};
+  // Each pass moves every lane forward while its next record is the next of its shard. A record
+  // can only wait for a predecessor in another lane, which some later pass reaches; a pass that
+  // moves nothing means a predecessor is missing.
+  for (;;) {
+    bool moved = false, done = true;
+    for (size_t i = 0; i < lanes.size(); ++i) {
+      const std::string_view lane = lanes[i];
+      const size_t start = pos[i];
+      size_t& p = pos[i];
+      while (p < lane.size()) {
+        Head h;
+        if (!ReadHead(lane, p, &h)) return Status(Code::kCorruption, "a malformed or cut record in a log lane");
+        if (h.no != collected[h.shard] + 1) break;
+        collected[h.shard] = h.no;
+        p += h.size;
       }
-      recs.push_back(Rec{lane.data() + p, h.size, h.shard, h.no});
-      ++first[h.shard + 1];
-      bytes += h.size;
-      p += h.size;
+      if (p > start) {
+        out.append(lane.substr(start, p - start));
+        moved = true;
+      }
+      if (p < lane.size()) done = false;
+    }
+    if (done) return Status();
+    if (!moved) {
+      for (size_t i = 0; i < lanes.size(); ++i) {
+        Head h;
+        if (pos[i] == lanes[i].size() || !ReadHead(lanes[i], pos[i], &h)) continue;
+        return Status(Code::kCorruption, "log record " + std::to_string(h.no) + " of shard " + std::to_string(h.shard) +
+                                             " is pending but record " + std::to_string(collected[h.shard] + 1) +
+                                             " is in no log lane");
+      }
+      return Status(Code::kCorruption, "the log lanes could not be merged");
     }
   }
-  for (uint32_t s = 0; s < kShardCount; ++s) first[s + 1] += first[s];
-  slots.assign(recs.size(), UINT32_MAX);
-  const Rec* beyond = nullptr;   // a record whose number leaves a gap before it
-  for (uint32_t i = 0; i < recs.size(); ++i) {
-    const Rec& r = recs[i];
-    const uint64_t offset = r.no - collected[r.shard] - 1;
-    if (offset >= first[r.shard + 1] - first[r.shard]) {
-      if (beyond == nullptr) beyond = &r;
-      continue;
-    }
-    uint32_t& slot = slots[first[r.shard] + offset];
-    if (slot != UINT32_MAX) {
-      return Status(Code::kCorruption, "log record " + std::to_string(r.no) + " of shard " + std::to_string(r.shard) +
-                                           " is in the log lanes twice");
-    }
-    slot = i;
-  }
-  if (beyond != nullptr) {
-    uint64_t missing = collected[beyond->shard] + 1;
-    for (uint32_t k = first[beyond->shard]; k < first[beyond->shard + 1] && slots[k] != UINT32_MAX; ++k) ++missing;
-    return Status(Code::kCorruption, "log record " + std::to_string(beyond->no) + " of shard " +
-                                         std::to_string(beyond->shard) + " is pending but record " +
-                                         std::to_string(missing) + " is in no log lane");
-  }
-  out.reserve(out.size() + bytes);
-  for (const uint32_t i : slots) out.append(recs[i].data, recs[i].size);
-  for (uint32_t s = 0; s < kShardCount; ++s) collected[s] += first[s + 1] - first[s];
-  return Status();
 }
 
 LogLane* LogLanes::Acquire() noexcept {

@@ -40,13 +40,13 @@ struct alignas(64) LogLane {
   std::string buf;   // guarded by mu: records as [type u8][payload length u32][payload]
 };
 
-// Merges lane buffers into `out`: shard by shard in increasing shard order, each shard's records
-// in record-number order starting right after collected[shard], which is advanced. Requires
-// every buffer to hold whole records, each payload starting with its shard (u16) and record
-// number (u64). kCorruption, with `out` and collected[] unchanged, if a record is malformed, was
-// collected before, appears twice, or has a predecessor in no buffer: for lanes taken at one
-// instant none of that can happen, so it means a bug, and nothing may be acknowledged.
-// Thread-safe (scratch space is per thread).
+// Merges lane buffers into `out` so that each shard's records come out in record-number order,
+// starting right after collected[shard], which is advanced. Records of different shards keep
+// each lane's relative order where they can. Requires every buffer to hold whole records, each
+// payload starting with its shard (u16) and record number (u64), and each lane's records of one
+// shard to be in increasing order. kCorruption (with `out` holding what was merged before the
+// problem, and collected[] matching it) if a record's predecessor is in no buffer: for lanes
+// taken at one instant that cannot happen, so it means a bug, and nothing may be acknowledged.
 Status MergeLaneBuffers(std::span<const std::string_view> lanes, std::span<uint64_t, kShardCount> collected,
                         std::string& out);
 
