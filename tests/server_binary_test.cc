@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -71,7 +72,8 @@ std::string FreshDataDir() {
   return tmpl;
 }
 
-Proc Spawn(std::vector<std::string> args) {
+// `tunables`: the GLIBC_TUNABLES the server starts with; nullopt leaves it unset.
+Proc Spawn(std::vector<std::string> args, std::optional<std::string> tunables = std::nullopt) {
   const bool info_only = !args.empty() && (args[0] == "--help" || args[0] == "--version");
   if (!info_only) {
     args.push_back("--data-dir");
@@ -88,8 +90,16 @@ Proc Spawn(std::vector<std::string> args) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::string_view(*e).rfind("GLIBC_TUNABLES=", 0) != 0) env.emplace_back(*e);
+  }
+  if (tunables) env.push_back("GLIBC_TUNABLES=" + *tunables);
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
   Proc pr;
-  EXPECT_EQ(posix_spawn(&pr.pid, GENLEDGER_BINARY, &fa, nullptr, argv.data(), environ), 0);
+  EXPECT_EQ(posix_spawn(&pr.pid, GENLEDGER_BINARY, &fa, nullptr, argv.data(), envp.data()), 0);
   posix_spawn_file_actions_destroy(&fa);
   close(p[1]);
   pr.out_fd = p[0];
@@ -172,6 +182,39 @@ TEST(ServerBinary, OpenOnLoopbackThenSigtermExitsZero) {
   kill(p.pid, SIGTERM);
   EXPECT_EQ(Wait(p.pid), 0);
   ReadAll(p.out_fd);
+}
+
+// The start-up report line ("genledger: recovered ...").
+std::string ReadRecoveryLine(int fd) {
+  for (;;) {
+    std::string line;
+    char c;
+    bool any = false;
+    while (read(fd, &c, 1) == 1) {
+      any = true;
+      if (c == '\n') break;
+      line.push_back(c);
+    }
+    if (!any || line.rfind("genledger: recovered", 0) == 0) return line;
+  }
+}
+
+TEST(ServerBinary, RunsWithAHugePageHeapUnlessTheOperatorSetsGlibcTunables) {
+  const std::string ours = "glibc.malloc.hugetlb=1:glibc.malloc.top_pad=67108864";
+  struct Case {
+    std::optional<std::string> given;
+    std::string expected;
+  };
+  for (const Case& c : {Case{std::nullopt, ours}, Case{"", ""}, Case{"glibc.malloc.arena_max=2", "glibc.malloc.arena_max=2"}}) {
+    uint16_t port = FreePort();
+    Proc p = Spawn({"--listen", "127.0.0.1:" + std::to_string(port), "--threads", "1"}, c.given);
+    // Printed by the process serving, from its own environment: the re-executed one when unset.
+    const std::string line = ReadRecoveryLine(p.out_fd);
+    EXPECT_NE(line.find("GLIBC_TUNABLES=" + c.expected + ")"), std::string::npos) << line;
+    kill(p.pid, SIGTERM);
+    EXPECT_EQ(Wait(p.pid), 0);
+    ReadAll(p.out_fd);
+  }
 }
 
 TEST(ServerBinary, AuthFileReloadedOnSighup) {

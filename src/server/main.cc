@@ -5,12 +5,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "genledger/catalog.h"
 #include "genledger/durability.h"
 #include "genledger/ledger.h"
 #include "server/auth.h"
+#include "server/heap_tunables.h"
 #include "server/server.h"
 
 using namespace genledger;
@@ -25,9 +28,23 @@ extern "C" void OnSignal(int sig) {
   (void)r;
   errno = saved;
 }
+
+// Recovering a large ledger is mostly page faults with 4 KiB pages: 1 M workspaces take ~230,000,
+// half of recovery time on the VM we measure on (docs/durability.md, "Recovery time"). glibc
+// reads its tunables only when a process starts, so set them and execute this binary again,
+// once: afterwards GLIBC_TUNABLES is set. An operator's own GLIBC_TUNABLES (even empty) wins.
+void ReexecWithHeapTunables(char** argv) {
+  if (std::getenv("GLIBC_TUNABLES") != nullptr) return;
+  if (setenv("GLIBC_TUNABLES", kHeapTunables, 1) != 0) return;
+  execv("/proc/self/exe", argv);
+  std::fprintf(stderr, "genledger: could not re-execute with GLIBC_TUNABLES=%s (%s); using glibc's defaults\n",
+               kHeapTunables, std::strerror(errno));
+  unsetenv("GLIBC_TUNABLES");
+}
 }  // namespace
 
 int main(int argc, char** argv) {
+  ReexecWithHeapTunables(argv);
   ServerOptions opt;
   std::string listen = "127.0.0.1:8080";
   std::string catalog_file, auth_file;
@@ -194,8 +211,9 @@ int main(int argc, char** argv) {
     }
     return 1;
   }
-  std::fprintf(stderr, "genledger: %s (data dir %s, --sync %s)\n", report.Summary().c_str(), dur.data_dir.c_str(),
-               sync.c_str());
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  std::fprintf(stderr, "genledger: %s (data dir %s, --sync %s, GLIBC_TUNABLES=%s)\n", report.Summary().c_str(),
+               dur.data_dir.c_str(), sync.c_str(), tunables != nullptr ? tunables : "");
   if (dur.sync == SyncMode::kNone) {
     std::fprintf(stderr, "genledger: WARNING --sync none: acknowledged changes are lost on a power cut; "
                          "for tests and benchmarks only\n");
