@@ -104,7 +104,9 @@ TEST_F(DurabilityTest, ManyRestartsAccumulate) {
     auto d = Durability::Open(*ledger, Opts());
     ASSERT_TRUE(d.ok()) << d.status().ToString();
     EXPECT_EQ(ledger->StateDigest(), digest) << "round " << round;
-    if (round == 0) ASSERT_TRUE(ledger->UpsertWorkspace("w", kUnlimited, Region::kGlobal).ok());
+    if (round == 0) {
+      ASSERT_TRUE(ledger->UpsertWorkspace("w", kUnlimited, Region::kGlobal).ok());
+    }
     for (int i = 0; i < 100; ++i) ASSERT_TRUE(ledger->Charge(Text("w", "u" + std::to_string(i % 3), 1)).status.ok());
     ASSERT_TRUE((*d)->WaitDurable((*d)->Ticket()).ok());
     digest = ledger->StateDigest();
@@ -154,7 +156,9 @@ TEST_F(DurabilityTest, CorruptionInTheMiddleStopsStartUpUnlessSalvaging) {
     ASSERT_TRUE(ledger->UpsertWorkspace("w", kUnlimited, Region::kGlobal).ok());
     for (int i = 0; i < 400; ++i) {
       ASSERT_TRUE(ledger->Charge(Text("w", "u", 1)).status.ok());
-      if (i % 50 == 0) ASSERT_TRUE((*d)->WaitDurable((*d)->Ticket()).ok());
+      if (i % 50 == 0) {
+        ASSERT_TRUE((*d)->WaitDurable((*d)->Ticket()).ok());
+      }
     }
     ASSERT_TRUE((*d)->WaitDurable((*d)->Ticket()).ok());
   }
