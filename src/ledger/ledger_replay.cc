@@ -18,6 +18,7 @@ using ledger::RecordReader;
 using ledger::RecordType;
 using ledger::Shard;
 using ledger::User;
+using ledger::UserRef;
 using ledger::Workspace;
 
 std::string_view ledger::RecordTypeName(uint8_t type) noexcept {
@@ -32,29 +33,6 @@ std::string_view ledger::RecordTypeName(uint8_t type) noexcept {
 namespace {
 
 Status Corrupt(std::string what) { return Status(Code::kCorruption, std::move(what)); }
-
-// A user reference as decoded: an existing index, or a new user's id.
-struct UserRef {
-  uint32_t index = 0;
-  std::string_view new_id;
-  bool is_new() const { return index == ledger::kNewUser; }
-};
-
-UserRef ReadUser(RecordReader& r) {
-  UserRef u;
-  u.index = r.U32();
-  if (u.is_new()) u.new_id = r.Str8();
-  return u;
-}
-
-// `uvar_user`: index + 1, or 0 followed by a new user's id.
-UserRef ReadUserCompact(RecordReader& r) {
-  UserRef u;
-  const uint32_t v = r.UVar32();
-  u.index = v == 0 ? ledger::kNewUser : v - 1;
-  if (v == 0) u.new_id = r.Str8();
-  return u;
-}
 
 struct IdempotencyFields {
   bool present = false;
@@ -126,7 +104,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
     }
     case RecordType::kSetUserLimit: {
       Workspace* ws = workspace(r.U32());
-      const UserRef u = ReadUser(r);
+      const UserRef u = r.User();
       const uint64_t limit = r.U64();
       if (!r.ok() || !r.done() || ws == nullptr || !user_ok(*ws, u)) return Corrupt(bad());
       ws->users[resolve_user(*ws, u)].limit = limit;
@@ -153,7 +131,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       const bool reserve = RecordType(type) == RecordType::kReserve;
       const bool compact = RecordType(type) == RecordType::kChargeCompact;
       Workspace* ws = workspace(compact ? r.UVar32() : r.U32());
-      const UserRef u = compact ? ReadUserCompact(r) : ReadUser(r);
+      const UserRef u = compact ? r.UVarUser() : r.User();
       std::string_view model;
       uint64_t expires_at = 0, ttl = 0;
       if (reserve) model = r.Str8();
@@ -246,7 +224,7 @@ void ForEachBufferedRecord(std::string_view buffer,
 
 Status Ledger::ApplyLogBatch(std::span<const LogRecordView> records, size_t* applied) {
   // Records that name a workspace by index carry it right after the prefix, and the ones that
-  // name a user carry it right after that (docs/wal-records.md). `user` is UINT32_MAX when the
+  // name a user carry it right after that (docs/wal-records.md). `user` is kNewUser when the
   // record names no existing user.
   auto indexes = [](const LogRecordView& r, uint32_t* shard, uint32_t* ws, uint32_t* user) {
     bool names_user = false;
@@ -269,11 +247,7 @@ Status Ledger::ApplyLogBatch(std::span<const LogRecordView> records, size_t* app
     (void)reader.U64();
     const bool compact = RecordType(r.type) == RecordType::kChargeCompact;
     *ws = compact ? reader.UVar32() : reader.U32();
-    *user = UINT32_MAX;
-    if (names_user) {
-      const uint32_t u = compact ? reader.UVar32() : reader.U32();
-      if (reader.ok()) *user = compact ? u - 1 : u;   // new user: 0 - 1 and kNewUser, both UINT32_MAX
-    }
+    *user = !names_user ? ledger::kNewUser : (compact ? reader.UVarUser() : reader.User()).index;
     return reader.ok() && *shard < ledger::kShardCount;
   };
   // Three waves of prefetches over a chunk, as in ChargeBatch: the workspace slot, then the
@@ -299,7 +273,7 @@ Status Ledger::ApplyLogBatch(std::span<const LogRecordView> records, size_t* app
       __builtin_prefetch(reinterpret_cast<const char*>(w) + 64, 1);
     }
     for (size_t i = 0; i < n; ++i) {
-      if (!has[i] || user[i] == UINT32_MAX) continue;
+      if (!has[i] || user[i] == ledger::kNewUser) continue;
       const Workspace* w = impl_->shards[shard[i]].workspaces[ws[i]].get();
       if (user[i] < w->users.size()) __builtin_prefetch(w->users.data() + user[i], 1);
     }

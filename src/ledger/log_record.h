@@ -30,6 +30,13 @@ std::string_view RecordTypeName(uint8_t type) noexcept;
 
 // A user reference with this index is a new user; its id follows.
 inline constexpr uint32_t kNewUser = 0xFFFFFFFFu;
+// A user reference as decoded: an existing index, or kNewUser and the new user's id.
+struct UserRef {
+  uint32_t index = 0;
+  std::string_view new_id;
+  bool is_new() const { return index == kNewUser; }
+};
+
 // Bytes before the payload in a log lane buffer (and in CollectLog output).
 inline constexpr size_t kBufferedHeader = 5;
 
@@ -95,6 +102,21 @@ class RecordReader {
     return v <= UINT32_MAX ? uint32_t(v) : Fail<uint32_t>();
   }
   uint64_t UVar64() { return UVar(10); }
+  // `user` (u32 index, or kNewUser then str8 id) and its compact form `uvar_user` (uvar32
+  // index + 1, or 0 then str8 id); docs/wal-records.md.
+  UserRef User() {
+    UserRef u;
+    u.index = U32();
+    if (u.is_new()) u.new_id = Str8();
+    return u;
+  }
+  UserRef UVarUser() {
+    UserRef u;
+    const uint32_t v = UVar32();
+    u.index = v == 0 ? kNewUser : v - 1;
+    if (v == 0) u.new_id = Str8();
+    return u;
+  }
   std::string_view Str8() {
     const size_t n = U8();
     if (!ok_ || p_.size() < n) return Fail<std::string_view>();

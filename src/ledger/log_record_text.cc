@@ -69,26 +69,18 @@ Result<boost::json::object> DescribeRecord(uint8_t type, std::string_view payloa
       case Kind::kLimit: o[f.name] = Limit(r.U64()); break;
       case Kind::kStr: o[f.name] = r.Str8(); break;
       case Kind::kRegion: o[f.name] = r.U8() == 0 ? "global" : "cn"; break;
-      case Kind::kUser: {
-        const uint32_t index = r.U32();
-        if (index == kNewUser) {
-          o[f.name] = boost::json::object{{"new", r.Str8()}};
+      case Kind::kUser:
+      case Kind::kUVarUser: {
+        const UserRef u = f.kind == Kind::kUser ? r.User() : r.UVarUser();
+        if (u.is_new()) {
+          o[f.name] = boost::json::object{{"new", u.new_id}};
         } else {
-          o[f.name] = index;
+          o[f.name] = u.index;   // the compact form shows the index too, not index + 1
         }
         break;
       }
       case Kind::kUVar32: o[f.name] = r.UVar32(); break;
       case Kind::kUVar64: o[f.name] = r.UVar64(); break;
-      case Kind::kUVarUser: {
-        const uint32_t v = r.UVar32();
-        if (v == 0) {
-          o[f.name] = boost::json::object{{"new", r.Str8()}};
-        } else {
-          o[f.name] = v - 1;   // the index, as type 6 shows it
-        }
-        break;
-      }
       case Kind::kIdempotency: {
         if (r.U8() == 0) {
           o[f.name] = nullptr;
