@@ -7,6 +7,9 @@ jobs="${GENLEDGER_JOBS:-$(nproc)}"
 # configure_and_build BUILD_TYPE [extra cmake args...]
 configure_and_build() {
   local type="$1"; shift
-  cmake -S "$repo_root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" "$@" >/dev/null
+  local launcher=()
+  # ccache (when installed) lets worktrees and sanitizer builds share compiled objects.
+  if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+  cmake -S "$repo_root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" "${launcher[@]}" "$@" >/dev/null
   cmake --build "$build_dir" -j "$jobs"
 }
