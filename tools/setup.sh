@@ -9,7 +9,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev
   libconcurrentqueue-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcli11-dev
+  libcli11-dev libspdlog-dev ccache
 )
 # Extra packages a caller may ask for (e.g. bench/compare_redis.sh asks for redis-server).
 packages+=("$@")
