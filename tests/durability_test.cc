@@ -146,6 +146,54 @@ TEST_F(DurabilityTest, TornTailIsCutAndTheRestRecovers) {
   ASSERT_TRUE((*d)->WaitDurable((*d)->Ticket()).ok());
 }
 
+// A crash right after the writer created a segment can leave it cut inside its 24-byte header:
+// start-up cuts it like any torn tail, at every length, and the log goes on.
+TEST_F(DurabilityTest, NewestSegmentCutInsideItsHeaderIsATornTail) {
+  uint64_t digest = 0, next_seq = 0;
+  {
+    auto ledger = NewLedger();
+    RecoveryReport rep;
+    auto d = Durability::Open(*ledger, Opts(), &rep);
+    ASSERT_TRUE(d.ok());
+    ASSERT_TRUE(ledger->UpsertWorkspace("w", kUnlimited, Region::kGlobal).ok());
+    ASSERT_TRUE(ledger->Charge(Text("w", "u", 2)).status.ok());
+    ASSERT_TRUE((*d)->WaitDurable((*d)->Ticket()).ok());
+    digest = ledger->StateDigest();
+    next_seq = 3;
+  }
+  const std::string full = Segments().back();
+  std::string header;
+  {
+    std::ifstream in(full, std::ios::binary);
+    header.assign(24, '\0');
+    in.read(header.data(), 24);
+  }
+  const std::string next = dir_ + "/" + wal::SegmentFileName(next_seq);
+  for (size_t len = 0; len < 24; ++len) {
+    SCOPED_TRACE("header cut at " + std::to_string(len));
+    {
+      std::ofstream f(next, std::ios::binary | std::ios::trunc);
+      f.write(header.data(), static_cast<std::streamsize>(len));   // any bytes: none is durable
+    }
+    auto ledger = NewLedger();
+    RecoveryReport rep;
+    auto d = Durability::Open(*ledger, Opts(), &rep);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_TRUE(rep.torn_tail);
+    EXPECT_EQ(rep.torn_bytes_dropped, len);
+    EXPECT_EQ(rep.torn_file, next);
+    EXPECT_EQ(rep.next_seq, next_seq);
+    EXPECT_EQ(ledger->StateDigest(), digest);
+    d->reset();
+    // Shut down cleanly (nothing new): the writer replaced the cut segment by a whole one.
+    auto again_ledger = NewLedger();
+    RecoveryReport again;
+    ASSERT_TRUE(Durability::Open(*again_ledger, Opts(), &again).ok());
+    EXPECT_FALSE(again.torn_tail);
+    EXPECT_EQ(again_ledger->StateDigest(), digest);
+  }
+}
+
 TEST_F(DurabilityTest, CorruptionInTheMiddleStopsStartUpUnlessSalvaging) {
   {
     auto ledger = NewLedger();

@@ -358,6 +358,17 @@ Result<ScanReport> ScanWal(const std::string& dir, uint64_t from_seq, RecoverMod
                                " but replay starts at seq " + std::to_string(from_seq) +
                                ": seqs " + std::to_string(from_seq) + ".." +
                                std::to_string(seg.first_seq - 1) + " are missing");
+    } else if (auto size = FileSize(seg.path); !size.ok()) {
+      return size.status();
+    } else if (newest && *size < kSegmentHeaderSize) {
+      // Cut short inside its header (a crash right after creating it, on a file system that
+      // made the name durable before the data; or a copy cut short): it holds no record, so
+      // nothing durable can lie beyond it. A torn tail at offset 0, at every length 0..23.
+      ++r.segments_seen;
+      r.last_seq = seg.first_seq - 1;
+      r.cut = Cut{seg.path, 0, *size};
+      r.torn_tail = true;
+      break;
     } else {
       auto opened = SegmentReader::Open(seg.path);
       if (!opened.ok()) {
