@@ -130,6 +130,11 @@ void PowerCutFileSystem::CutPowerAtOp(int64_t n) {
   cut_countdown_ = n;
 }
 
+int64_t PowerCutFileSystem::DisarmCut() {
+  std::lock_guard lock(mu_);
+  return std::exchange(cut_countdown_, -1);
+}
+
 void PowerCutFileSystem::CutPower() {
   std::lock_guard lock(mu_);
   power_off_ = true;

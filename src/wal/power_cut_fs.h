@@ -52,6 +52,10 @@ class PowerCutFileSystem final : public FileSystem {
   // Cuts power when the n-th (0-based) call from now of any kind (create, append, sync, rename,
   // directory sync) is made; that call already finds the power off. Negative: never.
   void CutPowerAtOp(int64_t n);
+  // Disarms a pending CutPowerAtOp and returns how many calls it still had to go (-1: none), to
+  // re-arm it later with CutPowerAtOp: a simulation suspends cuts around an operation it cannot
+  // check when only part of it survives.
+  int64_t DisarmCut();
   // Cuts power now: every later call fails with kIOError "power is off" and changes nothing
   // (Close still releases the descriptor).
   void CutPower();
