@@ -279,6 +279,7 @@ Status Simulation::Cycle(uint32_t cut) {
   uint64_t batch = 1 + Pick(8);
   for (uint64_t k = 0; k < ops && !fs_.power_off(); ++k) {
     if (k == snapshot_at) {
+      ++stats_.snapshots_started;
       snapshotter = std::thread([&] {
         if (dur_->Snapshot().ok()) snapshots.fetch_add(1);
       });

@@ -21,7 +21,7 @@ namespace genledger::sim {
 
 struct SimStats {
   uint64_t cuts = 0, ops = 0, acknowledged = 0, in_flight_applied = 0, in_flight_lost = 0;
-  uint64_t torn_tails = 0, snapshots = 0, recovered_from_snapshot = 0, retries_checked = 0;
+  uint64_t torn_tails = 0, snapshots_started = 0, snapshots = 0, recovered_from_snapshot = 0, retries_checked = 0;
   uint64_t bytes_torn_kept = 0, dir_ops_undone = 0;
 };
 

@@ -40,6 +40,7 @@ TEST(Simulation, PowerCutsLoseNothingAcknowledgedAndApplyNothingTwice) {
     sum.in_flight_applied += s.in_flight_applied;
     sum.in_flight_lost += s.in_flight_lost;
     sum.torn_tails += s.torn_tails;
+    sum.snapshots_started += s.snapshots_started;
     sum.snapshots += s.snapshots;
     sum.recovered_from_snapshot += s.recovered_from_snapshot;
     sum.retries_checked += s.retries_checked;
@@ -49,7 +50,7 @@ TEST(Simulation, PowerCutsLoseNothingAcknowledgedAndApplyNothingTwice) {
   std::cout << "simulation: seeds " << first_seed << ".." << seed - 1 << ", " << sum.cuts << " power cuts, "
             << sum.ops << " ops, " << sum.acknowledged << " acknowledged, in flight at a cut: "
             << sum.in_flight_applied << " kept + " << sum.in_flight_lost << " lost, " << sum.torn_tails
-            << " torn tails, " << sum.snapshots << " snapshots, " << sum.recovered_from_snapshot
+            << " torn tails, " << sum.snapshots << " of " << sum.snapshots_started << " snapshots completed, " << sum.recovered_from_snapshot
             << " recoveries from a snapshot, " << sum.retries_checked << " idempotent retries checked, "
             << sum.bytes_torn_kept << " torn bytes kept, " << sum.dir_ops_undone << " directory ops undone\n";
   EXPECT_EQ(sum.cuts, total);
