@@ -5,6 +5,8 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -155,6 +157,23 @@ TEST(WalFormat, SegmentFileNames) {
   EXPECT_FALSE(ParseSegmentFileName("wal-00000000000000000001.log.tmp"));
   EXPECT_FALSE(ParseSegmentFileName("xal-00000000000000000001.log"));
   EXPECT_FALSE(ParseSegmentFileName("wal-00000000000000000001.lox"));
+}
+
+// The storage modules' shared helpers: one name parser for segments and snapshots, one errno
+// mapper (readers report a missing file as kNotFound, writers as kIOError).
+TEST(WalFormat, SharedNameAndErrnoHelpers) {
+  EXPECT_EQ(SeqFileName("snap-", 42, 20, ".snap"), "snap-00000000000000000042.snap");
+  EXPECT_EQ(ParseSeqFileName("snap-00000000000000000042.snap", "snap-", 20, ".snap"), 42u);
+  EXPECT_EQ(ParseSeqFileName("snap-00000000000000000042.snap", "wal-", 20, ".snap"), std::nullopt);
+  EXPECT_EQ(ParseSeqFileName("snap-0000000000000000004x.snap", "snap-", 20, ".snap"), std::nullopt);
+  EXPECT_EQ(ParseSeqFileName("snap-99999999999999999999.snap", "snap-", 20, ".snap"), std::nullopt);
+  EXPECT_EQ(BaseName("/a/b/wal-1.log"), "wal-1.log");
+  EXPECT_EQ(BaseName("wal-1.log"), "wal-1.log");
+  const Status missing = ErrnoStatus("open", "/x", ENOENT);
+  EXPECT_EQ(missing.code(), Code::kNotFound);
+  EXPECT_EQ(missing.message(), "open /x: " + std::string(std::strerror(ENOENT)));
+  EXPECT_EQ(ErrnoStatus("create", "/x", ENOENT, Missing::kIOError).code(), Code::kIOError);
+  EXPECT_EQ(ErrnoStatus("read", "/x", EIO).code(), Code::kIOError);
 }
 
 TEST(WalFormat, ListSegmentsSortsAndReportsMalformedNames) {
