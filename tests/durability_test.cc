@@ -6,6 +6,9 @@
 #include "temp_dir.h"
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -13,6 +16,7 @@
 #include <vector>
 
 #include "wal/file.h"
+#include "wal/power_cut_fs.h"
 #include "wal/segment_reader.h"
 
 namespace genledger {
@@ -146,6 +150,54 @@ TEST_F(DurabilityTest, TornTailIsCutAndTheRestRecovers) {
   ASSERT_TRUE((*d)->WaitDurable((*d)->Ticket()).ok());
 }
 
+// A crash right after the writer created a segment can leave it cut inside its 24-byte header:
+// start-up cuts it like any torn tail, at every length, and the log goes on.
+TEST_F(DurabilityTest, NewestSegmentCutInsideItsHeaderIsATornTail) {
+  uint64_t digest = 0, next_seq = 0;
+  {
+    auto ledger = NewLedger();
+    RecoveryReport rep;
+    auto d = Durability::Open(*ledger, Opts(), &rep);
+    ASSERT_TRUE(d.ok());
+    ASSERT_TRUE(ledger->UpsertWorkspace("w", kUnlimited, Region::kGlobal).ok());
+    ASSERT_TRUE(ledger->Charge(Text("w", "u", 2)).status.ok());
+    ASSERT_TRUE((*d)->WaitDurable((*d)->Ticket()).ok());
+    digest = ledger->StateDigest();
+    next_seq = 3;
+  }
+  const std::string full = Segments().back();
+  std::string header;
+  {
+    std::ifstream in(full, std::ios::binary);
+    header.assign(24, '\0');
+    in.read(header.data(), 24);
+  }
+  const std::string next = dir_ + "/" + wal::SegmentFileName(next_seq);
+  for (size_t len = 0; len < 24; ++len) {
+    SCOPED_TRACE("header cut at " + std::to_string(len));
+    {
+      std::ofstream f(next, std::ios::binary | std::ios::trunc);
+      f.write(header.data(), static_cast<std::streamsize>(len));   // any bytes: none is durable
+    }
+    auto ledger = NewLedger();
+    RecoveryReport rep;
+    auto d = Durability::Open(*ledger, Opts(), &rep);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_TRUE(rep.torn_tail);
+    EXPECT_EQ(rep.torn_bytes_dropped, len);
+    EXPECT_EQ(rep.torn_file, next);
+    EXPECT_EQ(rep.next_seq, next_seq);
+    EXPECT_EQ(ledger->StateDigest(), digest);
+    d->reset();
+    // Shut down cleanly (nothing new): the writer replaced the cut segment by a whole one.
+    auto again_ledger = NewLedger();
+    RecoveryReport again;
+    ASSERT_TRUE(Durability::Open(*again_ledger, Opts(), &again).ok());
+    EXPECT_FALSE(again.torn_tail);
+    EXPECT_EQ(again_ledger->StateDigest(), digest);
+  }
+}
+
 TEST_F(DurabilityTest, CorruptionInTheMiddleStopsStartUpUnlessSalvaging) {
   {
     auto ledger = NewLedger();
@@ -215,6 +267,132 @@ TEST_F(DurabilityTest, AFailedSyncStopsAcknowledgementsAndKeepsWhatWasAcknowledg
   auto d = Durability::Open(*ledger, Opts());
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   EXPECT_GE(ledger->GetWorkspace("w")->used, acknowledged_used) << "nothing acknowledged is lost";
+}
+
+// A snapshot contains every record applied before it copied each shard. It must not become
+// durable before those records are: with the WAL's fdatasync held on a latch and then failing,
+// the snapshot is abandoned (a power cut would otherwise keep it and lose the WAL records).
+TEST_F(DurabilityTest, ASnapshotWaitsForItsRecordsAndIsAbandonedIfTheirSyncFails) {
+  wal::PowerCutFileSystem pfs;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool armed = false, in_sync = false, release = false;
+  pfs.SetSyncHook([&](const std::string& path) -> Status {
+    if (path.find(".log") == std::string::npos) return Status();   // snapshot files pass
+    std::unique_lock lock(mu);
+    if (!armed) return Status();
+    in_sync = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+    return Status(Code::kIOError, "injected fdatasync failure");
+  });
+  DurabilityOptions o = Opts();
+  o.fs = &pfs;
+  auto ledger = NewLedger();
+  auto d = Durability::Open(*ledger, o);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  ASSERT_TRUE(ledger->UpsertWorkspace("w", kUnlimited, Region::kGlobal).ok());
+  ASSERT_TRUE((*d)->WaitDurable((*d)->Ticket()).ok());
+  {
+    std::lock_guard lock(mu);
+    armed = true;
+  }
+  ASSERT_TRUE(ledger->Charge(Text("w", "u", 3)).status.ok());   // written, its sync held
+  (*d)->RequestDurable((*d)->Ticket());
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return in_sync; });
+  }
+  Status snap;
+  std::thread snapshotter([&] { snap = (*d)->Snapshot(); });
+  {
+    std::lock_guard lock(mu);
+    release = true;   // the sync fails: the charge never becomes durable
+  }
+  cv.notify_all();
+  snapshotter.join();
+  EXPECT_EQ(snap.code(), Code::kUnavailable) << snap.ToString();
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    EXPECT_NE(e.path().extension(), ".snap")
+        << "a snapshot holding a record that never became durable was written: " << e.path();
+  }
+  EXPECT_EQ((*d)->stats().snapshots, 0u);
+  EXPECT_EQ((*d)->stats().snapshot_failures, 1u);
+}
+
+// In none mode nothing is fdatasynced until shutdown, but a snapshot forces the WAL's sync of
+// what it contains, so the snapshot is never the only copy of a record: after a power cut right
+// after the snapshot, with that snapshot then found damaged, the WAL alone still has the charge.
+TEST_F(DurabilityTest, ASnapshotInNoneModeForcesTheSyncOfWhatItContains) {
+  wal::PowerCutFileSystem pfs;
+  DurabilityOptions o = Opts(SyncMode::kNone);
+  o.fs = &pfs;
+  uint64_t digest = 0;
+  {
+    auto ledger = NewLedger();
+    auto d = Durability::Open(*ledger, o);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    ASSERT_TRUE(ledger->UpsertWorkspace("w", 100, Region::kGlobal).ok());
+    ASSERT_TRUE(ledger->Charge(Text("w", "u", 4)).status.ok());
+    ASSERT_TRUE((*d)->Snapshot().ok());
+    digest = ledger->StateDigest();
+    pfs.CutPower();
+  }
+  wal::PowerCutOptions cut;
+  cut.tear_unsynced = false;
+  cut.keep_some_dir_ops = false;
+  ASSERT_TRUE(pfs.ApplyPowerCut(1, cut).ok());
+  pfs.RestorePower();
+  std::string snap;
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    if (e.path().extension() == ".snap") snap = e.path();
+  }
+  ASSERT_FALSE(snap.empty()) << "the snapshot was made durable before the cut";
+  {
+    std::fstream f(snap, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(snap) / 2));
+    f.put('\x5a');
+  }
+  auto ledger = NewLedger();
+  RecoveryReport rep;
+  auto d = Durability::Open(*ledger, Opts(SyncMode::kNone), &rep);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(rep.snapshots_rejected.size(), 1u);
+  EXPECT_TRUE(rep.snapshot_path.empty());
+  EXPECT_EQ(ledger->StateDigest(), digest) << "the WAL lost a record the snapshot had";
+}
+
+// An exception thrown on the writer thread (here by the file layer) must not terminate the
+// process: the log fails for good, as after a failed fdatasync, and nothing acknowledged is lost.
+TEST_F(DurabilityTest, AnExceptionOnTheWriterThreadFailsTheLogNotTheProcess) {
+  wal::PowerCutFileSystem pfs;
+  std::atomic<bool> armed{false};
+  pfs.SetSyncHook([&](const std::string&) -> Status {
+    if (armed.exchange(false)) throw std::runtime_error("simulated allocation failure");
+    return Status();
+  });
+  {
+    auto ledger = NewLedger();
+    DurabilityOptions o = Opts();
+    o.fs = &pfs;
+    auto d = Durability::Open(*ledger, o);
+    ASSERT_TRUE(d.ok());
+    ASSERT_TRUE(ledger->UpsertWorkspace("w", kUnlimited, Region::kGlobal).ok());
+    ASSERT_TRUE(ledger->Charge(Text("w", "u", 5)).status.ok());
+    ASSERT_TRUE((*d)->WaitDurable((*d)->Ticket()).ok());
+    armed = true;
+    ASSERT_TRUE(ledger->Charge(Text("w", "u", 7)).status.ok());
+    Status st = (*d)->WaitDurable((*d)->Ticket());
+    EXPECT_EQ(st.code(), Code::kUnavailable) << st.ToString();
+    EXPECT_NE(st.ToString().find("simulated allocation failure"), std::string::npos) << st.ToString();
+    // Sticky, and the writer still drains the lanes.
+    for (int i = 0; i < 100; ++i) ASSERT_TRUE(ledger->Charge(Text("w", "u", 1)).status.ok());
+    EXPECT_EQ((*d)->WaitDurable((*d)->Ticket()).code(), Code::kUnavailable);
+  }
+  auto ledger = NewLedger();
+  auto d = Durability::Open(*ledger, Opts());
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_GE(ledger->GetWorkspace("w")->used, 5u) << "nothing acknowledged is lost";
 }
 
 TEST_F(DurabilityTest, ConcurrentWritersEachWaitForTheirOwnRecords) {

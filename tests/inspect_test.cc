@@ -107,6 +107,34 @@ TEST_F(InspectTest, TornTailIsReportedButCleanAndNothingIsModified) {
   EXPECT_EQ(Sizes(), before) << "inspect must never modify the directory";
 }
 
+// A crash right after a segment was created can leave the newest one cut inside its header:
+// recovery cuts it like a torn tail, and inspect says so.
+TEST_F(InspectTest, NewestSegmentCutInsideItsHeaderIsATornTail) {
+  Populate();
+  // 123 records were written (2 workspaces, 120 charges, 1 hold): the next segment starts at 124.
+  fs::copy_file(Segments().front(), dir_ + "/wal-00000000000000000124.log");   // any 10 bytes
+  fs::resize_file(dir_ + "/wal-00000000000000000124.log", 10);
+  auto r = InspectDir(dir_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->at("wal_segments").as_array().back().at("verdict").as_string(), "torn tail")
+      << boost::json::serialize(*r);
+  EXPECT_TRUE(r->at("clean").as_bool()) << boost::json::serialize(*r);
+}
+
+// A bad header in a segment that is not the newest: corruption, reported (not an exception).
+TEST_F(InspectTest, BadHeaderOfAnOlderSegmentIsCorruption) {
+  Populate();
+  const auto segs = Segments();
+  {
+    std::fstream f(segs[0], std::ios::binary | std::ios::in | std::ios::out);
+    f.put('X');   // the magic
+  }
+  auto r = InspectDir(dir_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->at("clean").as_bool());
+  EXPECT_EQ(r->at("wal_segments").as_array().front().at("verdict").as_string(), "corrupt");
+}
+
 TEST_F(InspectTest, CorruptionIsNotClean) {
   Populate();
   const auto segs = Segments();

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -16,6 +18,7 @@
 #include "wal/file.h"
 #include "wal/format.h"
 #include "wal/segment_reader.h"
+#include "wal/segment_writer.h"
 
 namespace genledger::wal {
 namespace {
@@ -154,6 +157,23 @@ TEST(WalFormat, SegmentFileNames) {
   EXPECT_FALSE(ParseSegmentFileName("wal-00000000000000000001.log.tmp"));
   EXPECT_FALSE(ParseSegmentFileName("xal-00000000000000000001.log"));
   EXPECT_FALSE(ParseSegmentFileName("wal-00000000000000000001.lox"));
+}
+
+// The storage modules' shared helpers: one name parser for segments and snapshots, one errno
+// mapper (readers report a missing file as kNotFound, writers as kIOError).
+TEST(WalFormat, SharedNameAndErrnoHelpers) {
+  EXPECT_EQ(SeqFileName("snap-", 42, 20, ".snap"), "snap-00000000000000000042.snap");
+  EXPECT_EQ(ParseSeqFileName("snap-00000000000000000042.snap", "snap-", 20, ".snap"), 42u);
+  EXPECT_EQ(ParseSeqFileName("snap-00000000000000000042.snap", "wal-", 20, ".snap"), std::nullopt);
+  EXPECT_EQ(ParseSeqFileName("snap-0000000000000000004x.snap", "snap-", 20, ".snap"), std::nullopt);
+  EXPECT_EQ(ParseSeqFileName("snap-99999999999999999999.snap", "snap-", 20, ".snap"), std::nullopt);
+  EXPECT_EQ(BaseName("/a/b/wal-1.log"), "wal-1.log");
+  EXPECT_EQ(BaseName("wal-1.log"), "wal-1.log");
+  const Status missing = ErrnoStatus("open", "/x", ENOENT);
+  EXPECT_EQ(missing.code(), Code::kNotFound);
+  EXPECT_EQ(missing.message(), "open /x: " + std::string(std::strerror(ENOENT)));
+  EXPECT_EQ(ErrnoStatus("create", "/x", ENOENT, Missing::kIOError).code(), Code::kIOError);
+  EXPECT_EQ(ErrnoStatus("read", "/x", EIO).code(), Code::kIOError);
 }
 
 TEST(WalFormat, ListSegmentsSortsAndReportsMalformedNames) {
@@ -425,8 +445,11 @@ TEST(WalFormat, BadSegmentHeadersAreCorruption) {
   };
   for (const HeaderCase& hc : cases) {
     SCOPED_TRACE(hc.name);
-    // In the older segment and in the newest: a bad header is never a torn tail.
+    // In the older segment and in the newest: a bad header is never a torn tail. A header cut
+    // short is one only in the newest segment (ShortNewestSegmentIsATornTail...).
+    const bool cut_short = std::string_view(hc.name) == "short" || std::string_view(hc.name) == "empty";
     for (bool damage_newest : {false, true}) {
+      if (damage_newest && cut_short) continue;
       SCOPED_TRACE(damage_newest ? "newest" : "older");
       TwoSegments t;
       hc.damage(damage_newest ? t.second.bytes : t.first.bytes);
@@ -438,6 +461,75 @@ TEST(WalFormat, BadSegmentHeadersAreCorruption) {
 }
 
 // ---- Torn tails -----------------------------------------------------------------------------
+
+// A crash right after a segment was created can leave it with a partial header (0..23 bytes): it
+// holds no record, so in the newest segment it is a torn tail, cut and reported, in strict mode
+// too; the writer then continues at its first seq. (Older segments: BadSegmentHeadersAreCorruption.)
+TEST(WalFormat, ShortNewestSegmentIsATornTailAtEveryHeaderLength) {
+  for (RecoverMode mode : {RecoverMode::kStrict, RecoverMode::kSalvage}) {
+    for (uint64_t len = 0; len < kSegmentHeaderSize; ++len) {
+      SCOPED_TRACE("header cut at " + std::to_string(len) +
+                   (mode == RecoverMode::kStrict ? " (strict)" : " (salvage)"));
+      TwoSegments t;
+      t.second.bytes.resize(len);
+      t.Write();
+      Collector c;
+      auto r = ScanWal(t.dir.path(), kFromOldest, mode, c.fn());
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      EXPECT_EQ(c.seen.size(), 5u);
+      EXPECT_TRUE(r->torn_tail);
+      ASSERT_TRUE(r->cut);
+      EXPECT_EQ(r->cut->path, t.second_path);
+      EXPECT_EQ(r->cut->offset, 0u);
+      EXPECT_EQ(r->cut->dropped_bytes, len);
+      EXPECT_EQ(r->last_seq, 5u);
+      EXPECT_EQ(r->next_seq, 6u);
+      EXPECT_EQ(r->segments_seen, 2u);
+      EXPECT_TRUE(r->salvage_problem.ok());
+      EXPECT_TRUE(r->dropped_files.empty());
+
+      // The cut empties the file; the writer replaces it, and the log goes on at seq 6.
+      ASSERT_TRUE(ApplyRecoveryCut(*r).ok());
+      EXPECT_EQ(fs::file_size(t.second_path), 0u);
+      auto again = ScanWal(t.dir.path(), kFromOldest, RecoverMode::kStrict, {});
+      ASSERT_TRUE(again.ok()) << again.status().ToString();
+      EXPECT_EQ(again->next_seq, 6u);
+      auto w = SegmentWriter::Open(t.dir.path(), 6);
+      ASSERT_TRUE(w.ok()) << w.status().ToString();
+      EXPECT_EQ((*w)->Append(1, "after"), 6u);
+      ASSERT_TRUE((*w)->Close().ok());
+      auto after = ScanWal(t.dir.path(), kFromOldest, RecoverMode::kStrict, {});
+      ASSERT_TRUE(after.ok()) << after.status().ToString();
+      EXPECT_FALSE(after->cut);
+      EXPECT_EQ(after->last_seq, 6u);
+    }
+  }
+}
+
+// The only segment cut inside its header, with replay starting at its first seq (a snapshot
+// covers everything before it): a torn tail too.
+TEST(WalFormat, ShortOnlySegmentAfterASnapshotIsATornTail) {
+  TempDir dir;
+  const Image img = BuildSegment(40, {});
+  WriteSegment(dir, 40, Image{img.bytes.substr(0, 7), {}});
+  auto r = ScanWal(dir.path(), 40, RecoverMode::kStrict, {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->torn_tail);
+  EXPECT_EQ(r->last_seq, 39u);
+  EXPECT_EQ(r->next_seq, 40u);
+}
+
+// A short header is a torn tail only in the newest segment: followed by another segment, it is
+// corruption even when that one is itself cut short.
+TEST(WalFormat, ShortHeaderFollowedByAnotherSegmentIsCorruption) {
+  TempDir dir;
+  WriteSegment(dir, 1, BuildSegment(1, MakeRecs(2)));
+  const std::string middle = WriteSegment(dir, 3, Image{BuildSegment(3, {}).bytes.substr(0, 12), {}});
+  WriteSegment(dir, 4, Image{});  // the newest, empty
+  ExpectCorruptionAt(ScanWal(dir.path(), kFromOldest, RecoverMode::kStrict, {}), middle, 0,
+                     "shorter than the 24-byte header");
+}
+
 
 TEST(WalFormat, TornTailAtEveryByteOffsetOfLastFrame) {
   const Image older = BuildSegment(1, MakeRecs(4));

@@ -115,7 +115,10 @@ class Durability {
 
   // Writes a snapshot now (docs/durability.md, "Snapshots"): covers every WAL record written so
   // far, then applies retention and has the writer delete the WAL segments every kept snapshot
-  // covers. Blocks for the duration; snapshots are serialised (a concurrent call waits). Holds
+  // covers. Before the file is made durable, waits until every record the copy contains is
+  // fdatasynced (forcing a sync in periodic and none mode), so a snapshot never holds the only copy
+  // of a record; if the log fails meanwhile the snapshot is abandoned (kUnavailable).
+  // Blocks for the duration; snapshots are serialised (a concurrent call waits). Holds
   // one ledger shard at a time, briefly; mutations continue meanwhile. Ok without writing when
   // nothing was written to the WAL since the last snapshot. Thread-safe, but not concurrently
   // with the destructor.

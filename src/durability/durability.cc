@@ -35,6 +35,7 @@
 
 #include "durability/parallel_replay.h"
 #include "durability/snapshot_load.h"
+#include "log/log.h"
 #include "wal/segment_reader.h"
 #include "wal/segment_writer.h"
 
@@ -112,6 +113,10 @@ struct Durability::Impl {
 
   std::atomic<uint64_t> round{0};     // last round started
   std::atomic<uint64_t> durable{0};   // last round acknowledgeable
+  // Last round whose records are all fdatasynced (== durable in group mode), and the round a
+  // snapshot needs synced before it may finish (in periodic and none mode it forces a sync).
+  std::atomic<uint64_t> synced{0};
+  std::atomic<uint64_t> sync_request{0};
   std::atomic<uint64_t> events{0};    // bumped on every publication and on failure: waiters sleep on it
   std::atomic<bool> failed{false};
   mutable std::mutex failure_mu;
@@ -169,6 +174,48 @@ struct Durability::Impl {
     }
   }
 
+  Status FailureStatus() const {
+    std::lock_guard lock(failure_mu);
+    return Status(Code::kUnavailable, "the write-ahead log failed: " + failure.ToString());
+  }
+
+  // Writer thread, after round r's records were written: publishes r as synced if nothing
+  // written is unsynced, syncing first when a snapshot asked for it.
+  void PublishSynced(uint64_t r) {
+    if (writer->durable_seq() != writer->flushed_seq() && sync_request.load() > synced.load()) {
+      if (Status st = writer->Sync(); !st.ok()) {
+        Fail(st);
+        return;
+      }
+    }
+    if (writer->durable_seq() == writer->flushed_seq()) synced.store(r);
+  }
+
+  // Blocks until every record collected by round `ticket` (Ticket() semantics) is fdatasynced,
+  // whatever the sync mode. kUnavailable if the log fails first. Requires the writer running.
+  Status WaitSynced(uint64_t ticket) {
+    for (uint64_t cur = sync_request.load(); cur < ticket && !sync_request.compare_exchange_weak(cur, ticket);) {
+    }
+    Wakeup();
+    for (;;) {
+      const uint64_t seen = events.load();
+      if (synced.load() >= ticket) return Status();
+      if (failed.load()) return FailureStatus();
+      events.wait(seen);
+    }
+  }
+
+  // An exception escaped a round (an allocation, a file layer, the on-durable callback): the log
+  // can no longer say what is on disk, so it fails for good, exactly like a failed fdatasync.
+  void FailFromException(const char* what) {
+    const Status st(Code::kIOError, std::string("exception in the WAL writer thread: ") + what);
+    log::Error("{}", st.ToString());
+    try {
+      Fail(st);
+    } catch (...) {   // the on-durable callback threw again; the failure is recorded regardless
+    }
+  }
+
   void Fail(const Status& st) {
     {
       std::lock_guard lock(failure_mu);
@@ -181,9 +228,26 @@ struct Durability::Impl {
   }
 
   void Run();
+  void RunRounds();
 };
 
+// Keeps the writer thread alive through exceptions (std::thread would terminate the process):
+// the first one fails the log, then the rounds go on discarding records, as after an I/O error.
 void Durability::Impl::Run() {
+  for (;;) {
+    try {
+      RunRounds();
+      return;
+    } catch (const std::exception& e) {
+      FailFromException(e.what());
+    } catch (...) {
+      FailFromException("unknown exception");
+    }
+    if (stop.load()) return;
+  }
+}
+
+void Durability::Impl::RunRounds() {
   std::string batch;
   batch.reserve(1 << 20);
   auto last_sync = std::chrono::steady_clock::now();
@@ -201,6 +265,7 @@ void Durability::Impl::Run() {
     if (batch.empty() && !stopping) {
       // Nothing to write: publish the (empty) round so tickets taken now complete, then sleep
       // until a shard gets a record (or the periodic sync is due).
+      if (!failed.load()) PublishSynced(r);
       if (!failed.load()) {
         durable.store(r);
         events.fetch_add(1);
@@ -233,7 +298,7 @@ void Durability::Impl::Run() {
     Status st = writer->Flush();
     if (st.ok()) written_seq.store(writer->flushed_seq());
     uint64_t sync_us = 0;
-    const bool sync_now = opt.sync == SyncMode::kGroup || stopping ||
+    const bool sync_now = opt.sync == SyncMode::kGroup || stopping || sync_request.load() > synced.load() ||
                           (opt.sync == SyncMode::kPeriodic && std::chrono::steady_clock::now() - last_sync >= interval);
     if (st.ok() && sync_now) {
       const auto t0 = std::chrono::steady_clock::now();
@@ -245,6 +310,7 @@ void Durability::Impl::Run() {
       Fail(st);
       continue;
     }
+    PublishSynced(r);
     {
       std::lock_guard lock(stats_mu);
       ++stats.rounds;
@@ -334,6 +400,15 @@ Status Durability::Impl::TakeSnapshot() {
     if (st.ok()) st = (*w)->AddSection(Ledger::kShardStateSection, uint16_t(i), record_no, snapshot_buf);
     if (!st.ok()) return fail(st);   // the writer's destructor removes the temporary file
     max_hold_ns = std::max(max_hold_ns, hold_ns);
+  }
+  // The copy may contain records not yet on disk (it contains every record applied before each
+  // shard's hold). Finishing before they are would let a power cut keep the snapshot but lose the
+  // WAL records: state nobody was told about, and a WAL that no longer continues the snapshot.
+  // So wait for everything applied up to now to be fdatasynced; if the log fails meanwhile, the
+  // records never became durable and the snapshot is abandoned. (Once the writer has stopped,
+  // its Close synced everything.)
+  if (!writer_stopped) {
+    if (Status st = WaitSynced(round.load() + 1); !st.ok()) return fail(st);
   }
   if (Status st = (*w)->Finish(); !st.ok()) return fail(st);
   last_snapshot_seq = covered;
@@ -526,8 +601,7 @@ void Durability::SetOnDurable(std::function<void(uint64_t)> callback) {
 
 Status Durability::status() const {
   if (!impl_->failed.load()) return Status();
-  std::lock_guard lock(impl_->failure_mu);
-  return Status(Code::kUnavailable, "the write-ahead log failed: " + impl_->failure.ToString());
+  return impl_->FailureStatus();
 }
 
 Durability::Stats Durability::stats() const {

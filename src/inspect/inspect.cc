@@ -12,6 +12,7 @@
 #include "ledger/log_record_text.h"
 #include "snapshot/snapshot_dir.h"
 #include "snapshot/snapshot_file.h"
+#include "wal/file.h"
 #include "wal/segment_reader.h"
 
 namespace genledger::inspect {
@@ -28,8 +29,13 @@ json::object ScanSegment(const std::string& path, bool newest) {
   seg["file"] = path;
   auto reader = wal::SegmentReader::Open(path);
   if (!reader.ok()) {
-    seg["verdict"] = "corrupt";
+    // The newest segment cut inside its header holds no record: recovery cuts it as a torn tail.
+    auto size = wal::FileSize(path);
+    const bool torn = newest && size.ok() && *size < wal::kSegmentHeaderSize;
+    seg["verdict"] = torn ? "torn tail" : "corrupt";
     seg["error"] = reader.status().ToString();
+    if (torn) seg["valid_bytes"] = 0;
+    seg["records_by_type"] = json::object();   // InspectDir sums it over every segment
     return seg;
   }
   wal::SegmentReader& r = **reader;

@@ -13,22 +13,11 @@
 namespace genledger::snapshot {
 namespace {
 
-Status ErrnoStatus(std::string_view op, const std::string& path, int err) {
-  std::string msg;
-  msg.append(op).append(" ").append(path).append(": ").append(std::strerror(err));
-  return Status(err == ENOENT ? Code::kNotFound : Code::kIOError, std::move(msg));
-}
-
-bool StartsWith(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && s.substr(0, prefix.size()) == prefix;
-}
-bool EndsWith(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
+using wal::ErrnoStatus;
 
 bool IsTempName(std::string_view name) {
-  return StartsWith(name, kSnapshotPrefix) &&
-         EndsWith(name, std::string(kSnapshotSuffix) + std::string(kTempSuffix));
+  return name.starts_with(kSnapshotPrefix) &&
+         name.ends_with(std::string(kSnapshotSuffix) + std::string(kTempSuffix));
 }
 
 Status RemoveFile(const std::string& path) {
@@ -49,7 +38,7 @@ Result<SnapshotListing> ListSnapshots(const std::string& dir) {
       out.snapshots.push_back(SnapshotName{wal::JoinPath(dir, name), *seq});
     } else if (IsTempName(name)) {
       out.temp_files.emplace_back(name);
-    } else if (StartsWith(name, kSnapshotPrefix) && EndsWith(name, kSnapshotSuffix)) {
+    } else if (name.starts_with(kSnapshotPrefix) && name.ends_with(kSnapshotSuffix)) {
       out.malformed.emplace_back(name);
     }
     errno = 0;

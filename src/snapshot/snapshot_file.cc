@@ -14,44 +14,17 @@
 namespace genledger::snapshot {
 namespace {
 
-Status ErrnoStatus(std::string_view op, const std::string& path, int err) {
-  std::string msg;
-  msg.append(op).append(" ").append(path).append(": ").append(std::strerror(err));
-  return Status(err == ENOENT ? Code::kNotFound : Code::kIOError, std::move(msg));
-}
-
-bool EndsWith(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
-std::string_view BaseName(std::string_view path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string_view::npos ? path : path.substr(slash + 1);
-}
+using wal::BaseName;
+using wal::ErrnoStatus;
 
 }  // namespace
 
 std::string SnapshotFileName(uint64_t covered_seq) {
-  std::string digits = std::to_string(covered_seq);
-  std::string name(kSnapshotPrefix);
-  name.append(kSnapshotSeqDigits - digits.size(), '0').append(digits).append(kSnapshotSuffix);
-  return name;
+  return wal::SeqFileName(kSnapshotPrefix, covered_seq, kSnapshotSeqDigits, kSnapshotSuffix);
 }
 
 std::optional<uint64_t> ParseSnapshotFileName(std::string_view name) {
-  if (name.size() != kSnapshotPrefix.size() + kSnapshotSeqDigits + kSnapshotSuffix.size() ||
-      name.substr(0, kSnapshotPrefix.size()) != kSnapshotPrefix ||
-      !EndsWith(name, kSnapshotSuffix)) {
-    return std::nullopt;
-  }
-  uint64_t v = 0;
-  for (char c : name.substr(kSnapshotPrefix.size(), kSnapshotSeqDigits)) {
-    if (c < '0' || c > '9') return std::nullopt;
-    const uint64_t d = static_cast<uint64_t>(c - '0');
-    if (v > (UINT64_MAX - d) / 10) return std::nullopt;  // 20 digits can exceed a u64
-    v = v * 10 + d;
-  }
-  return v;
+  return wal::ParseSeqFileName(name, kSnapshotPrefix, kSnapshotSeqDigits, kSnapshotSuffix);
 }
 
 // ---- SnapshotWriter -----------------------------------------------------------------------------

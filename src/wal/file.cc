@@ -6,17 +6,48 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <string>
 
 namespace genledger::wal {
-namespace {
 
-Status ErrnoStatus(std::string_view op, const std::string& path, int err) {
+Status ErrnoStatus(std::string_view op, std::string_view path, int err, Missing missing) {
   std::string msg;
   msg.reserve(op.size() + path.size() + 48);
   msg.append(op).append(" ").append(path).append(": ").append(std::strerror(err));
-  return Status(Code::kIOError, std::move(msg));
+  const bool not_found = err == ENOENT && missing == Missing::kNotFound;
+  return Status(not_found ? Code::kNotFound : Code::kIOError, std::move(msg));
 }
+
+std::string_view BaseName(std::string_view path) noexcept {
+  const size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+std::string SeqFileName(std::string_view prefix, uint64_t seq, size_t digits, std::string_view suffix) {
+  const std::string number = std::to_string(seq);
+  std::string name(prefix);
+  name.append(digits - std::min(digits, number.size()), '0').append(number).append(suffix);
+  return name;
+}
+
+std::optional<uint64_t> ParseSeqFileName(std::string_view name, std::string_view prefix, size_t digits,
+                                         std::string_view suffix) noexcept {
+  if (name.size() != prefix.size() + digits + suffix.size() || !name.starts_with(prefix) ||
+      !name.ends_with(suffix)) {
+    return std::nullopt;
+  }
+  uint64_t v = 0;
+  for (char c : name.substr(prefix.size(), digits)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    const uint64_t d = static_cast<uint64_t>(c - '0');
+    if (v > (UINT64_MAX - d) / 10) return std::nullopt;  // 20 digits can exceed a u64
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+namespace {
 
 class PosixWritableFile final : public WritableFile {
  public:
@@ -33,7 +64,7 @@ class PosixWritableFile final : public WritableFile {
       const ssize_t n = ::write(fd_, p, left);
       if (n < 0) {
         if (errno == EINTR) continue;
-        return ErrnoStatus("write", path_, errno);
+        return ErrnoStatus("write", path_, errno, Missing::kIOError);
       }
       p += n;
       left -= static_cast<size_t>(n);
@@ -47,7 +78,7 @@ class PosixWritableFile final : public WritableFile {
     // fdatasync is not restartable in general, but EINTR means it did not run to completion and
     // nothing was reported lost, so running it again is the correct reaction.
     while (::fdatasync(fd_) != 0) {
-      if (errno != EINTR) return ErrnoStatus("fdatasync", path_, errno);
+      if (errno != EINTR) return ErrnoStatus("fdatasync", path_, errno, Missing::kIOError);
     }
     return Status::Ok();
   }
@@ -57,7 +88,7 @@ class PosixWritableFile final : public WritableFile {
     const int fd = fd_;
     fd_ = -1;
     // Never retry close on EINTR: on Linux the descriptor is released either way.
-    if (::close(fd) != 0 && errno != EINTR) return ErrnoStatus("close", path_, errno);
+    if (::close(fd) != 0 && errno != EINTR) return ErrnoStatus("close", path_, errno, Missing::kIOError);
     return Status::Ok();
   }
 
@@ -76,13 +107,13 @@ class PosixFileSystem final : public FileSystem {
     do {
       fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
     } while (fd < 0 && errno == EINTR);
-    if (fd < 0) return ErrnoStatus("create", path, errno);
+    if (fd < 0) return ErrnoStatus("create", path, errno, Missing::kIOError);
     return std::unique_ptr<WritableFile>(new PosixWritableFile(path, fd));
   }
 
   Status RenameFile(const std::string& from, const std::string& to) override {
     if (::rename(from.c_str(), to.c_str()) != 0) {
-      return ErrnoStatus("rename", from + " -> " + to, errno);
+      return ErrnoStatus("rename", from + " -> " + to, errno, Missing::kIOError);
     }
     return Status::Ok();
   }
@@ -102,11 +133,11 @@ Status SyncDir(const std::string& dir) {
   do {
     fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   } while (fd < 0 && errno == EINTR);
-  if (fd < 0) return ErrnoStatus("open directory", dir, errno);
+  if (fd < 0) return ErrnoStatus("open directory", dir, errno, Missing::kIOError);
   Status s;
   while (::fsync(fd) != 0) {
     if (errno != EINTR) {
-      s = ErrnoStatus("fsync directory", dir, errno);
+      s = ErrnoStatus("fsync directory", dir, errno, Missing::kIOError);
       break;
     }
   }
@@ -119,21 +150,21 @@ Status TruncateFile(const std::string& path, uint64_t length) {
   do {
     fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
   } while (fd < 0 && errno == EINTR);
-  if (fd < 0) return ErrnoStatus("open", path, errno);
+  if (fd < 0) return ErrnoStatus("open", path, errno, Missing::kIOError);
   Status s;
   struct stat st;
   if (::fstat(fd, &st) != 0) {
-    s = ErrnoStatus("stat", path, errno);
+    s = ErrnoStatus("stat", path, errno, Missing::kIOError);
   } else if (static_cast<uint64_t>(st.st_size) < length) {
     s = Status(Code::kInvalidArgument, "truncate " + path + " to " + std::to_string(length) +
                                            " would extend it (size " +
                                            std::to_string(st.st_size) + ")");
   } else if (::ftruncate(fd, static_cast<off_t>(length)) != 0) {
-    s = ErrnoStatus("ftruncate", path, errno);
+    s = ErrnoStatus("ftruncate", path, errno, Missing::kIOError);
   } else {
     while (::fsync(fd) != 0) {
       if (errno != EINTR) {
-        s = ErrnoStatus("fsync", path, errno);
+        s = ErrnoStatus("fsync", path, errno, Missing::kIOError);
         break;
       }
     }
@@ -146,7 +177,7 @@ Result<uint64_t> FileSize(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return Status(Code::kNotFound, "no such file: " + path);
-    return ErrnoStatus("stat", path, errno);
+    return ErrnoStatus("stat", path, errno, Missing::kIOError);
   }
   return static_cast<uint64_t>(st.st_size);
 }

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -61,6 +62,24 @@ Result<uint64_t> FileSize(const std::string& path);
 
 // "<dir>/<name>", without doubling a trailing slash.
 std::string JoinPath(const std::string& dir, std::string_view name);
+
+// The last component of `path` (all of it when it has no '/'). Pure.
+std::string_view BaseName(std::string_view path) noexcept;
+
+// The one errno-to-Status mapper of the storage modules (WAL, snapshots): kIOError with
+// "<op> <path>: <strerror(err)>"; ENOENT maps to kNotFound when `missing` says so (readers, whose
+// callers tell a missing file from a failing one) and to kIOError otherwise (writers).
+enum class Missing : uint8_t { kIOError, kNotFound };
+Status ErrnoStatus(std::string_view op, std::string_view path, int err, Missing missing = Missing::kNotFound);
+
+// File names carrying a sequence number: "<prefix><seq, `digits` zero-padded decimal><suffix>"
+// (WAL segments and snapshots; 20 digits hold every u64, so lexical order is numeric order).
+// Requires: seq has at most `digits` digits. Pure.
+std::string SeqFileName(std::string_view prefix, uint64_t seq, size_t digits, std::string_view suffix);
+// The seq in a name of exactly that shape, or nullopt (other length, prefix or suffix, a
+// non-digit, or a number beyond u64). Pure.
+std::optional<uint64_t> ParseSeqFileName(std::string_view name, std::string_view prefix, size_t digits,
+                                         std::string_view suffix) noexcept;
 
 // Wraps another FileSystem and fails chosen operations, for tests (here rather than in a test so
 // the lead's group-commit tests can use it too). Counters are global across all files created by

@@ -16,12 +16,6 @@
 namespace genledger::wal {
 namespace {
 
-Status ErrnoStatus(std::string_view op, const std::string& path, int err) {
-  std::string msg(op);
-  msg.append(" ").append(path).append(": ").append(std::strerror(err));
-  return Status(err == ENOENT ? Code::kNotFound : Code::kIOError, std::move(msg));
-}
-
 std::string At(const std::string& path, uint64_t offset) {
   return path + ": offset " + std::to_string(offset) + ": ";
 }
@@ -32,34 +26,16 @@ Status Corruption(const std::string& path, uint64_t offset, std::string_view wha
   return Status(Code::kCorruption, std::move(msg));
 }
 
-bool EndsWith(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 }  // namespace
 
 // ---- Names ------------------------------------------------------------------------------------
 
 std::string SegmentFileName(uint64_t first_seq) {
-  std::string digits = std::to_string(first_seq);
-  std::string name(kSegmentPrefix);
-  name.append(kSegmentSeqDigits - digits.size(), '0').append(digits).append(kSegmentSuffix);
-  return name;
+  return SeqFileName(kSegmentPrefix, first_seq, kSegmentSeqDigits, kSegmentSuffix);
 }
 
 std::optional<uint64_t> ParseSegmentFileName(std::string_view name) {
-  if (name.size() != kSegmentPrefix.size() + kSegmentSeqDigits + kSegmentSuffix.size() ||
-      name.substr(0, kSegmentPrefix.size()) != kSegmentPrefix || !EndsWith(name, kSegmentSuffix)) {
-    return std::nullopt;
-  }
-  uint64_t v = 0;
-  for (char c : name.substr(kSegmentPrefix.size(), kSegmentSeqDigits)) {
-    if (c < '0' || c > '9') return std::nullopt;
-    const uint64_t d = static_cast<uint64_t>(c - '0');
-    if (v > (UINT64_MAX - d) / 10) return std::nullopt;  // 20 digits can exceed a u64
-    v = v * 10 + d;
-  }
-  return v;
+  return ParseSeqFileName(name, kSegmentPrefix, kSegmentSeqDigits, kSegmentSuffix);
 }
 
 Result<SegmentListing> ListSegments(const std::string& dir) {
@@ -71,8 +47,7 @@ Result<SegmentListing> ListSegments(const std::string& dir) {
     const std::string_view name(e->d_name);
     if (auto seq = ParseSegmentFileName(name)) {
       out.segments.push_back(SegmentName{JoinPath(dir, name), *seq});
-    } else if (name.substr(0, std::min(name.size(), kSegmentPrefix.size())) == kSegmentPrefix &&
-               EndsWith(name, kSegmentSuffix)) {
+    } else if (name.starts_with(kSegmentPrefix) && name.ends_with(kSegmentSuffix)) {
       out.malformed.emplace_back(name);
     }
     errno = 0;
@@ -301,11 +276,6 @@ std::optional<Frame> SegmentReader::FindLaterValidFrame() {
 
 namespace {
 
-std::string FileNameOf(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 // Records a salvage stop: everything from segment `first_dropped` on is dropped whole.
 void DropFrom(const std::vector<SegmentName>& segs, size_t first_dropped, ScanReport* r) {
   for (size_t j = first_dropped; j < segs.size(); ++j) {
@@ -344,11 +314,11 @@ Result<ScanReport> ScanWal(const std::string& dir, uint64_t from_seq, RecoverMod
     if (prev_path != nullptr && seg.first_seq != r.last_seq + 1) {
       std::string what = "first seq " + std::to_string(seg.first_seq);
       if (seg.first_seq > r.last_seq + 1) {
-        what += " does not continue " + FileNameOf(*prev_path) + " (last seq " +
+        what += " does not continue " + std::string(BaseName(*prev_path)) + " (last seq " +
                 std::to_string(r.last_seq) + "): seqs " + std::to_string(r.last_seq + 1) + ".." +
                 std::to_string(seg.first_seq - 1) + " are missing (missing segment)";
       } else {
-        what += " overlaps " + FileNameOf(*prev_path) + " (last seq " +
+        what += " overlaps " + std::string(BaseName(*prev_path)) + " (last seq " +
                 std::to_string(r.last_seq) + ")";
       }
       problem = Corruption(seg.path, kSegmentFirstSeqOffset, what);
@@ -358,6 +328,17 @@ Result<ScanReport> ScanWal(const std::string& dir, uint64_t from_seq, RecoverMod
                                " but replay starts at seq " + std::to_string(from_seq) +
                                ": seqs " + std::to_string(from_seq) + ".." +
                                std::to_string(seg.first_seq - 1) + " are missing");
+    } else if (auto size = FileSize(seg.path); !size.ok()) {
+      return size.status();
+    } else if (newest && *size < kSegmentHeaderSize) {
+      // Cut short inside its header (a crash right after creating it, on a file system that
+      // made the name durable before the data; or a copy cut short): it holds no record, so
+      // nothing durable can lie beyond it. A torn tail at offset 0, at every length 0..23.
+      ++r.segments_seen;
+      r.last_seq = seg.first_seq - 1;
+      r.cut = Cut{seg.path, 0, *size};
+      r.torn_tail = true;
+      break;
     } else {
       auto opened = SegmentReader::Open(seg.path);
       if (!opened.ok()) {

@@ -1,0 +1,320 @@
+#include "simulation.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+
+#include "genledger/catalog.h"
+
+namespace genledger::sim {
+namespace {
+
+constexpr int kWorkspaces = 6;
+constexpr int kUsers = 5;
+// Idempotency ids retried from earlier cycles must still be remembered: well inside the window
+// (24 h by default) and the table's capacity.
+constexpr uint64_t kRetryAgeMs = 12ull * 60 * 60 * 1000;
+constexpr size_t kOlderIdsKept = 2000;
+
+std::string Ws(uint64_t i) { return "w" + std::to_string(i); }
+std::string User(uint64_t i) { return "u" + std::to_string(i); }
+
+}  // namespace
+
+// `cuts`: power cuts made when the failure showed (recovery n checks cut n-1's outcome).
+Status Simulation::Fail(uint32_t cuts, const std::string& what) const {
+  return Status(Code::kCorruption, "SIMULATION FAILED: seed " + std::to_string(seed_) + ", after " +
+                                       std::to_string(cuts) + " power cut(s): " + what +
+                                       " (replay: tools/simulate.sh --seed " + std::to_string(seed_) +
+                                       " --cuts " + std::to_string(std::max<uint32_t>(cuts, 1)) + ")");
+}
+
+ChargeRequest Simulation::Text(const std::string& ws, const std::string& user, uint64_t n,
+                               const std::string& id) const {
+  ChargeRequest r{ws, user, ledger_->catalog().Find("gpt-4o"), {}, id};
+  r.usage.quantity = n;
+  return r;
+}
+
+std::string Simulation::Coarse() const {
+  std::string out;
+  for (int i = 0; i < kWorkspaces; ++i) {
+    auto w = ledger_->GetWorkspace(Ws(i));
+    if (!w.ok()) continue;
+    out += Ws(i) + "{used " + std::to_string(w->used) + " res " + std::to_string(w->reserved) + " lim " +
+           std::to_string(w->limit) + " top " + std::to_string(w->topup) + " per " + std::to_string(w->period) +
+           " users " + std::to_string(w->users) + "} ";
+  }
+  auto t = ledger_->Totals();
+  out += "holds " + std::to_string(t.open_reservations) + " idem " + std::to_string(t.idempotency_entries);
+  return out;
+}
+
+void Simulation::Record(const std::string& name) {
+  if (debug_) {
+    coarse_.push_back(Coarse());
+    op_names_.push_back(name);
+  }
+  digests_.push_back(ledger_->StateDigest());
+  ++stats_.ops;
+}
+
+Status Simulation::Run(uint32_t cuts) {
+  for (uint32_t cut = 0; cut < cuts; ++cut) {
+    if (Status st = Cycle(cut); !st.ok()) return st;
+  }
+  // Recover once more and check the last cut, then shut down cleanly.
+  if (Status st = Recover(cuts); !st.ok()) return st;
+  dur_.reset();
+  ledger_.reset();
+  return Status();
+}
+
+Status Simulation::Recover(uint32_t cut) {
+  LedgerOptions lo;
+  lo.clock = &clock_;
+  ledger_ = std::make_unique<Ledger>(Catalog::Default(), lo);
+  DurabilityOptions o;
+  o.data_dir = dir_;
+  o.sync = SyncMode::kGroup;
+  o.fs = &fs_;
+  o.snapshot_interval_s = 0;   // snapshots are taken by the load, at random moments
+  o.segment_bytes = 8192;      // rotations (and their crash windows) every few dozen records
+  RecoveryReport rep;
+  auto d = Durability::Open(*ledger_, o, &rep);
+  if (!d.ok()) return Fail(cut, "recovery failed: " + d.status().ToString());
+  dur_ = std::move(*d);
+  if (Status st = ledger_->CheckInvariants(); !st.ok()) return Fail(cut, "invariant broken after recovery: " + st.ToString());
+  if (rep.torn_tail) ++stats_.torn_tails;
+  if (!rep.snapshot_path.empty()) ++stats_.recovered_from_snapshot;
+  return CheckRecovered(cut, rep);
+}
+
+// The recovered state must be the live state after some op j of the cut cycle with j >= the
+// last acknowledged op (the WAL holds one client's records in the order it made them, so what
+// survives is a prefix of its ops). Then every idempotent charge of that cycle is retried: one
+// the prefix contains must be answered as a replay with its original charge id (never debited
+// twice), one it does not must not be.
+Status Simulation::CheckRecovered(uint32_t cut, const RecoveryReport& rep) {
+  const uint64_t recovered = ledger_->StateDigest();
+  std::vector<IdemCharge> prev = std::move(applied_idem_);
+  applied_idem_.clear();
+  size_t jmin = 0, jmax = 0;
+  if (!digests_.empty()) {
+    bool found = false;
+    for (size_t j = acked_; j < digests_.size(); ++j) {
+      if (digests_[j] != recovered) continue;
+      if (!found) jmin = j;
+      jmax = j;
+      found = true;
+    }
+    if (!found) {
+      if (debug_) {
+        std::string d = "\nrecovered: " + Coarse() + "\n";
+        for (size_t j = 0; j < digests_.size(); ++j) {
+          d += (j == acked_ ? "ACKED " : "") + std::to_string(j) + (digests_[j] == recovered ? " MATCH " : " ") +
+               (j < coarse_.size() ? coarse_[j] : "") + (j < op_names_.size() ? " after " + op_names_[j] : "") + "\n";
+        }
+        std::fprintf(stderr, "%s", d.c_str());
+      }
+      return Fail(cut, "the recovered ledger is not the state after any op from the last acknowledged one (" +
+                           std::to_string(acked_) + ") to the last one made (" +
+                           std::to_string(digests_.size() - 1) + "): an acknowledged op was lost or an op applied twice; " +
+                           rep.Summary());
+    }
+    stats_.acknowledged += acked_;
+    stats_.in_flight_applied += jmin - acked_;
+    stats_.in_flight_lost += digests_.size() - 1 - jmax;
+  }
+  digests_.assign(1, recovered);
+  coarse_.clear();
+  op_names_.assign(1, "recovery");
+  if (debug_) coarse_.push_back(Coarse());
+  acked_ = 0;
+
+  // Retries as the first ops of the new cycle: they are part of its load too.
+  for (const IdemCharge& c : prev) {
+    if (c.op > jmin && c.op <= jmax) continue;   // ambiguous (cannot happen: a charge changes the digest)
+    const bool contained = c.op <= jmin;
+    const size_t op = digests_.size();
+    ChargeResult r = ledger_->Charge(Text(c.ws, c.user, c.quantity, c.id));
+    Record("check retry " + c.id);
+    ++stats_.retries_checked;
+    if (contained && (!r.status.ok() || !r.replayed || r.charge_id != c.charge_id)) {
+      return Fail(cut, "retry of idempotent charge " + c.id + " (op " + std::to_string(c.op) +
+                           ", in the recovered state) was not replayed as charge " +
+                           std::to_string(c.charge_id) + ": " + r.status.ToString() +
+                           (r.replayed ? " replayed as " + std::to_string(r.charge_id) : " applied again"));
+    }
+    if (!contained && r.replayed) {
+      return Fail(cut, "retry of idempotent charge " + c.id + " (op " + std::to_string(c.op) +
+                           ", not in the recovered state) was answered as a replay");
+    }
+    if (contained) {
+      older_idem_.push_back(c);
+    } else if (r.status.ok()) {
+      IdemCharge again = c;
+      again.charge_id = r.charge_id;
+      again.at_ms = clock_.NowMs();
+      again.op = op;
+      applied_idem_.push_back(std::move(again));
+    }
+  }
+  if (older_idem_.size() > kOlderIdsKept) {
+    older_idem_.erase(older_idem_.begin(), older_idem_.end() - kOlderIdsKept);
+  }
+  // A few acknowledged in earlier cycles, still inside their window.
+  for (int k = 0; k < 4 && !older_idem_.empty(); ++k) {
+    const IdemCharge& c = older_idem_[Pick(older_idem_.size())];
+    if (clock_.NowMs() - c.at_ms > kRetryAgeMs) continue;
+    ChargeResult r = ledger_->Charge(Text(c.ws, c.user, c.quantity, c.id));
+    Record("check retry " + c.id);
+    ++stats_.retries_checked;
+    if (!r.replayed || r.charge_id != c.charge_id) {
+      return Fail(cut, "retry of idempotent charge " + c.id + ", acknowledged before an earlier cut, was not replayed: " +
+                           r.status.ToString());
+    }
+  }
+  return Status();
+}
+
+std::string Simulation::Op() {
+  const uint64_t kind = Pick(100);
+  const std::string ws = Ws(Pick(kWorkspaces)), user = User(Pick(kUsers));
+  const size_t op = digests_.size();
+  std::string desc;
+  if (kind < 20) {
+    ChargeResult r = ledger_->Charge(Text(ws, user, 1 + Pick(5), {}));
+    if (r.status.ok()) charge_ids_.push_back(r.charge_id);
+    desc = "charge " + ws + "/" + user + " -> " + r.status.ToString() + " id " + std::to_string(r.charge_id) + " cost " + std::to_string(r.cost);
+  } else if (kind < 40) {
+    const std::string id = "s" + std::to_string(seed_) + "-" + std::to_string(next_id_++);
+    const uint64_t qty = 1 + Pick(5);
+    ChargeResult r = ledger_->Charge(Text(ws, user, qty, id));
+    desc = "idem charge " + id + " " + ws + "/" + user + " -> " + r.status.ToString() + " id " + std::to_string(r.charge_id);
+    if (r.status.ok() && !r.replayed) {
+      charge_ids_.push_back(r.charge_id);
+      applied_idem_.push_back(IdemCharge{ws, user, id, qty, r.charge_id, clock_.NowMs(), op});
+    }
+  } else if (kind < 48) {
+    // An idempotent retry of a charge the live ledger applied: always a replay while live.
+    const bool recent = older_idem_.empty() || (!applied_idem_.empty() && Pick(2) == 0);
+    if (recent && applied_idem_.empty()) return "skip";
+    const IdemCharge& c = recent ? applied_idem_[Pick(applied_idem_.size())] : older_idem_[Pick(older_idem_.size())];
+    if (clock_.NowMs() - c.at_ms > kRetryAgeMs) return "skip";
+    ChargeResult r = ledger_->Charge(Text(c.ws, c.user, c.quantity, c.id));
+    desc = "retry " + c.id + " -> replayed " + std::to_string(r.replayed);
+    if (!r.replayed || r.charge_id != c.charge_id) {
+      live_failure_ = "live retry of " + c.id + " was not replayed: " + r.status.ToString();
+    }
+  } else if (kind < 60) {
+    ReserveResult r = ledger_->Reserve(ReserveRequest{Text(ws, user, 1 + Pick(8), {}), 1000 + Pick(300'000)});
+    if (r.status.ok()) reservation_ids_.push_back(r.reservation_id);
+    desc = "reserve " + ws + "/" + user + " -> " + r.status.ToString() + " id " + std::to_string(r.reservation_id) + " held " + std::to_string(r.held);
+  } else if (kind < 68) {
+    if (reservation_ids_.empty()) return "skip";
+    std::optional<Usage> actual;
+    if (Pick(2) == 0) {
+      actual = Usage{};
+      actual->quantity = 1 + Pick(8);
+    }
+    const uint64_t id = reservation_ids_[Pick(reservation_ids_.size())];
+    CommitResult r = ledger_->Commit(id, actual);
+    if (r.status.ok()) charge_ids_.push_back(r.charge_id);
+    desc = "commit " + std::to_string(id) + " -> " + r.status.ToString() + " cost " + std::to_string(r.cost) + " charge " + std::to_string(r.charge_id);
+  } else if (kind < 73) {
+    if (reservation_ids_.empty()) return "skip";
+    const uint64_t id = reservation_ids_[Pick(reservation_ids_.size())];
+    desc = "release " + std::to_string(id) + " -> " + ledger_->Release(id).status.ToString();
+  } else if (kind < 79) {
+    if (charge_ids_.empty()) return "skip";
+    const uint64_t id = charge_ids_[Pick(charge_ids_.size())];
+    RefundResult r = ledger_->Refund(id);
+    desc = "refund " + std::to_string(id) + " -> " + r.status.ToString() + " " + std::to_string(r.refunded);
+  } else if (kind < 83) {
+    static constexpr uint64_t kLimits[] = {kUnlimited, 50, 200, 1000, 5000};
+    desc = "upsert " + ws + " -> " + ledger_->UpsertWorkspace(ws, kLimits[Pick(5)], Region::kGlobal).status().ToString();
+  } else if (kind < 87) {
+    desc = "topup " + ws + " -> " + ledger_->TopUp(ws, 1 + Pick(100)).status().ToString();
+  } else if (kind < 91) {
+    static constexpr uint64_t kCaps[] = {kUnlimited, 5, 20, 100};
+    desc = "user limit " + ws + "/" + user + " -> " + ledger_->SetUserLimit(ws, user, kCaps[Pick(4)]).status().ToString();
+  } else if (kind < 93) {
+    desc = "reset " + ws + " -> " + ledger_->ResetPeriod(ws).status().ToString();
+  } else if (kind < 97) {
+    // Expiry releases holds shard by shard, one record each: not atomic, so a cut inside it
+    // leaves a state no single op boundary had. Cuts are suspended until it is durable (each
+    // release record is the same as Release's, which cuts do hit).
+    if (fs_.power_off()) return "skip";
+    rearm_cut_ = fs_.DisarmCut();
+    clock_.Advance(1000 + Pick(120'000));
+    desc = "expire -> " + std::to_string(ledger_->ExpireReservations());
+  } else {
+    desc = "read " + ws + " -> " + ledger_->GetWorkspace(ws).status().ToString();
+  }
+  // Hints only: ids that recovery dropped are refused later, which changes nothing.
+  if (charge_ids_.size() > 4096) charge_ids_.erase(charge_ids_.begin(), charge_ids_.begin() + 2048);
+  if (reservation_ids_.size() > 4096) reservation_ids_.erase(reservation_ids_.begin(), reservation_ids_.begin() + 2048);
+  return desc;
+}
+
+Status Simulation::Cycle(uint32_t cut) {
+  if (Status st = Recover(cut); !st.ok()) return st;
+  if (cut == 0) {
+    for (int i = 0; i < kWorkspaces; ++i) {
+      (void)ledger_->UpsertWorkspace(Ws(i), i == 0 ? kUnlimited : 300, Region::kGlobal);
+      Record("create " + Ws(i));
+    }
+  }
+  const uint64_t ops = 20 + Pick(150);
+  // Counted in file-system calls from here, over about as many as the last cycle made (a cut
+  // beyond this cycle's calls comes at its end, with nothing in flight).
+  fs_.CutPowerAtOp(static_cast<int64_t>(Pick(fs_calls_ + fs_calls_ / 8 + 1)));
+  const uint64_t calls_before = fs_.ops();
+  // Early, so that it usually runs before the cut, and concurrently with the load.
+  const uint64_t snapshot_at = Pick(2) == 0 ? Pick(std::min<uint64_t>(ops, 24)) : UINT64_MAX;
+  std::atomic<uint64_t> snapshots{0};
+  std::thread snapshotter;
+  uint64_t batch = 1 + Pick(8);
+  for (uint64_t k = 0; k < ops && !fs_.power_off(); ++k) {
+    if (k == snapshot_at) {
+      ++stats_.snapshots_started;
+      snapshotter = std::thread([&] {
+        if (dur_->Snapshot().ok()) snapshots.fetch_add(1);
+      });
+    }
+    Record(Op());
+    if (rearm_cut_) {
+      if (dur_->WaitDurable(dur_->Ticket()).ok()) acked_ = digests_.size() - 1;
+      fs_.CutPowerAtOp(*rearm_cut_);
+      rearm_cut_.reset();
+    }
+    if (!live_failure_.empty()) break;
+    if (--batch == 0 || k + 1 == ops) {
+      const size_t made = digests_.size() - 1;
+      if (!dur_->WaitDurable(dur_->Ticket()).ok()) break;   // the power went off
+      acked_ = made;
+      batch = 1 + Pick(8);
+    }
+  }
+  if (!fs_.power_off()) fs_calls_ = std::max<uint64_t>(16, fs_.ops() - calls_before);   // a whole cycle
+  fs_.CutPower();
+  if (snapshotter.joinable()) snapshotter.join();
+  if (!live_failure_.empty()) return Fail(cut + 1, live_failure_);
+  stats_.snapshots += snapshots.load();
+  dur_.reset();   // its writes fail now: the disk is gone
+  ledger_.reset();
+  wal::PowerCutOptions po;
+  po.tear_unsynced = Pick(2) == 0;
+  po.keep_some_dir_ops = Pick(2) == 0;
+  auto applied = fs_.ApplyPowerCut(rng_(), po);
+  if (!applied.ok()) return Fail(cut + 1, "applying the power cut: " + applied.status().ToString());
+  stats_.bytes_torn_kept += applied->bytes_torn_kept;
+  stats_.dir_ops_undone += applied->dir_ops_undone;
+  fs_.RestorePower();
+  ++stats_.cuts;
+  return Status();
+}
+
+}  // namespace genledger::sim
