@@ -83,6 +83,15 @@ void ResetWorkspacePeriod(Workspace& ws) {
 
 bool AnyOverLimitOf(const Workspace& ws) { return AnyOverLimit(ws); }
 
+void Ledger::Impl::RefundToAllowance(Workspace& ws, uint64_t cost) {
+  if (ws.base_limit == kUnlimited) return;
+  // Bounded like every allowance (a chain of resets and refunds could otherwise grow it
+  // without limit); base_limit <= kMaxLimit, so this cannot wrap.
+  ws.topup = std::min(ws.topup + cost, kMaxLimit - std::min(ws.base_limit, kMaxLimit));
+  // A larger allowance can only bring balances back under their limits.
+  if (ws.limit_lowered) ws.limit_lowered = AnyOverLimit(ws);
+}
+
 WorkspaceInfo MakeWorkspaceInfo(const Workspace& ws) {
   WorkspaceInfo info;
   info.workspace = ws.id;

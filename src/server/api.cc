@@ -3,6 +3,8 @@
 #include <chrono>
 #include <optional>
 
+#include "util/utf8.h"
+
 namespace genledger::server {
 
 namespace {
@@ -80,7 +82,7 @@ Api::Api(std::shared_ptr<Ledger> ledger, std::shared_ptr<Auth> auth,
 WireError Api::PrepareCharge(const OpRequest& r, ChargeRequest& c) {
   const CatalogItem* item = ledger_->catalog().Find(r.model);
   if (!item) {
-    std::string m = r.model.size() > 64 ? r.model.substr(0, 64) + "..." : r.model;
+    const std::string m = util::Utf8Shorten(r.model, 64);
     WireError u = WireError::Make(400, "unknown_model", "");
     u.message = "unknown model '";
     u.message += m;
