@@ -108,8 +108,14 @@ WorkspaceInfo MakeWorkspaceInfo(const Workspace& ws) {
 }
 
 Result<WorkspaceInfo> Ledger::UpsertWorkspace(std::string_view workspace, uint64_t limit, Region region) {
+  return UpdateWorkspace(workspace, WorkspaceUpdate{limit, region});
+}
+
+Result<WorkspaceInfo> Ledger::UpdateWorkspace(std::string_view workspace, const WorkspaceUpdate& update) {
   if (!IsValidId(workspace)) return Status(Code::kInvalidId, kWorkspaceIdRule);
-  if (Status st = CheckLimit(limit, "limit"); !st.ok()) return st;
+  if (update.limit.has_value()) {
+    if (Status st = CheckLimit(*update.limit, "limit"); !st.ok()) return st;
+  }
   const size_t hash = Impl::HashId(workspace);
   const uint32_t shard = Impl::ShardOf(hash);
   Shard& s = impl_->shards[shard];
@@ -117,6 +123,10 @@ Result<WorkspaceInfo> Ledger::UpsertWorkspace(std::string_view workspace, uint64
   std::lock_guard lock(s.mu);
   if (Status room = Impl::LogRoom(lane.get()); !room.ok()) return room;
   Workspace* ws = Impl::Find(s, workspace, hash);
+  // The fields not given are read under the same lock that writes them: nothing can change them
+  // in between.
+  const uint64_t limit = update.limit.value_or(ws != nullptr ? ws->base_limit : kUnlimited);
+  const Region region = update.region.value_or(ws != nullptr ? ws->region : Region::kGlobal);
   if (ws == nullptr) {
     // Reserve a slot in the global count first so concurrent creators cannot overshoot.
     if (impl_->workspace_count.fetch_add(1, std::memory_order_relaxed) >= impl_->opt.max_workspaces) {

@@ -360,24 +360,17 @@ void Api::Admin(std::string_view method, std::string_view ws, std::string_view s
       if (!need(Role::kAdmin)) return;
       const OpRequest* r = parse(kFLimit | kFRegion, 0, false);
       if (!r) return;
-      Region region = Region::kGlobal;
-      uint64_t limit = kUnlimited;
-      if (!r->has(kFRegion) || !r->has(kFLimit)) {
-        Result<WorkspaceInfo> cur = ledger_->GetWorkspace(ws);
-        if (cur.ok()) {
-          region = cur->region;
-          limit = cur->base_limit;
-        }
-      }
+      // A partial update: the fields not given are kept, read under the lock that applies it.
+      WorkspaceUpdate update;
       if (r->has(kFRegion)) {
         Result<Region> rg = ParseRegion(r->region);
         if (!rg.ok())
           return SetError(out, 400, "invalid_argument",
                           "field 'region' must be \"global\" or \"cn\"");
-        region = *rg;
+        update.region = *rg;
       }
-      if (r->has(kFLimit)) limit = r->limit;
-      workspace(ledger_->UpsertWorkspace(ws, limit, region));
+      if (r->has(kFLimit)) update.limit = r->limit;
+      workspace(ledger_->UpdateWorkspace(ws, update));
       out.mutation = out.status == 200;
       return;
     }
