@@ -221,6 +221,10 @@ class Ledger {
   // Users sorted by used (descending), then id.
   Result<std::vector<UserInfo>> ListUsers(std::string_view workspace) const;
   LedgerTotals Totals() const;
+  // Calls f once per workspace, shard by shard (each shard's in creation order). Copies one
+  // shard's workspaces under its lock and calls f outside it, so f may call into the ledger.
+  // O(workspaces): for offline tools (genledger-inspect), not for a request path.
+  void ForEachWorkspace(const std::function<void(const WorkspaceInfo&)>& f) const;
 
   // --- Write-ahead log hooks (records: docs/wal-records.md) ---
 

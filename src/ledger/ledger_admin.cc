@@ -220,6 +220,20 @@ Result<std::vector<UserInfo>> Ledger::ListUsers(std::string_view workspace) cons
   return users;
 }
 
+void Ledger::ForEachWorkspace(const std::function<void(const WorkspaceInfo&)>& f) const {
+  std::vector<WorkspaceInfo> infos;
+  for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
+    infos.clear();
+    {
+      const Shard& s = impl_->shards[i];
+      std::lock_guard lock(s.mu);
+      infos.reserve(s.workspaces.size());
+      for (const auto& ws : s.workspaces) infos.push_back(MakeWorkspaceInfo(*ws));
+    }
+    for (const WorkspaceInfo& info : infos) f(info);
+  }
+}
+
 LedgerTotals Ledger::Totals() const {
   LedgerTotals t;
   for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
