@@ -26,6 +26,7 @@ std::string_view CodeName(Code code) noexcept {
     case Code::kCorruption: return "corruption";
     case Code::kIOError: return "io_error";
     case Code::kNotFound: return "not_found";
+    case Code::kInternal: return "internal";
   }
   return "unknown_error";
 }
@@ -53,7 +54,8 @@ int HttpStatus(Code code) noexcept {
     case Code::kUnavailable:
     case Code::kOverloaded: return 503;
     case Code::kCorruption:
-    case Code::kIOError: return 500;
+    case Code::kIOError:
+    case Code::kInternal: return 500;
   }
   return 500;
 }
@@ -72,6 +74,7 @@ std::string_view Status::message() const noexcept {
     case Code::kIdempotencyConflict: return "the idempotency id was used before with other parameters";
     case Code::kModelNotAvailableInRegion: return "the model is not available in the workspace's region";
     case Code::kUnavailable: return "the write-ahead log has failed; no change can be acknowledged";
+    case Code::kInternal: return "internal error: the ledger found its state inconsistent; nothing changed";
     default: return CodeName(code_);
   }
 }

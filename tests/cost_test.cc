@@ -230,5 +230,32 @@ TEST(Cost, FractionalUnitRatesRoundUpAndExtremeRatesDoNotOverflow) {
   EXPECT_EQ(CostOk(third, Quantity(kMaxQuantity)), uint64_t{4'294'967'295'000});
 }
 
+// A Price (what a hold keeps) is priced exactly as its catalog item, with the same refusals.
+TEST(Cost, PriceOfEveryItemCostsTheSameAsTheItem) {
+  const Usage usages[] = {Quantity(1), Quantity(7), Seconds(1), Seconds(4'321, 3), Usage{.quantity = 2, .formats = 5}};
+  for (const CatalogItem& item : Catalog::Default()->items()) {
+    Result<Price> price = PriceOf(item);
+    ASSERT_TRUE(price.ok()) << item.id;
+    EXPECT_EQ(UnitName(price->unit), item.unit);
+    EXPECT_EQ(price->rate_milli, item.rate_milli);
+    for (const Usage& u : usages) {
+      Result<uint64_t> a = Cost(item, u), b = Cost(*price, u, item.id);
+      ASSERT_EQ(a.code(), b.code()) << item.id;
+      if (a.ok()) {
+        EXPECT_EQ(*a, *b) << item.id;
+      } else {
+        EXPECT_EQ(a.status().message(), b.status().message()) << item.id;
+      }
+    }
+  }
+  for (uint8_t code = 0; code <= kMaxUnitCode; ++code) {
+    EXPECT_EQ(ParseUnit(UnitName(Unit(code))).value(), Unit(code));
+  }
+  EXPECT_EQ(ParseUnit("Second").code(), Code::kInvalidArgument);
+  CatalogItem odd;
+  odd.unit = "furlong";
+  EXPECT_FALSE(PriceOf(odd).ok());
+}
+
 }  // namespace
 }  // namespace genledger

@@ -80,7 +80,7 @@ TEST_F(InspectTest, CleanDirectory) {
   const auto& types = r->at("records_by_type").as_object();
   EXPECT_EQ(types.at("charge_compact").as_uint64(), 120u);
   EXPECT_EQ(types.at("create_workspace").as_uint64(), 2u);
-  EXPECT_EQ(types.at("reserve").as_uint64(), 1u);
+  EXPECT_EQ(types.at("reserve_priced").as_uint64(), 1u);
   const auto& totals = r->at("recovered_totals").as_object();
   EXPECT_EQ(totals.at("workspaces").as_uint64(), t.workspaces);
   EXPECT_EQ(totals.at("users").as_uint64(), t.users);
@@ -214,6 +214,59 @@ TEST_F(InspectTest, SnapshotWithAWorkspace) {
   auto bad = InspectSnapshot(snap, std::nullopt);
   ASSERT_TRUE(bad.ok());
   EXPECT_FALSE(bad->at("clean").as_bool());
+}
+
+// `snapshot FILE --workspaces`: one row per workspace with id, limit, used, reserved and user
+// count, and none for a damaged file.
+TEST_F(InspectTest, SnapshotListsEveryWorkspace) {
+  {
+    Ledger ledger(Catalog::Default());
+    DurabilityOptions o;
+    o.data_dir = dir_;
+    auto d = Durability::Open(ledger, o);
+    ASSERT_TRUE(d.ok());
+    ASSERT_TRUE(ledger.UpsertWorkspace("acme", 100, Region::kGlobal).ok());
+    ASSERT_TRUE(ledger.UpsertWorkspace("free", kUnlimited, Region::kCn).ok());
+    ASSERT_TRUE(ledger.UpsertWorkspace("empty", 0, Region::kGlobal).ok());
+    for (int i = 0; i < 40; ++i) ASSERT_TRUE(ledger.UpsertWorkspace("ws-" + std::to_string(i), uint64_t(i), Region::kGlobal).ok());
+    ASSERT_TRUE(ledger.SetUserLimit("acme", "intern", 10).ok());
+    ChargeRequest c{"acme", "alice", ledger.catalog().Find("gpt-4o"), {}, {}};
+    c.usage.quantity = 7;
+    ASSERT_TRUE(ledger.Charge(c).status.ok());
+    ChargeRequest h{"free", "bob", ledger.catalog().Find("gpt-4o"), {}, {}};
+    h.usage.quantity = 5;
+    ASSERT_TRUE(ledger.Reserve(ReserveRequest{h, 0}).status.ok());
+    ASSERT_TRUE((*d)->Snapshot().ok());
+  }
+  std::string snap;
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    if (e.path().extension() == ".snap") snap = e.path();
+  }
+  ASSERT_FALSE(snap.empty());
+  std::map<std::string, boost::json::object> rows;
+  size_t calls = 0;
+  auto r = InspectSnapshot(snap, std::nullopt, [&](const boost::json::object& row) {
+    ++calls;
+    rows[std::string(row.at("workspace").as_string())] = row;
+  });
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->at("clean").as_bool());
+  EXPECT_EQ(calls, 43u);
+  ASSERT_EQ(rows.size(), 43u);
+  EXPECT_EQ(boost::json::serialize(rows["acme"]), R"({"workspace":"acme","limit":100,"used":7,"reserved":0,"users":2})");
+  EXPECT_EQ(boost::json::serialize(rows["free"]), R"({"workspace":"free","limit":null,"used":0,"reserved":5,"users":1})");
+  EXPECT_EQ(boost::json::serialize(rows["empty"]), R"({"workspace":"empty","limit":0,"used":0,"reserved":0,"users":0})");
+  EXPECT_EQ(rows["ws-39"].at("limit").as_uint64(), 39u);
+  {
+    std::fstream f(snap, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(50);
+    f.put('\x33');
+  }
+  calls = 0;
+  auto bad = InspectSnapshot(snap, std::nullopt, [&](const boost::json::object&) { ++calls; });
+  ASSERT_TRUE(bad.ok());
+  EXPECT_FALSE(bad->at("clean").as_bool());
+  EXPECT_EQ(calls, 0u);
 }
 
 // Inspect recovers through start-up's own single-pass loader: a newest snapshot damaged at its

@@ -80,15 +80,20 @@ TEST_F(ReplayTest, EveryRecordTypeReplaysToTheSameState) {
   clock_.Advance(600);
   EXPECT_EQ(a->ExpireReservations(), 1u);                                              // swept expiry
   (void)h3;
+  ChargeResult before_reset = a->Charge(Req("acme", "alice", "o3", 2));
+  ASSERT_TRUE(before_reset.status.ok());
   ASSERT_TRUE(a->ResetPeriod("acme").ok());
   ASSERT_TRUE(a->Charge(Req("acme", "alice", "o3", 1)).status.ok());
+  ASSERT_TRUE(a->Refund(before_reset.charge_id).status.ok());   // refund_to_allowance
 
   const std::vector<Record> log = Drain(*a);
   std::set<uint8_t> types;
   for (const Record& r : log) types.insert(r.type);
-  // Every type the ledger writes; type 6 (fixed-width charge) is only read: LegacyChargeRecords.
-  EXPECT_EQ(types.size(), size_t(ledger::kMaxRecordType) - 1) << "the scenario must cover every record type";
+  // Every type the ledger writes; types 6 (fixed-width charge) and 7 (reserve without its
+  // price) are only read: LegacyChargeRecords, LegacyReserveRecords.
+  EXPECT_EQ(types.size(), size_t(ledger::kMaxRecordType) - 2) << "the scenario must cover every record type";
   EXPECT_EQ(types.count(uint8_t(ledger::RecordType::kCharge)), 0u);
+  EXPECT_EQ(types.count(uint8_t(ledger::RecordType::kReserve)), 0u);
 
   // Every record also decodes field by field for genledger-inspect, consuming exactly its payload.
   for (const Record& r : log) {

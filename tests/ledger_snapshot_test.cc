@@ -70,7 +70,7 @@ struct RingEntry {
 // The refund ring of a payload: (first seq, entries).
 std::pair<uint64_t, std::vector<RingEntry>> RingOf(std::string_view payload) {
   PayloadReader r{payload};
-  EXPECT_EQ(r.Le<uint8_t>(), 1);
+  EXPECT_EQ(r.Le<uint8_t>(), 2);
   (void)r.Le<uint64_t>();
   for (uint32_t w = 0, n = r.Le<uint32_t>(); w < n; ++w) {
     (void)r.Str8();
@@ -80,11 +80,7 @@ std::pair<uint64_t, std::vector<RingEntry>> RingOf(std::string_view payload) {
       r.at += 3 * 8;
     }
   }
-  for (uint32_t h = 0, n = r.Le<uint32_t>(); h < n; ++h) {
-    r.at += 8 + 4 + 4;
-    (void)r.Str8();
-    r.at += 8 + 8;
-  }
+  for (uint32_t h = 0, n = r.Le<uint32_t>(); h < n; ++h) r.at += 8 + 4 + 4 + 1 + 4 + 8 + 8;   // version 2 holds
   const uint64_t first = r.Le<uint64_t>(), next = r.Le<uint64_t>();
   std::vector<RingEntry> ring;
   for (uint64_t seq = first; seq < next; ++seq) {
@@ -191,7 +187,7 @@ TEST_F(LedgerSnapshotTest, DamagedPayloadIsCorruptionAndLoadsNothing) {
   }
   EXPECT_EQ(b->LoadShardSection(uint32_t(richest), 0, good + "x").code(), Code::kCorruption);
   std::string bad_version = good;
-  bad_version[0] = 2;
+  bad_version[0] = 3;
   EXPECT_EQ(b->LoadShardSection(uint32_t(richest), 0, bad_version).code(), Code::kCorruption);
   // A payload loaded into the wrong shard: its workspaces hash elsewhere.
   EXPECT_EQ(b->LoadShardSection(uint32_t((richest + 1) % Ledger::ShardCount()), 0, good).code(), Code::kCorruption);

@@ -214,5 +214,36 @@ TEST(LedgerStress, RacingSettlementsSettleOnce) {
   EXPECT_TRUE(ledger.CheckInvariants().ok());
 }
 
+// Two admins change one workspace at once, one its limit, the other its region: neither change
+// may undo the other (reading the current settings and writing the merged ones in two lock holds
+// could, and did, in the API's PUT). Each thread checks, after each of its changes, that it is
+// still there: only the other thread writes in between, and it must leave this field alone.
+TEST(LedgerStress, ConcurrentPartialUpdatesKeepBothChanges) {
+  Ledger ledger(Catalog::Default());
+  ASSERT_TRUE(ledger.UpsertWorkspace("w", 1, Region::kGlobal).ok());
+  constexpr uint64_t kChanges = 1000000;
+  std::atomic<uint64_t> lost{0};
+  std::thread limits([&] {
+    for (uint64_t i = 2; i < kChanges; ++i) {
+      WorkspaceUpdate u;
+      u.limit = i;
+      ASSERT_TRUE(ledger.UpdateWorkspace("w", u).ok());
+      if (ledger.GetWorkspace("w")->base_limit != i) lost.fetch_add(1);   // only this thread raises it
+    }
+  });
+  std::thread regions([&] {
+    for (uint64_t i = 0; i < kChanges; ++i) {
+      WorkspaceUpdate u;
+      u.region = i % 2 ? Region::kCn : Region::kGlobal;
+      ASSERT_TRUE(ledger.UpdateWorkspace("w", u).ok());
+      if (ledger.GetWorkspace("w")->region != *u.region) lost.fetch_add(1);
+    }
+  });
+  limits.join();
+  regions.join();
+  EXPECT_EQ(lost.load(), 0u) << "changes undone by a concurrent partial update";
+  EXPECT_EQ(ledger.GetWorkspace("w")->base_limit, kChanges - 1);
+}
+
 }  // namespace
 }  // namespace genledger

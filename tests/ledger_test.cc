@@ -311,12 +311,46 @@ TEST_F(LedgerTest, RefundBeyondCapacityIsRefused) {
   EXPECT_TRUE(ledger_->Refund(second.charge_id).status.ok());
 }
 
-TEST_F(LedgerTest, RefundFromAnEarlierPeriodIsRefused) {
+// A generation charged at 23:59 that fails at 00:01 is free: its cost goes to the current
+// period's allowance (as a top-up, ending with the period), since the old period's used is gone.
+TEST_F(LedgerTest, RefundFromAnEarlierPeriodGoesToTheCurrentAllowance) {
   Create("acme", 10);
   ChargeResult c = ledger_->Charge(Text("acme", "alice", 3));
   ASSERT_TRUE(ledger_->ResetPeriod("acme").ok());
-  EXPECT_EQ(ledger_->Refund(c.charge_id).status.code(), Code::kInvalidArgument);
-  EXPECT_EQ(Ws("acme").used, 0u);
+  ASSERT_TRUE(ledger_->Charge(Text("acme", "alice", 8)).status.ok());
+  EXPECT_EQ(ledger_->Charge(Text("acme", "bob", 3)).status.code(), Code::kInsufficientGenerations);
+  RefundResult r = ledger_->Refund(c.charge_id);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.refunded, 3u);
+  EXPECT_EQ(r.remaining, 5u);
+  WorkspaceInfo w = Ws("acme");
+  EXPECT_EQ(w.used, 8u);          // this period's charges stay charged
+  EXPECT_EQ(w.topup, 3u);
+  EXPECT_EQ(w.limit, 13u);
+  EXPECT_EQ(ledger_->ListUsers("acme")->at(0).used, 8u);
+  ExpectInvariants();
+  // At most once, answered as a state conflict (409).
+  RefundResult again = ledger_->Refund(c.charge_id);
+  EXPECT_EQ(again.status.code(), Code::kAlreadyRefunded);
+  EXPECT_EQ(HttpStatus(again.status.code()), 409);
+  EXPECT_EQ(Ws("acme").limit, 13u);
+  EXPECT_TRUE(ledger_->Charge(Text("acme", "bob", 3)).status.ok());
+  // Like a top-up it ends with the period.
+  ASSERT_TRUE(ledger_->ResetPeriod("acme").ok());
+  EXPECT_EQ(Ws("acme").limit, 10u);
+  ExpectInvariants();
+}
+
+TEST_F(LedgerTest, RefundFromAnEarlierPeriodOfAnUnlimitedWorkspaceChangesNoBalance) {
+  Create("free", kUnlimited);
+  ChargeResult c = ledger_->Charge(Text("free", "alice", 3));
+  ASSERT_TRUE(ledger_->ResetPeriod("free").ok());
+  RefundResult r = ledger_->Refund(c.charge_id);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.refunded, 3u);
+  EXPECT_EQ(Ws("free").used, 0u);
+  EXPECT_EQ(Ws("free").topup, 0u);
+  EXPECT_EQ(ledger_->Refund(c.charge_id).status.code(), Code::kAlreadyRefunded);
   ExpectInvariants();
 }
 

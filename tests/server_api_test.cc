@@ -512,5 +512,35 @@ TEST(ServerAuth, EnvironmentAndReload) {
   std::remove(path.c_str());
 }
 
+// The echoed model name is cut on a character boundary: a cut at byte 64 inside "é" made the
+// body invalid UTF-8 (J() parses it with Boost.JSON, which rejects that).
+TEST_F(ApiTest, UnknownModelNameIsCutOnACharacterBoundary) {
+  MakeWorkspace("acme");
+  const std::string model = std::string(63, 'm') + "\xC3\xA9" + "xyz";
+  HttpReply r = Do("POST", "/v1/charge",
+                   R"({"workspace":"acme","user":"u","quantity":1,"model":")" + model + "\"}");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(Code(r), "unknown_model");
+  EXPECT_EQ(J(r).at("error").at("message").as_string(), "unknown model '" + std::string(63, 'm') + "...'");
+}
+
+// A charge made before a period reset is refunded into the new period's allowance (200), and a
+// second refund is a state conflict (409).
+TEST_F(ApiTest, RefundAfterAPeriodResetGoesToTheAllowance) {
+  MakeWorkspace("acme", "10");
+  HttpReply r = Do("POST", "/v1/charge", R"({"workspace":"acme","user":"u","model":"gpt-4o","quantity":4})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string charge(J(r).at("charge").as_string());
+  ASSERT_EQ(Do("POST", "/v1/workspaces/acme/reset").status, 200);
+  r = Do("POST", "/v1/refund", R"({"charge":")" + charge + "\"}");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(r.mutation);
+  EXPECT_EQ(J(r).at("refunded").as_int64(), 4);
+  EXPECT_EQ(J(r).at("remaining").as_int64(), 14);
+  r = Do("POST", "/v1/refund", R"({"charge":")" + charge + "\"}");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(Code(r), "already_refunded");
+}
+
 }  // namespace
 }  // namespace genledger::server

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -75,7 +76,8 @@ std::string FreshDataDir() {
 // `tunables`: the GLIBC_TUNABLES the server starts with; nullopt leaves it unset.
 Proc Spawn(std::vector<std::string> args, std::optional<std::string> tunables = std::nullopt) {
   const bool info_only = !args.empty() && (args[0] == "--help" || args[0] == "--version");
-  if (!info_only) {
+  const bool has_dir = std::find(args.begin(), args.end(), "--data-dir") != args.end();
+  if (!info_only && !has_dir) {
     args.push_back("--data-dir");
     args.push_back(FreshDataDir());
   }
@@ -247,6 +249,56 @@ TEST(ServerBinary, AuthFileReloadedOnSighup) {
   EXPECT_EQ(log.find("first-token"), std::string::npos);
   EXPECT_EQ(log.find("second-token"), std::string::npos);
   std::remove(path.c_str());
+}
+
+// A client cannot crash the server by committing, with a usage, a hold whose model the catalog
+// of a restarted server no longer has (it read the catalog at index UINT32_MAX): the hold kept
+// its price, so the commit is priced as at reserve time. Through the shutdown snapshot (SIGTERM)
+// and through WAL replay (kill -9).
+TEST(ServerBinary, CommitAfterARestartWithoutTheModelIsPricedAsReserved) {
+  const std::string dir = FreshDataDir();
+  auto write = [&](const std::string& name, const std::string& items) {
+    std::ofstream(dir + "/" + name) << R"({"items":[)" << items << "]}";
+    return dir + "/" + name;
+  };
+  const std::string text =
+      R"({"id":"txt","name":"Text","category":"text","unit":"message","rate":"1","regions":["global"],"aliases":[]})";
+  const std::string before = write("before.json", text + R"(,{"id":"vid","name":"Video","category":"video","unit":"second","rate":"2.5","regions":["global"],"aliases":[]})");
+  const std::string after = write("after.json", text);
+  for (int sig : {SIGTERM, SIGKILL}) {
+    const std::string data = dir + "/data-" + std::to_string(sig);
+    std::filesystem::create_directories(data);
+    const uint16_t port = FreePort();
+    const std::vector<std::string> common = {"--listen", "127.0.0.1:" + std::to_string(port), "--data-dir", data};
+    auto args = [&](const std::string& catalog) {
+      std::vector<std::string> a = common;
+      a.push_back("--catalog");
+      a.push_back(catalog);
+      return a;
+    };
+    Proc p = Spawn(args(before));
+    ReadLine(p.out_fd);
+    ASSERT_EQ(Http(port, "PUT", "/v1/workspaces/acme", "", R"({"limit":100})").substr(0, 12), "HTTP/1.1 200");
+    std::string r = Http(port, "POST", "/v1/reserve", "", R"({"workspace":"acme","user":"u","model":"vid","seconds":10})");
+    ASSERT_NE(r.find("\"held\":25"), std::string::npos) << r;
+    const size_t at = r.find("\"rs_");
+    ASSERT_NE(at, std::string::npos) << r;
+    const std::string rs = r.substr(at + 1, r.find('"', at + 1) - at - 1);
+    kill(p.pid, sig);
+    Wait(p.pid);
+    ReadAll(p.out_fd);
+
+    p = Spawn(args(after));
+    ReadLine(p.out_fd);
+    r = Http(port, "POST", "/v1/commit", "", R"({"reservation":")" + rs + R"(","seconds":4})");
+    EXPECT_EQ(r.substr(0, 12), "HTTP/1.1 200") << sig << ": " << r;
+    EXPECT_NE(r.find("\"cost\":10"), std::string::npos) << r;
+    r = Http(port, "GET", "/v1/workspaces/acme");
+    EXPECT_NE(r.find("\"used\":10,\"reserved\":0"), std::string::npos) << r;
+    kill(p.pid, SIGTERM);
+    EXPECT_EQ(Wait(p.pid), 0) << sig;
+    ReadAll(p.out_fd);
+  }
 }
 
 }  // namespace

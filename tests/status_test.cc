@@ -37,6 +37,8 @@ TEST(Status, WireNamesAndHttpStatusesArePinned) {
   EXPECT_EQ(HttpStatus(Code::kUnavailable), 503);
   EXPECT_EQ(HttpStatus(Code::kUnknownModel), 400);
   EXPECT_EQ(HttpStatus(Code::kOk), 200);
+  EXPECT_EQ(CodeName(Code::kInternal), "internal");
+  EXPECT_EQ(HttpStatus(Code::kInternal), 500);
 }
 
 TEST(Result, HoldsValueOrStatus) {

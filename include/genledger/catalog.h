@@ -21,7 +21,15 @@ enum class Category : uint8_t { kText, kImage, kVideo, kVoiceover, kFeed, kActio
 enum class Region : uint8_t { kGlobal = 0, kCn = 1 };
 inline constexpr uint8_t RegionBit(Region r) noexcept { return uint8_t(1u << uint8_t(r)); }
 
+// The units an item can be priced in (docs/pricing.md). The numeric values are stored in WAL
+// records and snapshots (docs/wal-records.md, type 13): never renumber them.
+enum class Unit : uint8_t { kMessage = 0, kImage = 1, kSecond = 2, kAudio = 3, kVariation = 4, kCell = 5, kEdit = 6 };
+inline constexpr uint8_t kMaxUnitCode = 6;
+
 std::string_view CategoryName(Category c) noexcept;   // "text", "image", ...
+std::string_view UnitName(Unit u) noexcept;           // "message", "image", "second", ...
+// Parses a unit name (exact, lower case). kInvalidArgument otherwise.
+Result<Unit> ParseUnit(std::string_view text);
 std::string_view RegionName(Region r) noexcept;       // "global", "cn"
 // Parses "global" / "cn" (exact, lower case). kInvalidArgument otherwise.
 Result<Region> ParseRegion(std::string_view text);
@@ -56,6 +64,16 @@ struct Usage {
   uint32_t formats = 0;        // feed-variation only; never changes the cost
 };
 
+// What pricing needs of an item besides the usage: a reservation keeps it, so that its commit
+// is priced exactly as when it was reserved whatever the catalog says later.
+struct Price {
+  Unit unit = Unit::kMessage;
+  uint32_t rate_milli = 0;
+};
+// The price of a catalog item. kInvalidArgument if its unit is not one of Unit's names (a
+// catalog never holds such an item).
+Result<Price> PriceOf(const CatalogItem& item);
+
 // Cost in whole generations:
 //   per-second items: outputs x ceil(rate_milli x seconds_milli / 1,000,000)
 //   other items:      ceil(rate_milli x quantity / 1,000)   (exact for the seed's integer rates)
@@ -64,6 +82,8 @@ struct Usage {
 // seconds on a unit item, formats on anything but feed-variation); never overflows.
 // Thread-safe (pure function).
 Result<uint64_t> Cost(const CatalogItem& item, const Usage& usage);
+// The same rules for a Price; `model` names the item in error messages.
+Result<uint64_t> Cost(const Price& price, const Usage& usage, std::string_view model);
 
 // Parses a non-negative decimal with at most 3 fractional digits from its JSON text
 // ("3", "3.03", "0.5", "1e1" is rejected) into thousandths: "3.03" -> 3030.

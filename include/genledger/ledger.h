@@ -118,6 +118,13 @@ struct WorkspaceInfo {
   uint64_t users = 0;
 };
 
+// A partial change of a workspace's settings: what is given changes, the rest keeps its value.
+// A workspace created by the change starts unlimited and global for what is not given.
+struct WorkspaceUpdate {
+  std::optional<uint64_t> limit;    // kUnlimited or <= kMaxLimit
+  std::optional<Region> region;
+};
+
 struct UserInfo {
   std::string user;
   uint64_t used = 0;
@@ -170,17 +177,23 @@ class Ledger {
   ReserveResult Reserve(const ReserveRequest& req);
 
   // Charges the actual cost of a held reservation and frees the rest. `actual` empty: the
-  // whole hold. Refusals: unknown_reservation, reservation_settled (already committed,
-  // released or expired), invalid_quantity, commit_exceeds_hold (actual cost > held; the hold
-  // stays open).
+  // whole hold. The actual cost is priced at the unit and rate the hold was reserved at,
+  // whatever the catalog says now. Refusals: unknown_reservation, reservation_settled (already
+  // committed, released or expired), invalid_quantity, commit_exceeds_hold (actual cost > held;
+  // the hold stays open), unknown_model (a usage for a hold recovered without its price whose
+  // model the catalog no longer has: docs/wal-records.md, type 7), internal (an inconsistency,
+  // logged). Every refusal changes nothing but a lazy expiry.
   CommitResult Commit(uint64_t reservation_id, std::optional<Usage> actual = std::nullopt);
 
   // Frees a held reservation. Refusals: unknown_reservation, reservation_settled.
   ReleaseResult Release(uint64_t reservation_id);
 
-  // Gives back a charge's cost to its workspace and user. Refusals: unknown_charge (never made
-  // or outside the refund window/capacity), already_refunded, invalid_argument (the charge was
-  // made in an earlier period).
+  // Gives back a charge's cost, at most once: to its workspace's and user's used when it was made
+  // in the current period; a charge made before a period reset (its cost left used with the old
+  // period) goes to the current period's allowance instead, as a top-up that ends with the period
+  // (nothing for an unlimited workspace). Refusals: unknown_charge (never made or outside the
+  // refund window/capacity), already_refunded, internal (the charge's cost is not in used: an
+  // inconsistency, logged; nothing changes).
   RefundResult Refund(uint64_t charge_id);
 
   // Releases every hold whose TTL has run out at the clock's now. Returns how many.
@@ -191,6 +204,10 @@ class Ledger {
   // Creates the workspace, or updates its limit and region. limit: kUnlimited or <= kMaxLimit.
   // Lowering a limit below what is used is allowed (remaining becomes 0).
   Result<WorkspaceInfo> UpsertWorkspace(std::string_view workspace, uint64_t limit, Region region);
+  // UpsertWorkspace for the fields `update` gives, the others kept: read and written under one
+  // shard lock, so concurrent partial updates (one the limit, one the region) never undo each
+  // other. Same refusals as UpsertWorkspace.
+  Result<WorkspaceInfo> UpdateWorkspace(std::string_view workspace, const WorkspaceUpdate& update);
   // Sets (kUnlimited: clears) a user's cap, creating the user if needed.
   Result<UserInfo> SetUserLimit(std::string_view workspace, std::string_view user, uint64_t limit);
   // Adds `amount` (1..kMaxLimit) to this period's allowance. invalid_argument if unlimited.
@@ -204,6 +221,10 @@ class Ledger {
   // Users sorted by used (descending), then id.
   Result<std::vector<UserInfo>> ListUsers(std::string_view workspace) const;
   LedgerTotals Totals() const;
+  // Calls f once per workspace, shard by shard (each shard's in creation order). Copies one
+  // shard's workspaces under its lock and calls f outside it, so f may call into the ledger.
+  // O(workspaces): for offline tools (genledger-inspect), not for a request path.
+  void ForEachWorkspace(const std::function<void(const WorkspaceInfo&)>& f) const;
 
   // --- Write-ahead log hooks (records: docs/wal-records.md) ---
 

@@ -34,6 +34,7 @@ enum class Code : uint8_t {
   kCorruption,             // on-disk data failed a check
   kIOError,
   kNotFound,               // generic (files, etc.)
+  kInternal,               // the ledger found its own state inconsistent (a bug); nothing changed
 };
 
 // Stable snake_case name used on the wire, e.g. "insufficient_generations".

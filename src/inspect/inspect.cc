@@ -177,7 +177,8 @@ Result<json::object> InspectDir(const std::string& dir) {
   return out;
 }
 
-Result<json::object> InspectSnapshot(const std::string& path, const std::optional<std::string>& workspace) {
+Result<json::object> InspectSnapshot(const std::string& path, const std::optional<std::string>& workspace,
+                                     const std::function<void(const json::object&)>& each_workspace) {
   json::object out;
   // One read verifies and loads; the summary is VerifySnapshot's whatever the load made of it.
   Ledger ledger(Catalog::Default());
@@ -201,6 +202,15 @@ Result<json::object> InspectSnapshot(const std::string& path, const std::optiona
     return out;
   }
   out["totals"] = TotalsJson(ledger.Totals());
+  if (each_workspace) {
+    ledger.ForEachWorkspace([&](const WorkspaceInfo& w) {
+      each_workspace(json::object{{"workspace", w.workspace},
+                                  {"limit", LimitValue(w.limit)},
+                                  {"used", w.used},
+                                  {"reserved", w.reserved},
+                                  {"users", w.users}});
+    });
+  }
   if (workspace.has_value()) {
     auto info = ledger.GetWorkspace(*workspace);
     if (!info.ok()) {

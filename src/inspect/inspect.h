@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -20,8 +21,14 @@ namespace genledger::inspect {
 Result<boost::json::object> InspectDir(const std::string& dir);
 
 // One snapshot file: header, sections, checksum verdict; with `workspace`, that workspace's
-// balances and users as stored. "clean" is false on any corruption.
-Result<boost::json::object> InspectSnapshot(const std::string& path, const std::optional<std::string>& workspace);
+// balances and users as stored. "clean" is false on any corruption. With `each_workspace`, and
+// only when the file is clean, it is called once per workspace the snapshot holds (shard order)
+// with {"workspace", "limit" (null: unlimited), "used", "reserved", "users" (how many)}, streamed
+// rather than added to the result so that a snapshot of millions of workspaces is listed
+// without building one JSON document of them all.
+Result<boost::json::object> InspectSnapshot(
+    const std::string& path, const std::optional<std::string>& workspace,
+    const std::function<void(const boost::json::object&)>& each_workspace = {});
 
 // One WAL segment file: its frames from seq `from` (0: the first), at most `limit` (0: all), each
 // decoded ("records"), and the verdict of the file's end: a clean end, a torn tail (an invalid

@@ -1,7 +1,7 @@
 // genledger-inspect: look inside a genledger data directory without changing it.
 //
 //   genledger-inspect DATA_DIR [--json]
-//   genledger-inspect snapshot FILE [--workspace ID] [--json]
+//   genledger-inspect snapshot FILE [--workspace ID] [--workspaces] [--json]
 //   genledger-inspect wal FILE [--from SEQ] [--limit N] [--json]
 //
 // Exit status: 0 clean (a torn tail, the normal result of a crash, counts as clean), 1 corruption
@@ -102,6 +102,28 @@ int Finish(const Result<json::object>& r, bool as_json, void (*print)(const json
   return r->at("clean").as_bool() ? 0 : 1;
 }
 
+// `snapshot FILE --workspaces`: one row per workspace. The rows are printed as the snapshot is
+// walked; a snapshot that is not clean prints its summary instead, as without the flag.
+int ListWorkspaces(const std::string& file, bool as_json) {
+  bool header = false;
+  auto row = [&](const json::object& w) {
+    if (as_json) {
+      std::cout << json::serialize(w) << "\n";
+      return;
+    }
+    if (!header) {
+      std::printf("%-40s %20s %20s %20s %10s\n", "workspace", "limit", "used", "reserved", "users");
+      header = true;
+    }
+    std::printf("%-40s %20s %20s %20s %10s\n", Str(w.at("workspace")).c_str(),
+                w.at("limit").is_null() ? "unlimited" : Str(w.at("limit")).c_str(), Str(w.at("used")).c_str(),
+                Str(w.at("reserved")).c_str(), Str(w.at("users")).c_str());
+  };
+  auto r = genledger::inspect::InspectSnapshot(file, std::nullopt, row);
+  if (r.ok() && r->at("clean").as_bool()) return 0;
+  return Finish(r, as_json, PrintSnapshot);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -118,6 +140,9 @@ int main(int argc, char** argv) {
   std::optional<std::string> workspace;
   snap->add_option("FILE", snap_file, "snapshot file (snap-*.snap)")->required();
   snap->add_option("--workspace", workspace, "show this workspace's balances and users");
+  bool list_workspaces = false;
+  snap->add_flag("--workspaces", list_workspaces,
+                 "list every workspace (id, limit, used, reserved, users); with --json one object per line");
   snap->add_flag("--json", as_json, "print one JSON object");
 
   auto* wal = app.add_subcommand("wal", "list the records of one WAL segment, one per line");
@@ -135,6 +160,7 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
 
+  if (*snap && list_workspaces) return ListWorkspaces(snap_file, as_json);
   if (*snap) return Finish(genledger::inspect::InspectSnapshot(snap_file, workspace), as_json, PrintSnapshot);
   if (*wal) {
     auto r = genledger::inspect::InspectWal(wal_file, from, limit);

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "ledger/ledger_impl.h"
+#include "log/log.h"
 
 namespace genledger {
 
@@ -30,6 +31,11 @@ bool IsValidId(std::string_view id) noexcept {
     if (!ok) return false;
   }
   return true;
+}
+
+Status InternalError(std::string what) {
+  log::Error("ledger: internal inconsistency: {}", what);
+  return Status(Code::kInternal, "internal error: " + what);
 }
 
 Ledger::Impl::Impl(std::shared_ptr<const Catalog> c, LedgerOptions o)
@@ -343,6 +349,12 @@ ReserveResult Ledger::Reserve(const ReserveRequest& req) {
     return r;
   }
   r.held = p.cost;
+  // The hold keeps its price, so that its commit is priced as now whatever the catalog becomes.
+  const Result<Price> price = PriceOf(*req.charge.item);
+  if (!price.ok()) {
+    r.status = InternalError("catalog item " + req.charge.item->id + " has no known unit");
+    return r;
+  }
   const uint64_t now = impl_->clock->NowMs();
   Shard& s = impl_->shards[p.shard];
   LaneHold lane(*impl_);
@@ -376,16 +388,17 @@ ReserveResult Ledger::Reserve(const ReserveRequest& req) {
   u.reserved += p.cost;
   const uint64_t seq = s.next_reservation_seq++;
   r.expires_at_ms = now + ttl;
-  s.holds.emplace(seq, Hold{ws.index, uint32_t(a.user), impl_->catalog->IndexOf(*req.charge.item),
-                            p.cost, r.expires_at_ms});
+  s.holds.emplace(seq, Hold{ws.index, uint32_t(a.user), price->rate_milli, uint8_t(price->unit), p.cost,
+                            r.expires_at_ms});
   s.expiry.emplace(r.expires_at_ms, seq);
   r.reservation_id = ledger::MakeId(seq, p.shard);
   r.remaining = ws.remaining();
   if (lane.get() != nullptr) {
-    auto b = impl_->Log(lane.get(), s, ledger::RecordType::kReserve);
+    auto b = impl_->Log(lane.get(), s, ledger::RecordType::kReservePriced);
     b.U32(ws.index);
     LogUser(b, new_user, uint32_t(a.user), req.charge.user);
-    b.Str8(req.charge.item->id).U64(p.cost).U64(r.expires_at_ms).U64(now).U64(req.ttl_ms);
+    b.Str8(req.charge.item->id).U8(uint8_t(price->unit)).U32(price->rate_milli);
+    b.U64(p.cost).U64(r.expires_at_ms).U64(now).U64(req.ttl_ms);
     LogIdempotency(b, req.charge);
   }
   if (!req.charge.idempotency_id.empty()) {
@@ -405,6 +418,11 @@ Status FindOpenHold(Ledger::Impl& impl, ledger::LogLane* lane, Shard& s, uint64_
     // Reservation ids are dense per shard, so any earlier id was issued and has since settled.
     if (seq >= 1 && seq < s.next_reservation_seq) return Status(Code::kReservationSettled);
     return Status(Code::kUnknownReservation);
+  }
+  const Hold& h = out->second;
+  if (h.workspace >= s.workspaces.size() || h.user >= s.workspaces[h.workspace]->users.size()) {
+    return InternalError("reservation " + std::to_string(seq) + " of shard " + std::to_string(s.index) +
+                         " names a workspace or user that does not exist");
   }
   if (out->second.expires_at_ms <= now) {
     Ledger::Impl::DropHold(s, out);
@@ -477,7 +495,18 @@ CommitResult Ledger::Commit(uint64_t reservation_id, std::optional<Usage> actual
     const Hold h = it->second;
     uint64_t cost = h.held;
     if (actual.has_value()) {
-      Result<uint64_t> c = Cost(impl_->catalog->items()[h.item], *actual);
+      if (!h.priced()) {
+        r.status = Status(Code::kUnknownModel,
+                          "this reservation's model is no longer in the catalog and the reservation was "
+                          "recorded without its price, so a usage cannot be priced: commit it without a usage "
+                          "(the whole hold) or release it");
+        return;
+      }
+      if (h.unit > kMaxUnitCode) {
+        r.status = InternalError("reservation " + std::to_string(seq) + " has unit code " + std::to_string(h.unit));
+        return;
+      }
+      Result<uint64_t> c = Cost(Price{Unit(h.unit), h.rate_milli}, *actual, "this reservation's model");
       if (!c.ok()) {
         r.status = c.status();
         return;
@@ -530,13 +559,34 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
       r.status = Status(Code::kUnknownCharge, "the charge is outside the refund window");
       return;
     }
+    if (c->workspace >= s.workspaces.size() || c->user >= s.workspaces[c->workspace]->users.size()) {
+      r.status = InternalError("charge " + std::to_string(seq) + " of shard " + std::to_string(s.index) +
+                               " names a workspace or user that does not exist");
+      return;
+    }
     Workspace& ws = *s.workspaces[c->workspace];
     if (c->period() != ledger::ChargeRecord::PeriodBits(ws.period)) {
-      r.status = Status(Code::kInvalidArgument, "the charge was made in an earlier period");
+      // Charged before a period reset: its cost left `used` with the old period, so it is given
+      // back to the current period's allowance instead (docs/ledger.md, "Refunds").
+      Impl::RefundToAllowance(ws, c->cost);
+      c->set_refunded();
+      r.refunded = c->cost;
+      if (lane != nullptr) {
+        impl_->Log(lane, s, ledger::RecordType::kRefundToAllowance).U64(seq).U32(c->workspace).U64(c->cost);
+      }
+      r.remaining = ws.remaining();
+      return;
+    }
+    User& u = ws.users[c->user];
+    // The charge is in this period's `used`, so these hold unless the ledger is inconsistent;
+    // replay refuses such a record, so acknowledging it would make the log unrecoverable.
+    if (ws.used < c->cost || u.used < c->cost) {
+      r.status = InternalError("charge " + std::to_string(seq) + " of shard " + std::to_string(s.index) +
+                               " costs more than its workspace's or user's used");
       return;
     }
     ws.used -= c->cost;
-    ws.users[c->user].used -= c->cost;
+    u.used -= c->cost;
     c->set_refunded();
     r.refunded = c->cost;
     if (lane != nullptr) {

@@ -83,6 +83,15 @@ void ResetWorkspacePeriod(Workspace& ws) {
 
 bool AnyOverLimitOf(const Workspace& ws) { return AnyOverLimit(ws); }
 
+void Ledger::Impl::RefundToAllowance(Workspace& ws, uint64_t cost) {
+  if (ws.base_limit == kUnlimited) return;
+  // Bounded like every allowance (a chain of resets and refunds could otherwise grow it
+  // without limit); base_limit <= kMaxLimit, so this cannot wrap.
+  ws.topup = std::min(ws.topup + cost, kMaxLimit - std::min(ws.base_limit, kMaxLimit));
+  // A larger allowance can only bring balances back under their limits.
+  if (ws.limit_lowered) ws.limit_lowered = AnyOverLimit(ws);
+}
+
 WorkspaceInfo MakeWorkspaceInfo(const Workspace& ws) {
   WorkspaceInfo info;
   info.workspace = ws.id;
@@ -99,8 +108,14 @@ WorkspaceInfo MakeWorkspaceInfo(const Workspace& ws) {
 }
 
 Result<WorkspaceInfo> Ledger::UpsertWorkspace(std::string_view workspace, uint64_t limit, Region region) {
+  return UpdateWorkspace(workspace, WorkspaceUpdate{limit, region});
+}
+
+Result<WorkspaceInfo> Ledger::UpdateWorkspace(std::string_view workspace, const WorkspaceUpdate& update) {
   if (!IsValidId(workspace)) return Status(Code::kInvalidId, kWorkspaceIdRule);
-  if (Status st = CheckLimit(limit, "limit"); !st.ok()) return st;
+  if (update.limit.has_value()) {
+    if (Status st = CheckLimit(*update.limit, "limit"); !st.ok()) return st;
+  }
   const size_t hash = Impl::HashId(workspace);
   const uint32_t shard = Impl::ShardOf(hash);
   Shard& s = impl_->shards[shard];
@@ -108,6 +123,10 @@ Result<WorkspaceInfo> Ledger::UpsertWorkspace(std::string_view workspace, uint64
   std::lock_guard lock(s.mu);
   if (Status room = Impl::LogRoom(lane.get()); !room.ok()) return room;
   Workspace* ws = Impl::Find(s, workspace, hash);
+  // The fields not given are read under the same lock that writes them: nothing can change them
+  // in between.
+  const uint64_t limit = update.limit.value_or(ws != nullptr ? ws->base_limit : kUnlimited);
+  const Region region = update.region.value_or(ws != nullptr ? ws->region : Region::kGlobal);
   if (ws == nullptr) {
     // Reserve a slot in the global count first so concurrent creators cannot overshoot.
     if (impl_->workspace_count.fetch_add(1, std::memory_order_relaxed) >= impl_->opt.max_workspaces) {
@@ -199,6 +218,20 @@ Result<std::vector<UserInfo>> Ledger::ListUsers(std::string_view workspace) cons
     });
   }
   return users;
+}
+
+void Ledger::ForEachWorkspace(const std::function<void(const WorkspaceInfo&)>& f) const {
+  std::vector<WorkspaceInfo> infos;
+  for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
+    infos.clear();
+    {
+      const Shard& s = impl_->shards[i];
+      std::lock_guard lock(s.mu);
+      infos.reserve(s.workspaces.size());
+      for (const auto& ws : s.workspaces) infos.push_back(MakeWorkspaceInfo(*ws));
+    }
+    for (const WorkspaceInfo& info : infos) f(info);
+  }
 }
 
 LedgerTotals Ledger::Totals() const {

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "genledger/ledger.h"
@@ -58,6 +59,12 @@ struct Ledger::Impl {
     rec.period_refunded = ledger::ChargeRecord::PeriodBits(ws.period);
     return ledger::MakeId(s.charges.Add(rec), s.index);
   }
+
+  // The effect of refunding a charge made in an earlier period (live and in replay, WAL record
+  // type 14): its cost becomes a top-up of the current period, ending with it, when the
+  // workspace is capped; an unlimited workspace has no allowance to give it back to. Users'
+  // `used` count the current period only, so no user changes. Requires the shard lock.
+  static void RefundToAllowance(ledger::Workspace& ws, uint64_t cost);
 
   static size_t HashId(std::string_view id) noexcept { return std::hash<std::string_view>{}(id); }
   // Fibonacci hashing spreads even a weak hash's low-entropy bits over the shard index.
@@ -121,6 +128,11 @@ class LaneHold {
  private:
   ledger::LogLane* lane_;
 };
+
+// A state the ledger should never be in, found while serving a request: logged (log::Error) and
+// returned as kInternal, so the request is answered 500 and changes nothing instead of reading
+// out of bounds. `what` names the inconsistency, never client data.
+Status InternalError(std::string what);
 
 WorkspaceInfo MakeWorkspaceInfo(const ledger::Workspace& ws);
 // Effects shared by the live admin operations and replay (ledger_admin.cc).

@@ -26,7 +26,7 @@ std::string_view ledger::RecordTypeName(uint8_t type) noexcept {
                                                 "set_user_limit", "top_up",           "reset_period",
                                                 "charge",         "reserve",          "commit",
                                                 "release",        "expire",           "refund",
-                                                "charge_compact"};
+                                                "charge_compact", "reserve_priced",   "refund_to_allowance"};
   return type <= kMaxRecordType ? kNames[type] : "unknown";
 }
 
@@ -127,14 +127,22 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
     }
     case RecordType::kCharge:
     case RecordType::kChargeCompact:
-    case RecordType::kReserve: {
-      const bool reserve = RecordType(type) == RecordType::kReserve;
+    case RecordType::kReserve:
+    case RecordType::kReservePriced: {
+      const bool priced = RecordType(type) == RecordType::kReservePriced;
+      const bool reserve = priced || RecordType(type) == RecordType::kReserve;
       const bool compact = RecordType(type) == RecordType::kChargeCompact;
       Workspace* ws = workspace(compact ? r.UVar32() : r.U32());
       const UserRef u = compact ? r.UVarUser() : r.User();
       std::string_view model;
       uint64_t expires_at = 0, ttl = 0;
+      uint8_t unit = ledger::kUnpriced;
+      uint32_t rate_milli = 0;
       if (reserve) model = r.Str8();
+      if (priced) {
+        unit = r.U8();
+        rate_milli = r.U32();
+      }
       const uint64_t amount = compact ? r.UVar64() : r.U64();
       if (reserve) expires_at = r.U64();
       const uint64_t at = compact ? r.UVar64() : r.U64();
@@ -142,16 +150,25 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       const IdempotencyFields idem = ReadIdempotency(r);
       if (!r.ok() || !r.done() || ws == nullptr || !user_ok(*ws, u)) return Corrupt(bad());
       if (idem.present && !IsValidId(idem.id)) return Corrupt(bad());
+      if (priced && (unit > kMaxUnitCode || rate_milli > kMaxRateMilli)) return Corrupt(bad());
       const uint32_t user = resolve_user(*ws, u);
       User& usr = ws->users[user];
       ledger::IdempotencyOutcome outcome;
       const CatalogItem* item = catalog->Find(reserve ? model : idem.model);
       const uint32_t item_index = item != nullptr ? catalog->IndexOf(*item) : UINT32_MAX;
       if (reserve) {
+        // A type-7 hold had no price in its record: it takes its model's price in this catalog,
+        // or stays unpriced (full commit or release only) when the catalog no longer has it.
+        if (!priced && item != nullptr) {
+          if (Result<Price> p = PriceOf(*item); p.ok()) {
+            unit = uint8_t(p->unit);
+            rate_milli = p->rate_milli;
+          }
+        }
         ws->reserved += amount;
         usr.reserved += amount;
         const uint64_t seq = s.next_reservation_seq++;
-        s.holds.emplace(seq, Hold{ws->index, user, item_index, amount, expires_at});
+        s.holds.emplace(seq, Hold{ws->index, user, rate_milli, unit, amount, expires_at});
         s.expiry.emplace(expires_at, seq);
         outcome = {ledger::MakeId(seq, shard), amount, ws->remaining(), usr.used, expires_at};
       } else {
@@ -204,6 +221,15 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       if (ledger::ChargeRecord* c = s.charges.Find(seq)) c->set_refunded();
       break;
     }
+    case RecordType::kRefundToAllowance: {
+      const uint64_t seq = r.U64();
+      Workspace* ws = workspace(r.U32());
+      const uint64_t cost = r.U64();
+      if (!r.ok() || !r.done() || ws == nullptr) return Corrupt(bad());
+      RefundToAllowance(*ws, cost);
+      if (ledger::ChargeRecord* c = s.charges.Find(seq)) c->set_refunded();
+      break;
+    }
     default:
       return Corrupt("unknown record type " + std::to_string(type));
   }
@@ -233,6 +259,7 @@ Status Ledger::ApplyLogBatch(std::span<const LogRecordView> records, size_t* app
       case RecordType::kCharge:
       case RecordType::kChargeCompact:
       case RecordType::kReserve:
+      case RecordType::kReservePriced:
         names_user = true;
         break;
       case RecordType::kUpdateWorkspace:
@@ -309,7 +336,8 @@ uint64_t Ledger::StateDigest() const {
     std::vector<std::pair<uint64_t, Hold>> holds(s.holds.begin(), s.holds.end());
     std::sort(holds.begin(), holds.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     for (const auto& [seq, hd] : holds) {
-      for (uint64_t v : {seq, uint64_t(hd.workspace), uint64_t(hd.user), uint64_t(hd.item), hd.held, hd.expires_at_ms}) {
+      for (uint64_t v : {seq, uint64_t(hd.workspace), uint64_t(hd.user), uint64_t(hd.rate_milli), uint64_t(hd.unit),
+                         hd.held, hd.expires_at_ms}) {
         mix(v);
       }
     }

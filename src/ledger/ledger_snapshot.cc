@@ -73,10 +73,6 @@ size_t WorkspaceBytes(const Workspace& ws) {
   return n;
 }
 
-size_t HoldBytes(const Hold& h, const Catalog& catalog) {
-  return kHoldFixedBytes + ModelOf(catalog, h.item).size();
-}
-
 // The table's key is the raw workspace index (4 bytes), then the id.
 size_t EntryBytes(const std::string& key, const IdempotencyEntry& e, const Catalog& catalog) {
   return kEntryFixedBytes + (key.size() - 4) + ModelOf(catalog, e.params.item).size();
@@ -171,7 +167,7 @@ size_t MeasureShard(const Shard& s, const Catalog& catalog) {
   }
   std::lock_guard lock(s.mu);
   bytes += 4;
-  for (const auto& [seq, h] : s.holds) bytes += HoldBytes(h, catalog);
+  bytes += s.holds.size() * kHoldFixedBytes;
   bytes += 16 + (s.charges.next_seq() - s.charges.first_seq()) * kChargeBytes;
   bytes += 4;
   s.idempotency.ForEach([&](const std::string& key, const IdempotencyEntry& e) { bytes += EntryBytes(key, e, catalog); });
@@ -208,11 +204,12 @@ Status Ledger::SnapshotShard(uint32_t shard, std::string& out, uint64_t* record_
   o.Room(4);
   o.U32(uint32_t(s.holds.size()));
   for (const auto& [seq, h] : s.holds) {
-    o.Room(HoldBytes(h, catalog));
+    o.Room(kHoldFixedBytes);
     o.U64(seq);
     o.U32(h.workspace);
     o.U32(h.user);
-    o.Str8(ModelOf(catalog, h.item));
+    o.U8(h.unit);
+    o.U32(h.rate_milli);
     o.U64(h.held);
     o.U64(h.expires_at_ms);
   }

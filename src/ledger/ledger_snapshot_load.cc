@@ -65,7 +65,10 @@ Status Ledger::LoadShardSection(uint32_t shard, uint64_t record_no, std::string_
   // Decode and check everything into staging structures first: the shard is only touched once
   // the whole payload is known to be consistent.
   RecordReader r(payload);
-  if (r.U8() != kPayloadVersion || !r.ok()) return Corrupt(shard, "unsupported payload version or empty payload");
+  const uint8_t version = r.U8();
+  if (!r.ok() || (version != 1 && version != kPayloadVersion)) {
+    return Corrupt(shard, "unsupported payload version or empty payload");
+  }
   const uint64_t next_reservation_seq = r.U64();
   const uint32_t ws_count = r.U32();
   if (!r.ok()) return Corrupt(shard, "truncated");
@@ -121,7 +124,7 @@ Status Ledger::LoadShardSection(uint32_t shard, uint64_t record_no, std::string_
   }
 
   const uint32_t hold_count = r.U32();
-  if (!r.ok() || hold_count > payload.size() / 33) return Corrupt(shard, "truncated holds");
+  if (!r.ok() || hold_count > payload.size() / ledger::kHoldV1MinBytes) return Corrupt(shard, "truncated holds");
   std::vector<StagedHold> holds;
   holds.reserve(hold_count);
   boost::unordered_flat_set<uint64_t> hold_seqs;
@@ -133,7 +136,23 @@ Status Ledger::LoadShardSection(uint32_t shard, uint64_t record_no, std::string_
     h.seq = r.U64();
     h.hold.workspace = r.U32();
     h.hold.user = r.U32();
-    h.hold.item = item_of(r.Str8());
+    if (version == 1) {
+      // Version 1 named the model: the hold takes its price in this catalog, or stays unpriced.
+      const std::string_view model = r.Str8();
+      const CatalogItem* item = model.empty() ? nullptr : catalog.Find(model);
+      const Result<Price> price = item != nullptr ? PriceOf(*item) : Result<Price>(Code::kNotFound);
+      if (price.ok()) {
+        h.hold.unit = uint8_t(price->unit);
+        h.hold.rate_milli = price->rate_milli;
+      }
+    } else {
+      h.hold.unit = r.U8();
+      h.hold.rate_milli = r.U32();
+      if (r.ok() && (h.hold.priced() ? (h.hold.unit > kMaxUnitCode || h.hold.rate_milli > kMaxRateMilli)
+                                     : h.hold.rate_milli != 0)) {
+        return Corrupt(shard, "hold " + std::to_string(h.seq) + " has a bad unit or rate");
+      }
+    }
     h.hold.held = r.U64();
     h.hold.expires_at_ms = r.U64();
     if (!r.ok()) return Corrupt(shard, "truncated hold");

@@ -24,8 +24,10 @@ enum class RecordType : uint8_t {
   kExpire = 10,
   kRefund = 11,
   kChargeCompact = 12,   // what charges are written as; kCharge is only replayed
+  kReservePriced = 13,   // what reservations are written as (the hold's price); kReserve is only replayed
+  kRefundToAllowance = 14,   // a refund of a charge made before a period reset
 };
-inline constexpr uint8_t kMaxRecordType = 12;
+inline constexpr uint8_t kMaxRecordType = 14;
 std::string_view RecordTypeName(uint8_t type) noexcept;
 
 // A user reference with this index is a new user; its id follows.

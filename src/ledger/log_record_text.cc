@@ -4,12 +4,13 @@
 
 #include <boost/json/serialize.hpp>
 
+#include "genledger/catalog.h"
 #include "ledger/log_record.h"
 
 namespace genledger::ledger {
 namespace {
 
-enum class Kind { kU8, kU32, kU64, kLimit, kStr, kUser, kIdempotency, kRegion, kUVar32, kUVar64, kUVarUser };
+enum class Kind { kUnit, kU8, kU32, kU64, kLimit, kStr, kUser, kIdempotency, kRegion, kUVar32, kUVar64, kUVarUser };
 struct Field {
   const char* name;
   Kind kind;
@@ -28,6 +29,11 @@ constexpr Field kChargeCompact[] = {{"ws", Kind::kUVar32}, {"user", Kind::kUVarU
 constexpr Field kReserve[] = {{"ws", Kind::kU32},     {"user", Kind::kUser},          {"model", Kind::kStr},
                               {"held", Kind::kU64},   {"expires_at_ms", Kind::kU64}, {"at_ms", Kind::kU64},
                               {"ttl_ms", Kind::kU64}, {"idempotency", Kind::kIdempotency}};
+constexpr Field kReservePriced[] = {{"ws", Kind::kU32},          {"user", Kind::kUser},          {"model", Kind::kStr},
+                                    {"unit", Kind::kUnit},        {"rate_milli", Kind::kU32},     {"held", Kind::kU64},
+                                    {"expires_at_ms", Kind::kU64}, {"at_ms", Kind::kU64},         {"ttl_ms", Kind::kU64},
+                                    {"idempotency", Kind::kIdempotency}};
+constexpr Field kRefundToAllowance[] = {{"charge_seq", Kind::kU64}, {"ws", Kind::kU32}, {"cost", Kind::kU64}};
 constexpr Field kCommit[] = {{"reservation_seq", Kind::kU64}, {"cost", Kind::kU64}, {"at_ms", Kind::kU64}};
 constexpr Field kSettle[] = {{"reservation_seq", Kind::kU64}};
 constexpr Field kRefund[] = {{"charge_seq", Kind::kU64}, {"ws", Kind::kU32}, {"user", Kind::kU32}, {"cost", Kind::kU64}};
@@ -46,6 +52,8 @@ std::span<const Field> Schema(RecordType t) {
     case RecordType::kExpire: return kSettle;
     case RecordType::kRefund: return kRefund;
     case RecordType::kChargeCompact: return kChargeCompact;
+    case RecordType::kReservePriced: return kReservePriced;
+    case RecordType::kRefundToAllowance: return kRefundToAllowance;
   }
   return {};
 }
@@ -64,6 +72,12 @@ Result<boost::json::object> DescribeRecord(uint8_t type, std::string_view payloa
   for (const Field& f : Schema(RecordType(type))) {
     switch (f.kind) {
       case Kind::kU8: o[f.name] = r.U8(); break;
+      case Kind::kUnit: {
+        const uint8_t code = r.U8();
+        if (code > kMaxUnitCode) return Status(Code::kCorruption, "reserve_priced record has unit code " + std::to_string(code));
+        o[f.name] = UnitName(Unit(code));
+        break;
+      }
       case Kind::kU32: o[f.name] = r.U32(); break;
       case Kind::kU64: o[f.name] = r.U64(); break;
       case Kind::kLimit: o[f.name] = Limit(r.U64()); break;

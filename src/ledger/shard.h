@@ -122,13 +122,25 @@ inline bool Affords(uint64_t limit, uint64_t used, uint64_t reserved, uint64_t c
 static_assert(offsetof(Workspace, users) == 64 && offsetof(Workspace, user_index) == 128,
               "a charge should touch exactly two cache lines of its workspace");
 
+// Hold::unit of a hold recovered without a price (a type-7 WAL record or a version-1 snapshot
+// naming a model the catalog no longer has): it can be committed in full or released, never
+// priced by guess (docs/wal-records.md).
+inline constexpr uint8_t kUnpriced = 0xFF;
+
+// An open reservation. It keeps its price (unit and rate when it was reserved) rather than a
+// catalog position, so that a partial commit is priced exactly as the reserve was, whatever the
+// catalog says later; the two fit where a catalog index and padding used to be.
 struct Hold {
   uint32_t workspace = 0;     // Workspace::index
   uint32_t user = 0;          // index in Workspace::users
-  uint32_t item = 0;          // catalog index
+  uint32_t rate_milli = 0;    // Price::rate_milli at reserve time (0 when unpriced)
+  uint8_t unit = kUnpriced;   // genledger::Unit code at reserve time, or kUnpriced
   uint64_t held = 0;
   uint64_t expires_at_ms = 0;
+
+  bool priced() const noexcept { return unit != kUnpriced; }
 };
+static_assert(sizeof(Hold) == 32, "holds are kept by the million: keep them at 32 bytes");
 
 // Lookup key for a workspace id with its hash computed once (it also chose the shard).
 struct WorkspaceKey {

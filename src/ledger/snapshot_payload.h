@@ -14,13 +14,16 @@
 
 namespace genledger::ledger {
 
-inline constexpr uint8_t kPayloadVersion = 1;
+// The version written. Version 1 (holds named their model instead of keeping their price) is
+// still loaded (docs/snapshot-format.md).
+inline constexpr uint8_t kPayloadVersion = 2;
 
 // Encoded sizes of the payload's parts, not counting their variable-length strings.
 inline constexpr size_t kPayloadHeaderBytes = 1 + 8 + 4;            // version, next seq, count
 inline constexpr size_t kWorkspaceFixedBytes = 1 + 5 * 8 + 1 + 1 + 4;   // + id
 inline constexpr size_t kUserFixedBytes = 1 + 3 * 8;                     // + id
-inline constexpr size_t kHoldFixedBytes = 8 + 4 + 4 + 1 + 8 + 8;         // + model id
+inline constexpr size_t kHoldFixedBytes = 8 + 4 + 4 + 1 + 4 + 8 + 8;     // version 2: unit and rate
+inline constexpr size_t kHoldV1MinBytes = 8 + 4 + 4 + 1 + 8 + 8;         // version 1, + model id
 inline constexpr size_t kChargeBytes = 24;
 inline constexpr size_t kEntryFixedBytes = 4 + 1 + 8 + 1 + 4 + 1 + 2 * 8 + 2 * 4 + 6 * 8;   // + id, model id
 

@@ -15,6 +15,8 @@
 #include <boost/json.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
 
+#include "util/utf8.h"
+
 namespace genledger {
 namespace pricing_internal {
 std::string FormatMilli(uint64_t milli);  // defined in cost.cc
@@ -70,14 +72,11 @@ bool ValidName(std::string_view s, bool is_alias) {
   return true;
 }
 
-// Echoes at most 64 bytes of `s` (cut at a UTF-8 boundary) so a hostile catalog cannot bloat
-// the error message or make it invalid UTF-8.
+// Echoes at most 64 bytes of `s` so a hostile catalog cannot bloat the error message or make
+// it invalid UTF-8.
 std::string Quoted(std::string_view s) {
   constexpr size_t kMaxEcho = 64;
-  if (s.size() <= kMaxEcho) return "\"" + std::string(s) + "\"";
-  size_t n = kMaxEcho;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-  return "\"" + std::string(s.substr(0, n)) + "...\"";
+  return "\"" + util::Utf8Shorten(s, kMaxEcho) + "\"";
 }
 
 Status Bad(std::string message) { return Status(Code::kInvalidArgument, std::move(message)); }
@@ -100,6 +99,26 @@ std::string_view CategoryName(Category c) noexcept {
     case Category::kAction: return "action";
   }
   return "unknown";
+}
+
+std::string_view UnitName(Unit u) noexcept {
+  switch (u) {
+    case Unit::kMessage: return "message";
+    case Unit::kImage: return "image";
+    case Unit::kSecond: return "second";
+    case Unit::kAudio: return "audio";
+    case Unit::kVariation: return "variation";
+    case Unit::kCell: return "cell";
+    case Unit::kEdit: return "edit";
+  }
+  return "unknown";
+}
+
+Result<Unit> ParseUnit(std::string_view text) {
+  for (uint8_t code = 0; code <= kMaxUnitCode; ++code) {
+    if (text == UnitName(Unit(code))) return Unit(code);
+  }
+  return Status(Code::kInvalidArgument, "unknown unit " + Quoted(text));
 }
 
 std::string_view RegionName(Region r) noexcept {

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "genledger/catalog.h"
+#include "util/utf8.h"
 
 namespace genledger {
 namespace pricing_internal {
@@ -41,29 +42,27 @@ static_assert(kMaxRate <= kU64Max / kMaxQuantity);
 // Caps echoed input so a hostile string cannot bloat an error message.
 std::string Quote(std::string_view text) {
   constexpr size_t kMaxEcho = 32;
-  std::string out = "\"";
-  if (text.size() <= kMaxEcho) {
-    out.append(text);
-  } else {
-    size_t n = kMaxEcho;  // cut at a UTF-8 boundary so the message stays valid UTF-8
-    while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
-    out.append(text.substr(0, n));
-    out += "...";
-  }
-  out += '"';
-  return out;
+  return "\"" + util::Utf8Shorten(text, kMaxEcho) + "\"";
 }
 
 Status Invalid(std::string message) { return Status(Code::kInvalidQuantity, std::move(message)); }
 
 uint64_t CeilDiv(uint64_t n, uint64_t d) { return n / d + (n % d != 0 ? 1 : 0); }
 
+// What the pricing rules read of an item: its name (for messages), its unit and its rate.
+struct Priced {
+  std::string_view model;
+  std::string_view unit;
+  uint32_t rate_milli;
+  bool per_second() const noexcept { return unit == "second"; }
+};
+
 // The seed counts formats only for feed variations ("1 creative with 5 formats = 1 generation");
 // any other item given formats is a caller mistake worth reporting.
-Status CheckFormats(const CatalogItem& item, const Usage& usage) {
+Status CheckFormats(const Priced& item, const Usage& usage) {
   if (usage.formats == 0) return Status::Ok();
   if (item.unit != "variation") {
-    return Invalid("formats applies only to feed-variation items, not " + item.id);
+    return Invalid("formats applies only to feed-variation items, not " + std::string(item.model));
   }
   if (usage.formats > kMaxFormats) {
     return Invalid("formats must be at most " + std::to_string(kMaxFormats));
@@ -71,12 +70,13 @@ Status CheckFormats(const CatalogItem& item, const Usage& usage) {
   return Status::Ok();
 }
 
-Result<uint64_t> PerSecondCost(const CatalogItem& item, const Usage& usage) {
+Result<uint64_t> PerSecondCost(const Priced& item, const Usage& usage) {
+  const std::string model(item.model);
   if (usage.quantity != 0) {
-    return Invalid("quantity does not apply to " + item.id + ", which is priced per second; use seconds");
+    return Invalid("quantity does not apply to " + model + ", which is priced per second; use seconds");
   }
   if (usage.seconds_milli == 0) {
-    return Invalid("seconds is required for " + item.id + " and must be greater than 0");
+    return Invalid("seconds is required for " + model + " and must be greater than 0");
   }
   if (usage.seconds_milli > kMaxSecondsMilli) {
     return Invalid("seconds must be at most " + FormatMilli(kMaxSecondsMilli));
@@ -92,17 +92,18 @@ Result<uint64_t> PerSecondCost(const CatalogItem& item, const Usage& usage) {
   return per_output * outputs;
 }
 
-Result<uint64_t> UnitCost(const CatalogItem& item, const Usage& usage) {
+Result<uint64_t> UnitCost(const Priced& item, const Usage& usage) {
+  const std::string model(item.model);
   if (usage.seconds_milli != 0) {
-    return Invalid("seconds applies only to per-second items; " + item.id + " is priced per " +
-                   item.unit + ", use quantity");
+    return Invalid("seconds applies only to per-second items; " + model + " is priced per " +
+                   std::string(item.unit) + ", use quantity");
   }
   if (usage.outputs != 0) {
-    return Invalid("outputs applies only to per-second items; " + item.id + " is priced per " +
-                   item.unit);
+    return Invalid("outputs applies only to per-second items; " + model + " is priced per " +
+                   std::string(item.unit));
   }
   if (usage.quantity == 0) {
-    return Invalid("quantity is required for " + item.id + " and must be greater than 0");
+    return Invalid("quantity is required for " + model + " and must be greater than 0");
   }
   if (usage.quantity > kMaxQuantity) {
     return Invalid("quantity must be at most " + std::to_string(kMaxQuantity));
@@ -111,10 +112,24 @@ Result<uint64_t> UnitCost(const CatalogItem& item, const Usage& usage) {
   return CeilDiv(uint64_t{item.rate_milli} * usage.quantity, 1000);
 }
 
+Result<uint64_t> CostOf(const Priced& item, const Usage& usage) {
+  return item.per_second() ? PerSecondCost(item, usage) : UnitCost(item, usage);
+}
+
 }  // namespace
 
 Result<uint64_t> Cost(const CatalogItem& item, const Usage& usage) {
-  return item.per_second() ? PerSecondCost(item, usage) : UnitCost(item, usage);
+  return CostOf(Priced{item.id, item.unit, item.rate_milli}, usage);
+}
+
+Result<uint64_t> Cost(const Price& price, const Usage& usage, std::string_view model) {
+  return CostOf(Priced{model, UnitName(price.unit), price.rate_milli}, usage);
+}
+
+Result<Price> PriceOf(const CatalogItem& item) {
+  Result<Unit> unit = ParseUnit(item.unit);
+  if (!unit.ok()) return unit.status();
+  return Price{*unit, item.rate_milli};
 }
 
 Result<uint64_t> ParseDecimalMilli(std::string_view text, uint64_t max) {

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <optional>
 
+#include "util/utf8.h"
+
 namespace genledger::server {
 
 namespace {
@@ -80,7 +82,7 @@ Api::Api(std::shared_ptr<Ledger> ledger, std::shared_ptr<Auth> auth,
 WireError Api::PrepareCharge(const OpRequest& r, ChargeRequest& c) {
   const CatalogItem* item = ledger_->catalog().Find(r.model);
   if (!item) {
-    std::string m = r.model.size() > 64 ? r.model.substr(0, 64) + "..." : r.model;
+    const std::string m = util::Utf8Shorten(r.model, 64);
     WireError u = WireError::Make(400, "unknown_model", "");
     u.message = "unknown model '";
     u.message += m;
@@ -358,24 +360,17 @@ void Api::Admin(std::string_view method, std::string_view ws, std::string_view s
       if (!need(Role::kAdmin)) return;
       const OpRequest* r = parse(kFLimit | kFRegion, 0, false);
       if (!r) return;
-      Region region = Region::kGlobal;
-      uint64_t limit = kUnlimited;
-      if (!r->has(kFRegion) || !r->has(kFLimit)) {
-        Result<WorkspaceInfo> cur = ledger_->GetWorkspace(ws);
-        if (cur.ok()) {
-          region = cur->region;
-          limit = cur->base_limit;
-        }
-      }
+      // A partial update: the fields not given are kept, read under the lock that applies it.
+      WorkspaceUpdate update;
       if (r->has(kFRegion)) {
         Result<Region> rg = ParseRegion(r->region);
         if (!rg.ok())
           return SetError(out, 400, "invalid_argument",
                           "field 'region' must be \"global\" or \"cn\"");
-        region = *rg;
+        update.region = *rg;
       }
-      if (r->has(kFLimit)) limit = r->limit;
-      workspace(ledger_->UpsertWorkspace(ws, limit, region));
+      if (r->has(kFLimit)) update.limit = r->limit;
+      workspace(ledger_->UpdateWorkspace(ws, update));
       out.mutation = out.status == 200;
       return;
     }

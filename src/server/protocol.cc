@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "genledger/catalog.h"
+#include "util/utf8.h"
 
 namespace genledger::server {
 
@@ -68,12 +69,7 @@ uint32_t FieldBitOf(std::string_view name) noexcept {
 }
 
 // A field name fit for an error message: at most 64 bytes, cut on a UTF-8 boundary.
-std::string ShortName(std::string_view s) {
-  if (s.size() <= 64) return std::string(s);
-  size_t n = 64;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-  return std::string(s.substr(0, n)) + "...";
-}
+std::string ShortName(std::string_view s) { return util::Utf8Shorten(s, 64); }
 
 // Digits only (JSON integer text without sign/fraction/exponent), fits u64.
 bool ParseU64Text(std::string_view t, uint64_t& out) noexcept {
