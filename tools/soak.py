@@ -22,6 +22,7 @@ to replay is printed), 2 on a usage/setup error or when the time limit stopped i
 
 import argparse
 import asyncio
+import ctypes
 import json
 import os
 import random
@@ -77,6 +78,12 @@ class Op:
 
 class Violation(Exception):
     pass
+
+
+def die_with_parent():
+    """In the server child: SIGKILL it if the soak itself dies (even by SIGKILL)."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class Soak:
@@ -378,7 +385,8 @@ class Soak:
 
     async def start_server(self):
         self.proc = await asyncio.create_subprocess_exec(
-            *self.server_args(), stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL)
+            *self.server_args(), stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent)
 
     async def wait_started(self):
         """Reads the start line; the server listens only once recovery is done."""
