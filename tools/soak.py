@@ -60,6 +60,7 @@ class Soak(Model):
         self.inflight = 0
         self.sent_this_cycle = 0
         self.cycle_target = 0
+        self.long_cycle = False   # this cycle outlives a snapshot interval (load trickles on)
         self.target_reached = asyncio.Event()
         self.up = asyncio.Event()
         self.stop = False
@@ -104,6 +105,10 @@ class Soak(Model):
             if conn_gen != self.gen:
                 conn, ws = await self.drop(conn, ws)
                 conn_gen = self.gen
+            if self.long_cycle and self.sent_this_cycle >= self.cycle_target:
+                await asyncio.sleep(0.05)   # a trickle, so a long cycle stays a few hundred ops
+                if not self.up.is_set():
+                    continue
             if transport == "ws":
                 n = self.rng.randint(1, 20)
             elif transport == "batch":
@@ -282,13 +287,21 @@ class Soak(Model):
                     await self.wait_started()
                 self.sent_this_cycle = 0
                 self.cycle_target = self.rng.randint(1, self.a.max_ops_per_cycle)
+                # One cycle in four lives 1-2.5 s, past the 1 s snapshot interval: without them
+                # the server would never snapshot or trim its WAL, and no kill would cut a
+                # snapshot or recover from one.
+                self.long_cycle = self.rng.random() < 0.25
                 self.target_reached.clear()
                 self.up.set()
+                started = time.monotonic()
                 try:
                     await asyncio.wait_for(self.target_reached.wait(), 60)
                 except asyncio.TimeoutError:
                     pass
-                await asyncio.sleep(self.rng.random() * 0.005)
+                if self.long_cycle:
+                    await asyncio.sleep(max(0.0, started + self.rng.uniform(1.0, 2.5) - time.monotonic()))
+                else:
+                    await asyncio.sleep(self.rng.random() * 0.005)
                 self.up.clear()
                 await self.kill_server()
                 self.cycles_done += 1
@@ -313,6 +326,7 @@ class Soak(Model):
         """Last start: resend everything unanswered, settle every hold, then check."""
         await self.start_server()
         await self.wait_started()
+        self.long_cycle = False
         self.final = True
         self.up.set()
         t0 = time.monotonic()
@@ -437,6 +451,12 @@ def main():
         error = "interrupted"
     except Exception as e:   # a bug in the soak itself, or a server that vanished
         error = "%s: %s" % (type(e).__name__, e)
+    # Informational: how many starts recovered from a snapshot (from the server's start lines).
+    try:
+        with open(os.path.join(s.tmp, "server.log"), errors="replace") as f:
+            from_snapshot = sum(1 for line in f if "recovered" in line and "from snapshot" in line)
+    except OSError:
+        from_snapshot = 0
     failed = bool(s.violations)
     result = "FAIL" if failed else ("ERROR " + error if error else
                                     ("TIME LIMIT" if s.timed_out else "PASS"))
@@ -447,9 +467,10 @@ def main():
     st = s.stats
     print("soak: seed %d cycles %d/%d (kills %d, during recovery %d) ops acknowledged %d "
           "retries %d (answered %d, of which already applied before the kill %d) unanswered %d "
-          "refused_402 %d elapsed %.1fs result %s" %
+          "refused_402 %d recoveries from a snapshot %d elapsed %.1fs result %s" %
           (a.seed, s.cycles_done, a.cycles, st["kills"], st["recovery_kills"], st["acked"],
            st["retries"], st["retried_acked"], st["replayed"], st["unanswered"], st["refused_402"],
+           from_snapshot,
            time.monotonic() - t0, result), flush=True)
     if failed or error or s.timed_out:
         print("soak: replay with: tools/soak.sh --cycles %d --seed %d --keep" % (a.cycles, a.seed),
