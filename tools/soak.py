@@ -255,19 +255,20 @@ class Soak(Model):
         self.data_dir = os.path.join(self.tmp, "data")
         self.log_path = os.path.join(self.tmp, "server.log")
         self.log = open(self.log_path, "ab")
-        await self.start_server()
-        await self.wait_started()
-        conn = await self.open_http()
-        for w in range(WORKSPACES):
-            st, r = await self.http(conn, "PUT", "/v1/workspaces/soak-w%d" % w, {"limit": 10 ** 15})
-            if st != 200:
-                raise Violation("setup PUT answered %d %r" % (st, r))
-        conn[1].close()
-        transports = ["http", "http", "batch", "ws", "ws"]
-        workers = [asyncio.ensure_future(self.worker(t)) for t in transports]
-        deadline = time.monotonic() + self.a.max_seconds
-        self.cycles_done = 0
+        workers = []
         try:
+            await self.start_server()
+            await self.wait_started()
+            conn = await self.open_http()
+            for w in range(WORKSPACES):
+                st, r = await self.http(conn, "PUT", "/v1/workspaces/soak-w%d" % w, {"limit": 10 ** 15})
+                if st != 200:
+                    raise Violation("setup PUT answered %d %r" % (st, r))
+            conn[1].close()
+            transports = ["http", "http", "batch", "ws", "ws"]
+            workers = [asyncio.ensure_future(self.worker(t)) for t in transports]
+            deadline = time.monotonic() + self.a.max_seconds
+            self.cycles_done = 0
             for cycle in range(self.a.cycles):
                 if self.stop:
                     break
