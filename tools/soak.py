@@ -476,6 +476,13 @@ def main():
     if failed or error or s.timed_out:
         print("soak: replay with: tools/soak.sh --cycles %d --seed %d --keep" % (a.cycles, a.seed),
               file=sys.stderr)
+    if failed or error:
+        try:
+            with open(os.path.join(s.tmp, "server.log"), errors="replace") as f:
+                tail = f.readlines()[-10:]
+            print("soak: the server log ends with:\n" + "".join(tail), file=sys.stderr, end="")
+        except OSError:
+            pass
     if a.keep:
         print("soak: data directory and server log kept in " + s.tmp, file=sys.stderr)
     else:
