@@ -10,6 +10,7 @@ packages=(
   libconcurrentqueue-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libspdlog-dev ccache
+  python3-websockets   # tools/soak.py's WebSocket client
 )
 # Extra packages a caller may ask for (e.g. bench/compare_redis.sh asks for redis-server).
 packages+=("$@")

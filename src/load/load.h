@@ -14,9 +14,10 @@
 namespace genledger::load {
 
 enum class OpMode { kCharge, kReserveCommit, kReserveRelease };
-// Op kinds as they appear in per-kind latency tables.
-enum OpKind : uint8_t { kOpCharge = 0, kOpReserve, kOpCommit, kOpRelease, kOpKinds };
-const char* OpKindName(int kind);
+// The ops the load sends, as they appear in per-kind latency tables (not server::OpKind, the
+// server's parsed operation).
+enum LoadOpKind : uint8_t { kOpCharge = 0, kOpReserve, kOpCommit, kOpRelease, kOpKinds };
+const char* LoadOpKindName(int kind);
 
 struct LoadOptions {
   std::string target = "ws://127.0.0.1:8080/v1/ws";   // ws://host:port[/path] or http://host:port
@@ -77,9 +78,9 @@ struct LoadReport {
   LoadOptions options;          // as run (defaults resolved)
 };
 
-// Runs the load described by `o`. Progress lines go to `progress` (stderr in the CLI).
+// Runs the load described by `o` (run.cc). Progress lines go to `progress` (stderr in the CLI).
 LoadReport RunLoad(const LoadOptions& o, std::ostream& progress);
-// The human-readable summary; with json, the JSON object as the last line.
+// The human-readable summary; with json, the JSON object as the last line (report.cc).
 void PrintReport(const LoadReport& r, std::ostream& out, bool json);
 std::string ReportJson(const LoadReport& r);
 
