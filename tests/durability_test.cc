@@ -270,16 +270,22 @@ TEST_F(DurabilityTest, AFailedSyncStopsAcknowledgementsAndKeepsWhatWasAcknowledg
 }
 
 // A snapshot contains every record applied before it copied each shard. It must not become
-// durable before those records are: with the WAL's fdatasync held on a latch and then failing,
-// the snapshot is abandoned (a power cut would otherwise keep it and lose the WAL records).
+// durable before those records are: with the WAL's fdatasync held on a latch, a snapshot started
+// (its file created), then the sync failing, the snapshot is abandoned (a power cut would
+// otherwise keep it and lose the WAL records).
 TEST_F(DurabilityTest, ASnapshotWaitsForItsRecordsAndIsAbandonedIfTheirSyncFails) {
   wal::PowerCutFileSystem pfs;
   std::mutex mu;
   std::condition_variable cv;
-  bool armed = false, in_sync = false, release = false;
-  pfs.SetSyncHook([&](const std::string& path) -> Status {
-    if (path.find(".log") == std::string::npos) return Status();   // snapshot files pass
+  bool armed = false, in_sync = false, snapshot_started = false, release = false;
+  pfs.SetCallHook([&](std::string_view call, const std::string& path) -> Status {
     std::unique_lock lock(mu);
+    if (call == "create" && path.find(".snap") != std::string::npos) {
+      snapshot_started = true;   // past its "has the log failed?" check
+      cv.notify_all();
+      return Status();
+    }
+    if (call != "sync" || path.find(".log") == std::string::npos) return Status();
     if (!armed) return Status();
     in_sync = true;
     cv.notify_all();
@@ -306,7 +312,8 @@ TEST_F(DurabilityTest, ASnapshotWaitsForItsRecordsAndIsAbandonedIfTheirSyncFails
   Status snap;
   std::thread snapshotter([&] { snap = (*d)->Snapshot(); });
   {
-    std::lock_guard lock(mu);
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return snapshot_started; });
     release = true;   // the sync fails: the charge never becomes durable
   }
   cv.notify_all();
@@ -367,8 +374,8 @@ TEST_F(DurabilityTest, ASnapshotInNoneModeForcesTheSyncOfWhatItContains) {
 TEST_F(DurabilityTest, AnExceptionOnTheWriterThreadFailsTheLogNotTheProcess) {
   wal::PowerCutFileSystem pfs;
   std::atomic<bool> armed{false};
-  pfs.SetSyncHook([&](const std::string&) -> Status {
-    if (armed.exchange(false)) throw std::runtime_error("simulated allocation failure");
+  pfs.SetCallHook([&](std::string_view call, const std::string&) -> Status {
+    if (call == "sync" && armed.exchange(false)) throw std::runtime_error("simulated allocation failure");
     return Status();
   });
   {

@@ -46,16 +46,12 @@ class PowerCutFileSystem::File final : public WritableFile {
   }
 
   Status Sync() override {
-    std::function<Status(const std::string&)> hook;
     std::string path;
     {
       std::lock_guard lock(fs_->mu_);
-      hook = fs_->sync_hook_;
       path = st_->path;
     }
-    if (hook) {
-      if (Status s = hook(path); !s.ok()) return s;
-    }
+    if (Status s = fs_->RunHook("sync", path); !s.ok()) return s;
     std::lock_guard lock(fs_->mu_);
     if (!fs_->Tick()) return PowerOff("fdatasync of " + st_->path);
     st_->synced = st_->size;   // recorded, not performed: the model decides what survives
@@ -81,7 +77,17 @@ std::string PowerCutFileSystem::DirOf(const std::string& path) {
   return std::filesystem::path(path).parent_path().lexically_normal().string();
 }
 
+Status PowerCutFileSystem::RunHook(std::string_view call, const std::string& path) {
+  CallHook hook;
+  {
+    std::lock_guard lock(mu_);
+    hook = hook_;
+  }
+  return hook ? hook(call, path) : Status();
+}
+
 Result<std::unique_ptr<WritableFile>> PowerCutFileSystem::NewWritableFile(const std::string& path) {
+  if (Status s = RunHook("create", path); !s.ok()) return s;
   std::lock_guard lock(mu_);
   if (!Tick()) return PowerOff("create " + path);
   std::error_code ec;
@@ -150,9 +156,9 @@ uint64_t PowerCutFileSystem::ops() const {
   return ops_;
 }
 
-void PowerCutFileSystem::SetSyncHook(std::function<Status(const std::string&)> hook) {
+void PowerCutFileSystem::SetCallHook(CallHook hook) {
   std::lock_guard lock(mu_);
-  sync_hook_ = std::move(hook);
+  hook_ = std::move(hook);
 }
 
 Result<PowerCutReport> PowerCutFileSystem::ApplyPowerCut(uint64_t seed, const PowerCutOptions& options) {

@@ -74,10 +74,11 @@ class PowerCutFileSystem final : public FileSystem {
   // Power on again, with no history: what is on disk now is durable.
   void RestorePower();
 
-  // Called at the start of every WritableFile::Sync with the file's path, outside any lock; a
-  // non-ok return (or an exception) fails the sync and nothing becomes durable. May block (a
-  // latch in a test). Empty: none.
-  void SetSyncHook(std::function<Status(const std::string& path)> hook);
+  // Called at the start of every NewWritableFile (call "create") and WritableFile::Sync (call
+  // "sync") with the file's path, outside any lock; a non-ok return (or an exception) fails that
+  // call and changes nothing. May block (a latch in a test). Empty: none.
+  using CallHook = std::function<Status(std::string_view call, const std::string& path)>;
+  void SetCallHook(CallHook hook);
 
  private:
   class File;
@@ -104,7 +105,8 @@ class PowerCutFileSystem final : public FileSystem {
   uint64_t ops_ = 0;
   std::vector<std::shared_ptr<FileState>> files_;
   std::vector<DirOp> pending_;   // unsynced directory operations, oldest first, any directory
-  std::function<Status(const std::string&)> sync_hook_;
+  CallHook hook_;
+  Status RunHook(std::string_view call, const std::string& path);
 };
 
 }  // namespace genledger::wal
