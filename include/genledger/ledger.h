@@ -271,15 +271,21 @@ class Ledger {
 
   // The fixed number of shards; a snapshot records it and is only loadable with the same count.
   static uint32_t ShardCount() noexcept;
-  // Section type of a shard's whole state (docs/snapshot-format.md).
+  // Section types of a shard's state (docs/snapshot-format.md): its payload is the parts'
+  // payloads, if any, then the kShardStateSection's, which ends the shard.
   static constexpr uint8_t kShardStateSection = 1;
+  static constexpr uint8_t kShardStatePartSection = 2;
+  // The largest payload of one shard (docs/snapshot-format.md, "Section types").
+  static constexpr uint64_t kMaxShardStateBytes = uint64_t{64} << 30;
 
   // Replaces `out` with shard `shard`'s state as one kShardStateSection payload and sets
   // *record_no to the shard's per-shard record number at the copy: the copy contains the effect
   // of exactly the shard's records 1..*record_no. Holds only that shard's lock, for the
   // encoding; *lock_hold_ns (optional) receives how long. Thread-safe, callable during traffic.
   // Errors: kInvalidArgument for a shard >= ShardCount(); kCapacityExhausted if the payload
-  // would exceed a snapshot section's maximum (the shard is too large for a version-1 section).
+  // would exceed kMaxShardStateBytes (checked on the shard's measured size before the encoding
+  // takes the lock, and again after). The payload may exceed one snapshot section: the caller
+  // splits it (docs/snapshot-format.md).
   Status SnapshotShard(uint32_t shard, std::string& out, uint64_t* record_no,
                        uint64_t* lock_hold_ns = nullptr) const;
 
