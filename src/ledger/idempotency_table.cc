@@ -47,10 +47,7 @@ void IdempotencyTable::Append(uint32_t workspace, std::string_view id, uint64_t 
     if (!Expired(ring_.front(), now_ms)) share_.budget()->CountEarlyEviction(now_ms);
     PopOldest();
   }
-  // The ring's memory doubles, independently of the allowance, which grows a chunk at a time:
-  // growing it by a chunk would copy the whole ring every chunk. So it may hold up to twice the
-  // allowance in free slots; the entries never exceed the allowance.
-  if (ring_.full()) ring_.set_capacity(std::max<size_t>(8, ring_.capacity() * 2));
+  if (ring_.full()) ring_.set_capacity(GrownCapacity(ring_.size(), share_));
   const KeyBuf key = MakeKey(workspace, id);
   const uint64_t seq = next_seq_++;
   auto [it, inserted] = index_.try_emplace(std::string(key.view()), seq);

@@ -13,7 +13,7 @@ void RecentCharges::MakeRoom(uint64_t now_ms, bool recovering) {
     }
   }
   // Doubling, not a chunk at a time: see IdempotencyTable::Append.
-  if (ring_.full()) ring_.set_capacity(std::max<uint64_t>(8, ring_.size() * 2));
+  if (ring_.full()) ring_.set_capacity(GrownCapacity(ring_.size(), share_));
 }
 
 uint64_t RecentCharges::Expire(uint64_t now_ms) {

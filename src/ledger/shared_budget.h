@@ -12,6 +12,7 @@
 // chunk of entries, not once per entry. At most one chunk per shard sits borrowed but unused.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 
@@ -89,5 +90,15 @@ class BudgetShare {
   SharedBudget* budget_ = nullptr;
   uint64_t allowed_ = 1;
 };
+
+// The next memory capacity of a full ring of `size` entries drawing on `share`. The ring's memory
+// doubles, independently of the allowance, which grows a chunk at a time: growing the memory by
+// a chunk would copy the whole ring every chunk. So a ring may have up to as many free slots as
+// entries, but never more slots than the whole budget (or the shard's allowance, if recovery
+// overdrew it), while its entries never exceed the allowance.
+inline uint64_t GrownCapacity(uint64_t size, const BudgetShare& share) noexcept {
+  const uint64_t most = std::max(share.allowed(), share.budget()->total());
+  return std::max(size + 1, std::min(std::max<uint64_t>(8, size * 2), most));
+}
 
 }  // namespace genledger::ledger
