@@ -44,7 +44,7 @@ void IdempotencyTable::Append(uint32_t workspace, std::string_view id, uint64_t 
   if (size >= share_.allowed() && !share_.Grow(size, recovering)) {
     // The shared pool is empty: the shard's oldest entry goes, inside its window unless it had
     // expired (Restore does not expire first).
-    if (!Expired(ring_.front(), now_ms)) share_.budget()->CountEarlyEviction(now_ms);
+    if (!Expired(ring_.front(), now_ms)) share_.CountEarlyEviction(now_ms);
     PopOldest();
   }
   if (ring_.full()) ring_.set_capacity(GrownCapacity(ring_.size(), share_));

@@ -81,6 +81,8 @@ class IdempotencyTable {
   uint64_t Sweep(uint64_t now_ms);
 
   uint64_t size() const noexcept { return ring_.size(); }
+  // Entries forgotten inside their window because the shared budget was exhausted.
+  uint64_t evicted_early() const noexcept { return share_.evicted_early(); }
 
   // Visits the entries oldest first (for digests and snapshots).
   template <typename F>

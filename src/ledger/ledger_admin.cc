@@ -283,9 +283,9 @@ LedgerTotals Ledger::Totals() const {
     t.unlimited_workspaces += s.totals.unlimited;
     t.open_reservations += s.holds.size();
     t.idempotency_entries += s.idempotency.size();
+    t.idempotency_evicted_early += s.idempotency.evicted_early();
+    t.refund_evicted_early += s.charges.evicted_early();
   }
-  t.idempotency_evicted_early = impl_->idempotency_budget.evicted_early();
-  t.refund_evicted_early = impl_->refund_budget.evicted_early();
   return t;
 }
 

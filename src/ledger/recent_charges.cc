@@ -7,7 +7,7 @@ void RecentCharges::MakeRoom(uint64_t now_ms, bool recovering) {
   if (size >= share_.allowed()) {
     const bool expired = Expired(ring_.front(), now_ms);
     if (expired || !share_.Grow(size, recovering)) {
-      if (!expired) share_.budget()->CountEarlyEviction(now_ms);
+      if (!expired) share_.CountEarlyEviction(now_ms);
       ring_.pop_front();
       ++first_seq_;
     }

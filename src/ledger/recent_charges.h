@@ -79,6 +79,8 @@ class RecentCharges {
   uint64_t next_seq() const noexcept { return next_seq_; }
   uint64_t first_seq() const noexcept { return first_seq_; }
   uint64_t size() const noexcept { return ring_.size(); }
+  // Charges forgotten inside the refund window because the shared budget was exhausted.
+  uint64_t evicted_early() const noexcept { return share_.evicted_early(); }
 
   // Snapshot load: makes the ring hold `count` charges with seqs [first_seq, first_seq + count),
   // read by rec(i). Beyond what the budget allows (with recovery's overdraft) the oldest are

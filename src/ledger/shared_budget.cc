@@ -26,12 +26,11 @@ uint64_t SharedBudget::Borrow(uint64_t want, bool recovering) noexcept {
   }
 }
 
-void SharedBudget::CountEarlyEviction(uint64_t now_ms) noexcept {
-  evicted_early_.fetch_add(1, std::memory_order_relaxed);
+void SharedBudget::LogEarlyEviction(uint64_t now_ms) noexcept {
   if (uint64_t held_back = 0; log_limit_.Allow(now_ms, &held_back)) {
-    log::Warn("{} capacity exhausted: an entry was forgotten inside its window ({} more since the last "
-              "line, {} in all); raise {}",
-              what_, held_back, evicted_early(), option_);
+    log::Warn("{} capacity exhausted: entries are being forgotten inside their window (counted in "
+              "genledger_{}_evicted_early_total); raise {}",
+              what_, what_, option_);
   }
 }
 

@@ -42,10 +42,9 @@ class SharedBudget {
   // How many entries a shard borrows at a time.
   uint64_t chunk() const noexcept { return chunk_; }
 
-  // Counts one entry forgotten inside its window (the pool was empty) and logs it, at most once
+  // Logs that entries are being forgotten inside their window (the pool is empty), at most once
   // a minute. Thread-safe.
-  void CountEarlyEviction(uint64_t now_ms) noexcept;
-  uint64_t evicted_early() const noexcept { return evicted_early_.load(std::memory_order_relaxed); }
+  void LogEarlyEviction(uint64_t now_ms) noexcept;
   uint64_t borrowed() const noexcept { return borrowed_.load(std::memory_order_relaxed); }
 
  private:
@@ -56,7 +55,6 @@ class SharedBudget {
   uint64_t pool_ = 0;
   uint64_t chunk_ = 1;
   std::atomic<uint64_t> borrowed_{0};
-  std::atomic<uint64_t> evicted_early_{0};
   log::RateLimit log_limit_{60'000};
 };
 
@@ -82,6 +80,19 @@ class BudgetShare {
   // True if the allowance went down.
   bool Trim(uint64_t size) noexcept;
 
+  // Counts one of the shard's entries forgotten inside its window because the pool was empty.
+  // The count is the shard's own, under its lock: at exhaustion every insert evicts, and a shared
+  // counter would put a contended atomic on every charge. The log is asked at most once a second
+  // per shard, for the same reason.
+  void CountEarlyEviction(uint64_t now_ms) noexcept {
+    ++evicted_early_;
+    if (now_ms >= next_log_ms_) {
+      next_log_ms_ = now_ms + 1000;
+      budget_->LogEarlyEviction(now_ms);
+    }
+  }
+  uint64_t evicted_early() const noexcept { return evicted_early_; }
+
   ~BudgetShare() {
     if (budget_ != nullptr && allowed_ > budget_->floor()) budget_->Return(allowed_ - budget_->floor());
   }
@@ -89,6 +100,8 @@ class BudgetShare {
  private:
   SharedBudget* budget_ = nullptr;
   uint64_t allowed_ = 1;
+  uint64_t evicted_early_ = 0;
+  uint64_t next_log_ms_ = 0;
 };
 
 // The next memory capacity of a full ring of `size` entries drawing on `share`. The ring's memory
