@@ -479,6 +479,24 @@ TEST(ServerApiCeilings, UserCeilingIs429AndChangesNothing) {
   EXPECT_EQ(r.body, R"({"users":[{"user":"u1","used":1,"reserved":0,"limit":null}],"next_cursor":null})");
 }
 
+TEST(ServerApiCeilings, EarlyEvictionsAreInMetrics) {
+  LedgerOptions lo;
+  lo.idempotency_capacity = 256;   // one id per shard
+  auto ledger = std::make_shared<Ledger>(Catalog::Default(), lo);
+  Api api(ledger, std::make_shared<Auth>(), std::make_shared<Metrics>(), ApiLimits{});
+  HttpReply r;
+  api.HandleHttp("PUT", "/v1/workspaces/a", "", R"({"limit":null})", r);
+  ASSERT_EQ(r.status, 200) << r.body;
+  for (const char* id : {"k1", "k2"}) {
+    api.HandleHttp("POST", "/v1/charge", "",
+                   std::string(R"({"workspace":"a","user":"u","model":"gpt-4o","quantity":1,"id":")") + id + "\"}", r);
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  api.HandleHttp("GET", "/metrics", "", "", r);
+  EXPECT_NE(r.body.find("\ngenledger_idempotency_evicted_early_total 1\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("\ngenledger_refund_evicted_early_total 0\n"), std::string::npos) << r.body;
+}
+
 TEST_F(ApiTest, UsersArePaginated) {
   MakeWorkspace("team", "null");
   for (int i = 0; i < 5; ++i) {
