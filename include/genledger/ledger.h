@@ -199,7 +199,9 @@ class Ledger {
   // made in an earlier period).
   RefundResult Refund(uint64_t charge_id);
 
-  // Releases every hold whose TTL has run out at the clock's now. Returns how many.
+  // Releases every hold whose TTL has run out at the clock's now. Returns how many. Also forgets
+  // the idempotency ids and refundable charges past their windows, and gives back to the shared
+  // budgets what each shard no longer needs (the periodic sweep).
   uint64_t ExpireReservations();
 
   // --- Admin ---
