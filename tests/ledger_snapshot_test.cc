@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "genledger/ledger.h"
+#include "ledger/ledger_impl.h"
 
 namespace genledger {
 namespace {
@@ -340,7 +341,15 @@ TEST_F(LedgerSnapshotTest, RefundRingIsWrittenInTheDocumentedLayout) {
 
 // A ring that has wrapped is kept in two runs of memory; both must be copied, oldest first.
 TEST_F(LedgerSnapshotTest, WrappedRefundRingRoundTrips) {
-  auto a = Make(/*refund_capacity=*/Ledger::ShardCount() * 5);   // 5 charges per shard
+  // A floor of 5 charges per shard (shared_budget.h); a filler workspace in another shard than
+  // wrap-0's first takes the whole shared pool, so wrap-0's shard keeps only its floor.
+  const uint64_t kCapacity = Ledger::ShardCount() * 16 * 5;
+  auto a = Make(kCapacity);
+  const auto shard_of = [](std::string_view ws) { return Ledger::Impl::ShardOf(Ledger::Impl::HashId(ws)); };
+  std::string filler = "filler";
+  while (shard_of(filler) == shard_of("wrap-0")) filler += "x";
+  ASSERT_TRUE(a->UpsertWorkspace(filler, kUnlimited, Region::kGlobal).ok());
+  for (uint64_t i = 0; i < kCapacity; ++i) ASSERT_TRUE(a->Charge(Req(filler, "u", "gpt-4o", 1)).status.ok());
   for (int w = 0; w < 40; ++w) {
     const std::string ws = "wrap-" + std::to_string(w);
     ASSERT_TRUE(a->UpsertWorkspace(ws, kUnlimited, Region::kGlobal).ok());
@@ -355,7 +364,7 @@ TEST_F(LedgerSnapshotTest, WrappedRefundRingRoundTrips) {
   EXPECT_GT(first, 1u);   // older charges were forgotten: the ring wrapped
   EXPECT_EQ(ring.back().cost, last.cost);
 
-  auto b = Make(Ledger::ShardCount() * 5);
+  auto b = Make(kCapacity);
   LoadAll(*b, sections);
   EXPECT_EQ(b->StateDigest(), a->StateDigest());
   // The same charges are refundable in both: the newest is, one from before the window is not.

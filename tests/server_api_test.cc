@@ -341,7 +341,7 @@ TEST_F(ApiTest, AdminEndpoints) {
   r = Do("POST", "/v1/charge", R"({"workspace":"acme","user":"bob","model":"gpt-4o","quantity":5})");
   EXPECT_EQ(r.status, 200) << r.body;
   r = Do("GET", "/v1/workspaces/acme/users");
-  EXPECT_EQ(r.body, R"({"users":[{"user":"bob","used":5,"reserved":0,"limit":5}]})");
+  EXPECT_EQ(r.body, R"({"users":[{"user":"bob","used":5,"reserved":0,"limit":5}],"next_cursor":null})");
   r = Do("POST", "/v1/workspaces/acme/topup", R"({"amount":10})");
   EXPECT_EQ(J(r).at("limit").as_int64(), 60);
   EXPECT_EQ(J(r).at("remaining").as_int64(), 55);
@@ -454,6 +454,84 @@ TEST(ServerApiCeilings, TooManyReservationsAndCapacity) {
   api.HandleHttp("POST", "/v1/reserve", "", reserve, r);
   EXPECT_EQ(r.status, 429);
   EXPECT_NE(r.body.find("too_many_reservations"), std::string::npos) << r.body;
+}
+
+TEST(ServerApiCeilings, UserCeilingIs429AndChangesNothing) {
+  LedgerOptions lo;
+  lo.max_users = 1;
+  auto ledger = std::make_shared<Ledger>(Catalog::Default(), lo);
+  Api api(ledger, std::make_shared<Auth>(), std::make_shared<Metrics>(), ApiLimits{});
+  HttpReply r;
+  api.HandleHttp("PUT", "/v1/workspaces/a", "", R"({"limit":100})", r);
+  ASSERT_EQ(r.status, 200) << r.body;
+  api.HandleHttp("POST", "/v1/charge", "", R"({"workspace":"a","user":"u1","model":"gpt-4o","quantity":1})", r);
+  ASSERT_EQ(r.status, 200) << r.body;
+  for (const char* path : {"/v1/charge", "/v1/reserve"}) {
+    api.HandleHttp("POST", path, "", R"({"workspace":"a","user":"u2","model":"gpt-4o","quantity":1})", r);
+    EXPECT_EQ(r.status, 429) << path;
+    EXPECT_NE(r.body.find("capacity_exhausted"), std::string::npos) << r.body;
+  }
+  api.HandleHttp("PUT", "/v1/workspaces/a/users/u3", "", R"({"limit":5})", r);
+  EXPECT_EQ(r.status, 429) << r.body;
+  api.HandleHttp("GET", "/v1/workspaces/a", "", "", r);
+  EXPECT_NE(r.body.find(R"("used":1,)"), std::string::npos) << r.body;
+  api.HandleHttp("GET", "/v1/workspaces/a/users", "", "", r);
+  EXPECT_EQ(r.body, R"({"users":[{"user":"u1","used":1,"reserved":0,"limit":null}],"next_cursor":null})");
+}
+
+TEST(ServerApiCeilings, EarlyEvictionsAreInMetrics) {
+  LedgerOptions lo;
+  lo.idempotency_capacity = 256;   // one id per shard
+  auto ledger = std::make_shared<Ledger>(Catalog::Default(), lo);
+  Api api(ledger, std::make_shared<Auth>(), std::make_shared<Metrics>(), ApiLimits{});
+  HttpReply r;
+  api.HandleHttp("PUT", "/v1/workspaces/a", "", R"({"limit":null})", r);
+  ASSERT_EQ(r.status, 200) << r.body;
+  for (const char* id : {"k1", "k2"}) {
+    api.HandleHttp("POST", "/v1/charge", "",
+                   std::string(R"({"workspace":"a","user":"u","model":"gpt-4o","quantity":1,"id":")") + id + "\"}", r);
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  api.HandleHttp("GET", "/metrics", "", "", r);
+  EXPECT_NE(r.body.find("\ngenledger_idempotency_evicted_early_total 1\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("\ngenledger_refund_evicted_early_total 0\n"), std::string::npos) << r.body;
+}
+
+TEST_F(ApiTest, UsersArePaginated) {
+  MakeWorkspace("team", "null");
+  for (int i = 0; i < 5; ++i) {
+    const std::string body = R"({"workspace":"team","user":"u)" + std::to_string(i) +
+                             R"(","model":"gpt-4o","quantity":)" + std::to_string(10 - i) + "}";
+    ASSERT_EQ(Do("POST", "/v1/charge", body).status, 200);
+  }
+  // Default page holds them all.
+  HttpReply r = Do("GET", "/v1/workspaces/team/users");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(J(r).at("users").as_array().size(), 5u);
+  EXPECT_TRUE(J(r).at("next_cursor").is_null());
+  // Pages of 2, following next_cursor (percent-encoded like a careful client would).
+  std::vector<std::string> seen;
+  std::string target = "/v1/workspaces/team/users?limit=2";
+  for (int pages = 0; pages < 5; ++pages) {
+    r = Do("GET", target);
+    ASSERT_EQ(r.status, 200) << target << " " << r.body;
+    const json::value page = J(r);
+    for (const auto& u : page.at("users").as_array()) seen.emplace_back(u.at("user").as_string());
+    const json::value& next = page.at("next_cursor");
+    if (next.is_null()) break;
+    std::string cursor(next.as_string());
+    const size_t colon = cursor.find(':');
+    cursor.replace(colon, 1, "%3A");
+    target = "/v1/workspaces/team/users?cursor=" + cursor + "&limit=2";
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"u0", "u1", "u2", "u3", "u4"}));
+  for (const char* bad : {"?limit=0", "?limit=1001", "?limit=x", "?limit=", "?limit=-1", "?cursor=", "?cursor=nope",
+                          "?cursor=1%3", "?cursor=1:bad%20id"}) {
+    r = Do("GET", std::string("/v1/workspaces/team/users") + bad);
+    EXPECT_EQ(r.status, 400) << bad << " " << r.body;
+    EXPECT_EQ(Code(r), "invalid_argument") << bad;
+  }
+  EXPECT_EQ(Do("GET", "/v1/workspaces/team/users?limit=1000").status, 200);
 }
 
 TEST(ServerAuth, ParseFile) {

@@ -44,6 +44,9 @@ struct DurabilityOptions {
   uint32_t snapshot_interval_s = 300;
   // Valid snapshots kept; WAL segments are deleted only once every kept snapshot covers them.
   uint32_t snapshots_kept = 2;
+  // Test hook: the largest snapshot section written (0: the format's kMaxSectionBytes), so a
+  // test can make a shard span several sections without hundreds of MiB of state.
+  uint64_t snapshot_section_bytes = 0;
 };
 
 // What start-up found and did.
@@ -124,7 +127,8 @@ class Durability {
   // with the destructor.
   // Errors: kUnavailable if the log has failed; kIOError / kInvalidArgument from writing the
   // file (the previous snapshots and the WAL are then untouched); kCapacityExhausted for a shard
-  // too large for one section. A retention or deletion error after a durable snapshot is
+  // over kMaxShardStateBytes (a shard over one section is split: docs/snapshot-format.md). Every
+  // failure is counted (stats().snapshot_failures) and logged. A retention or deletion error after a durable snapshot is
   // returned too (the snapshot stays; only clean-up was incomplete).
   Status Snapshot();
 

@@ -37,18 +37,25 @@ struct LedgerOptions {
   // Reservation TTL when the request gives none, and the largest accepted.
   uint64_t default_ttl_ms = 10 * 60 * 1000;
   uint64_t max_ttl_ms = 24 * 60 * 60 * 1000;
-  // Idempotency: an id is remembered for this long, and at most this many are kept in all
-  // (the oldest are forgotten first when a shard's share is full).
+  // Idempotency: an id is remembered for `idempotency_window_ms`. `idempotency_capacity` is a
+  // global budget: any workspace may use nearly all of it (each shard keeps a small floor, the
+  // rest is one pool every shard draws on). An id is honoured for its whole window unless the
+  // global capacity is exhausted; then the oldest id of the inserting shard is forgotten early
+  // (counted: LedgerTotals::idempotency_evicted_early, and logged once a minute).
   uint64_t idempotency_window_ms = 24 * 60 * 60 * 1000;
   uint64_t idempotency_capacity = 1 << 19;
-  // Refunds: a charge can be refunded within this window, while it is among the most recent
-  // `refund_capacity` charges (split evenly over shards). Checked to the second.
+  // Refunds: a charge can be refunded within `refund_window_ms` (checked to the second). The
+  // refundable charges kept are a global budget of `refund_capacity`, shared like the
+  // idempotency capacity (early evictions: LedgerTotals::refund_evicted_early).
   uint64_t refund_window_ms = 60 * 60 * 1000;
   uint64_t refund_capacity = 1 << 21;
-  // Ceilings that bound memory: open reservations, workspaces, users per workspace.
+  // Ceilings that bound memory: open reservations, workspaces, users per workspace, users in
+  // all (a charge, reserve or user-limit change that would create a user past it is refused
+  // with capacity_exhausted and changes nothing).
   uint64_t max_open_reservations = 1 << 22;
   uint64_t max_workspaces = 50'000'000;
   uint64_t max_users_per_workspace = 1'000'000;
+  uint64_t max_users = 10'000'000;
 };
 
 // --- Requests and results --------------------------------------------------------------
@@ -142,6 +149,15 @@ struct LedgerTotals {
   uint64_t idempotency_entries = 0;
   uint64_t limits = 0;                // sum of this period's allowances of capped workspaces
   uint64_t unlimited_workspaces = 0;
+  // Entries forgotten inside their window because the global capacity was exhausted, since start.
+  uint64_t idempotency_evicted_early = 0;
+  uint64_t refund_evicted_early = 0;
+};
+
+// One page of a workspace's users (Ledger::ListUsers).
+struct UserPage {
+  std::vector<UserInfo> users;
+  std::string next_cursor;   // empty on the last page
 };
 
 class Ledger {
@@ -196,7 +212,9 @@ class Ledger {
   // inconsistency, logged; nothing changes).
   RefundResult Refund(uint64_t charge_id);
 
-  // Releases every hold whose TTL has run out at the clock's now. Returns how many.
+  // Releases every hold whose TTL has run out at the clock's now. Returns how many. Also forgets
+  // the idempotency ids and refundable charges past their windows, and gives back to the shared
+  // budgets what each shard no longer needs (the periodic sweep).
   uint64_t ExpireReservations();
 
   // --- Admin ---
@@ -218,8 +236,14 @@ class Ledger {
 
   // --- Reads ---
   Result<WorkspaceInfo> GetWorkspace(std::string_view workspace) const;
-  // Users sorted by used (descending), then id.
-  Result<std::vector<UserInfo>> ListUsers(std::string_view workspace) const;
+  // Up to `limit` users (1..kMaxUsersPage) of the workspace, sorted by used (descending), then
+  // id, starting after `cursor` (empty: from the first). Pass the page's next_cursor to get the
+  // next page; a user whose used changes between two pages may be listed twice or skipped.
+  // Costs O(users + limit log limit) under the shard lock and copies only the page.
+  // Errors: invalid_id, unknown_workspace, invalid_argument (limit out of range, bad cursor).
+  static constexpr size_t kMaxUsersPage = 1000;
+  Result<UserPage> ListUsers(std::string_view workspace, size_t limit, std::string_view cursor = {}) const;
+  // Sums of per-shard running totals: O(shards), not O(workspaces).
   LedgerTotals Totals() const;
   // Calls f once per workspace, shard by shard (each shard's in creation order). Copies one
   // shard's workspaces under its lock and calls f outside it, so f may call into the ledger.
@@ -262,22 +286,29 @@ class Ledger {
 
   // Checks every invariant (used + reserved <= limit where capped at the last limit change,
   // users' used sums to the workspace's used, users' reserved and open holds sum to the
-  // workspace's reserved). Takes every shard lock in turn. For tests and recovery.
+  // workspace's reserved, the over-limit user counts and the shards' running totals equal a
+  // walk of every workspace). Takes every shard lock in turn. For tests and recovery.
   Status CheckInvariants() const;
 
   // --- Snapshots (payload layout: docs/snapshot-format.md, "Section payloads") ---
 
   // The fixed number of shards; a snapshot records it and is only loadable with the same count.
   static uint32_t ShardCount() noexcept;
-  // Section type of a shard's whole state (docs/snapshot-format.md).
+  // Section types of a shard's state (docs/snapshot-format.md): its payload is the parts'
+  // payloads, if any, then the kShardStateSection's, which ends the shard.
   static constexpr uint8_t kShardStateSection = 1;
+  static constexpr uint8_t kShardStatePartSection = 2;
+  // The largest payload of one shard (docs/snapshot-format.md, "Section types").
+  static constexpr uint64_t kMaxShardStateBytes = uint64_t{64} << 30;
 
   // Replaces `out` with shard `shard`'s state as one kShardStateSection payload and sets
   // *record_no to the shard's per-shard record number at the copy: the copy contains the effect
   // of exactly the shard's records 1..*record_no. Holds only that shard's lock, for the
   // encoding; *lock_hold_ns (optional) receives how long. Thread-safe, callable during traffic.
   // Errors: kInvalidArgument for a shard >= ShardCount(); kCapacityExhausted if the payload
-  // would exceed a snapshot section's maximum (the shard is too large for a version-1 section).
+  // would exceed kMaxShardStateBytes (checked on the shard's measured size before the encoding
+  // takes the lock, and again after). The payload may exceed one snapshot section: the caller
+  // splits it (docs/snapshot-format.md).
   Status SnapshotShard(uint32_t shard, std::string& out, uint64_t* record_no,
                        uint64_t* lock_hold_ns = nullptr) const;
 

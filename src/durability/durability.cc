@@ -384,6 +384,7 @@ Status Durability::Impl::TakeSnapshot() {
   const uint64_t covered = written_seq.load();
   if (last_snapshot_seq == covered) return Status();   // nothing new in the WAL
   auto fail = [&](const Status& st) {
+    log::Error("snapshot at WAL seq {} failed: {}; the WAL is kept", covered, st.ToString());
     std::lock_guard lock(stats_mu);
     ++stats.snapshot_failures;
     stats.last_snapshot_error = st.ToString();
@@ -397,7 +398,7 @@ Status Durability::Impl::TakeSnapshot() {
   for (uint32_t i = 0; i < Ledger::ShardCount(); ++i) {
     uint64_t record_no = 0, hold_ns = 0;
     Status st = ledger.SnapshotShard(i, snapshot_buf, &record_no, &hold_ns);
-    if (st.ok()) st = (*w)->AddSection(Ledger::kShardStateSection, uint16_t(i), record_no, snapshot_buf);
+    if (st.ok()) st = WriteShardSections(**w, i, record_no, snapshot_buf, opt.snapshot_section_bytes);
     if (!st.ok()) return fail(st);   // the writer's destructor removes the temporary file
     max_hold_ns = std::max(max_hold_ns, hold_ns);
   }

@@ -8,6 +8,7 @@
 
 #include <concurrentqueue/blockingconcurrentqueue.h>
 
+#include "snapshot/format.h"
 #include "snapshot/snapshot_dir.h"
 #include "snapshot/snapshot_file.h"
 
@@ -68,13 +69,30 @@ Status LoadSnapshot(Ledger& ledger, const std::string& path, std::vector<uint64_
     }
     start_workers();
   };
+  // A split shard's parts so far (docs/snapshot-format.md, "Section types"): they must be
+  // followed by more pieces of the same shard and record number, ending with its shard_state.
+  std::string parts;
+  bool in_parts = false;
+  uint16_t parts_shard = 0;
+  uint64_t parts_record_no = 0, parts_offset = 0;
   auto on_section = [&](const snapshot::SectionView& sec) -> Status {
     // After a content error only verification remains: loading more would be wasted.
     if (!content_error.ok() || worker_failed.load(std::memory_order_relaxed)) return Status();
-    if (sec.type != Ledger::kShardStateSection || sec.shard >= Ledger::ShardCount() || seen[sec.shard]) {
+    const bool piece = sec.type == Ledger::kShardStateSection || sec.type == Ledger::kShardStatePartSection;
+    const bool continues = in_parts && sec.shard == parts_shard && sec.record_no == parts_record_no;
+    if (!piece || sec.shard >= Ledger::ShardCount() || seen[sec.shard] || (in_parts && !continues) ||
+        parts.size() + sec.payload.size() > Ledger::kMaxShardStateBytes) {
       content_error = Status(Code::kCorruption, path + ": offset " + std::to_string(sec.offset) +
                                                     ": unexpected section (type " + std::to_string(sec.type) +
                                                     ", shard " + std::to_string(sec.shard) + ")");
+      return Status();
+    }
+    if (sec.type == Ledger::kShardStatePartSection) {
+      if (!in_parts) parts_offset = sec.offset;
+      in_parts = true;
+      parts_shard = sec.shard;
+      parts_record_no = sec.record_no;
+      parts.append(sec.payload);
       return Status();
     }
     seen[sec.shard] = true;
@@ -83,8 +101,15 @@ Status LoadSnapshot(Ledger& ledger, const std::string& path, std::vector<uint64_
     free.wait_dequeue(t);
     t->shard = sec.shard;
     t->record_no = sec.record_no;
-    t->offset = sec.offset;
-    t->payload.assign(sec.payload);
+    t->offset = in_parts ? parts_offset : sec.offset;
+    if (in_parts) {
+      t->payload.swap(parts);
+      t->payload.append(sec.payload);
+      parts.clear();
+      in_parts = false;
+    } else {
+      t->payload.assign(sec.payload);
+    }
     todo.enqueue(t);
     return Status();
   };
@@ -96,10 +121,28 @@ Status LoadSnapshot(Ledger& ledger, const std::string& path, std::vector<uint64_
   if (!content_error.ok()) return content_error;
   if (!worker_error.ok()) return worker_error;
   *sections = summary.section_count;
+  if (in_parts) {
+    return Status(Code::kCorruption, path + ": offset " + std::to_string(parts_offset) + ": the parts of shard " +
+                                         std::to_string(parts_shard) + " are not followed by its shard_state");
+  }
   for (uint32_t i = 0; i < Ledger::ShardCount(); ++i) {
     if (!seen[i]) return Status(Code::kCorruption, path + ": no section for shard " + std::to_string(i));
   }
   return Status();
+}
+
+Status WriteShardSections(snapshot::SnapshotWriter& writer, uint32_t shard, uint64_t record_no,
+                          std::string_view payload, uint64_t max_section_bytes) {
+  const uint64_t max = max_section_bytes == 0 ? snapshot::kMaxSectionBytes
+                                              : std::min<uint64_t>(max_section_bytes, snapshot::kMaxSectionBytes);
+  while (payload.size() > max) {
+    if (Status st = writer.AddSection(Ledger::kShardStatePartSection, uint16_t(shard), record_no, payload.substr(0, max));
+        !st.ok()) {
+      return st;
+    }
+    payload.remove_prefix(max);
+  }
+  return writer.AddSection(Ledger::kShardStateSection, uint16_t(shard), record_no, payload);
 }
 
 Result<SnapshotRecovery> LoadNewestValidSnapshot(Ledger& ledger, const std::string& dir) {

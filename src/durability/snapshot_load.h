@@ -24,12 +24,21 @@ namespace genledger {
 //    kNotFound), also in summary->verdict. A damaged file is damaged whatever its content, so this
 //    wins over any error of the content found before the damage.
 //  - the file verified (summary->ok()) but this build cannot load it: kInvalidArgument for another
-//    shard count; kCorruption naming the file and offset for an unexpected, repeated or missing
-//    shard section or a payload the ledger rejects.
+//    shard count; kCorruption naming the file and offset for an unexpected, repeated, misplaced
+//    or missing shard section (or part), a shard over Ledger::kMaxShardStateBytes, or a payload
+//    the ledger rejects.
 // On error the ledger may be partly loaded - a bad whole-file CRC is only found at the footer,
 // after every section was loaded - and must be discarded or reset (Ledger::ResetForRecovery).
 Status LoadSnapshot(Ledger& ledger, const std::string& path, std::vector<uint64_t>* skip_upto, uint64_t* sections,
                     snapshot::SnapshotSummary* summary = nullptr);
+
+// Writes shard `shard`'s payload (Ledger::SnapshotShard) as its sections: pieces of at most
+// max_section_bytes (0: snapshot::kMaxSectionBytes), the last one a Ledger::kShardStateSection and
+// any before it Ledger::kShardStatePartSection, all with `record_no` (docs/snapshot-format.md,
+// "Section types"). A payload that fits one section is written as one kShardStateSection, as
+// before parts existed. Errors: the writer's.
+Status WriteShardSections(snapshot::SnapshotWriter& writer, uint32_t shard, uint64_t record_no,
+                          std::string_view payload, uint64_t max_section_bytes = 0);
 
 // What LoadNewestValidSnapshot did.
 struct SnapshotRecovery {

@@ -225,9 +225,14 @@ Result<json::object> InspectSnapshot(const std::string& path, const std::optiona
                      {"region", RegionName(info->region)},
                      {"period", info->period}};
       json::array users;
-      const Result<std::vector<UserInfo>> listed = ledger.ListUsers(*workspace);   // outlives the loop
-      for (const UserInfo& u : *listed) {
-        users.push_back(json::object{{"user", u.user}, {"used", u.used}, {"reserved", u.reserved}, {"limit", LimitValue(u.limit)}});
+      for (std::string cursor;;) {   // every user, page by page
+        const Result<UserPage> page = ledger.ListUsers(*workspace, Ledger::kMaxUsersPage, cursor);
+        if (!page.ok()) break;
+        for (const UserInfo& u : page->users) {
+          users.push_back(json::object{{"user", u.user}, {"used", u.used}, {"reserved", u.reserved}, {"limit", LimitValue(u.limit)}});
+        }
+        if (page->next_cursor.empty()) break;
+        cursor = page->next_cursor;
       }
       w["users"] = std::move(users);
       out["workspace"] = std::move(w);

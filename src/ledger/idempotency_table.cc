@@ -33,20 +33,21 @@ void IdempotencyTable::PopOldest() {
 }
 
 void IdempotencyTable::Insert(uint32_t workspace, std::string_view id, uint64_t now_ms,
-                              const IdempotencyParams& params, const IdempotencyOutcome& outcome) {
-  Expire(now_ms);
-  Restore(workspace, id, now_ms, params, outcome);
+                              const IdempotencyParams& params, const IdempotencyOutcome& outcome, bool recovering) {
+  Expire(now_ms);   // the shard's own expired entries go first
+  Append(workspace, id, now_ms, params, outcome, recovering);
 }
 
-void IdempotencyTable::Restore(uint32_t workspace, std::string_view id, uint64_t now_ms,
-                               const IdempotencyParams& params, const IdempotencyOutcome& outcome) {
-  if (ring_.full()) {
-    if (ring_.capacity() < capacity_) {
-      ring_.set_capacity(std::min<uint64_t>(capacity_, std::max<size_t>(8, ring_.capacity() * 2)));
-    } else {
-      PopOldest();
-    }
+void IdempotencyTable::Append(uint32_t workspace, std::string_view id, uint64_t now_ms,
+                              const IdempotencyParams& params, const IdempotencyOutcome& outcome, bool recovering) {
+  const uint64_t size = ring_.size();
+  if (size >= share_.allowed() && !share_.Grow(size, recovering)) {
+    // The shared pool is empty: the shard's oldest entry goes, inside its window unless it had
+    // expired (Restore does not expire first).
+    if (!Expired(ring_.front(), now_ms)) share_.CountEarlyEviction(now_ms);
+    PopOldest();
   }
+  if (ring_.full()) ring_.set_capacity(GrownCapacity(ring_.size(), share_));
   const KeyBuf key = MakeKey(workspace, id);
   const uint64_t seq = next_seq_++;
   auto [it, inserted] = index_.try_emplace(std::string(key.view()), seq);
@@ -59,6 +60,18 @@ uint64_t IdempotencyTable::Expire(uint64_t now_ms) {
   while (!ring_.empty() && Expired(ring_.front(), now_ms)) {
     PopOldest();
     ++n;
+  }
+  return n;
+}
+
+}  // namespace genledger::ledger
+
+namespace genledger::ledger {
+
+uint64_t IdempotencyTable::Sweep(uint64_t now_ms) {
+  const uint64_t n = Expire(now_ms);
+  if (share_.Trim(ring_.size()) && ring_.capacity() > share_.allowed()) {
+    ring_.set_capacity(std::max<uint64_t>(ring_.size(), share_.allowed()));
   }
   return n;
 }

@@ -1,9 +1,11 @@
 // Remembered results of charges and reservations that carried a client idempotency id.
 //
 // Bounded in both time and memory (design-notes §5): entries are kept in arrival order in a
-// ring, with a hash index from (workspace, id) to the entry. The oldest entry is forgotten when
-// the shard's share of the capacity is full, and any entry older than the window is ignored and
-// dropped as new ones arrive. Not thread-safe: guarded by the shard lock.
+// ring, with a hash index from (workspace, id) to the entry. Any entry older than the window is
+// ignored, and dropped as new ones arrive and by the periodic sweep. The shard holds as many as
+// its share of the global capacity allows, borrowing from the pool every shard shares
+// (shared_budget.h); only when the pool is empty is the oldest entry forgotten inside its window
+// (counted). Not thread-safe: guarded by the shard lock.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +15,7 @@
 #include <boost/circular_buffer.hpp>
 #include <boost/unordered_map.hpp>
 
+#include "ledger/shared_budget.h"
 #include "ledger/string_key.h"
 
 namespace genledger::ledger {
@@ -51,27 +54,35 @@ struct IdempotencyEntry {
 
 class IdempotencyTable {
  public:
-  void set_limits(uint64_t capacity, uint64_t window_ms) {
-    capacity_ = capacity < 1 ? 1 : capacity;
+  // Requires: called once, before any Insert or Restore.
+  void Attach(SharedBudget* budget, uint64_t window_ms) noexcept {
+    share_.Attach(budget);
     window_ms_ = window_ms;
   }
 
   // The live entry for (workspace, id) at `now_ms`, or nullptr.
   const IdempotencyEntry* Find(uint32_t workspace, std::string_view id, uint64_t now_ms) const;
 
-  // Remembers a new result. Requires: no live entry for (workspace, id).
+  // Remembers a new result. Requires: no live entry for (workspace, id). `recovering`: replay
+  // (SharedBudget::Borrow).
   void Insert(uint32_t workspace, std::string_view id, uint64_t now_ms,
-              const IdempotencyParams& params, const IdempotencyOutcome& outcome);
+              const IdempotencyParams& params, const IdempotencyOutcome& outcome, bool recovering = false);
 
   // Snapshot load: appends an entry as the newest, without expiring older ones first (they were
   // live when the snapshot was taken, whatever their clocks said). Same key rule as Insert.
   void Restore(uint32_t workspace, std::string_view id, uint64_t created_ms,
-               const IdempotencyParams& params, const IdempotencyOutcome& outcome);
+               const IdempotencyParams& params, const IdempotencyOutcome& outcome) {
+    Append(workspace, id, created_ms, params, outcome, /*recovering=*/true);
+  }
 
   // Drops entries older than the window. Returns how many.
   uint64_t Expire(uint64_t now_ms);
+  // Expire, then returns to the shared budget what the shard no longer needs (periodic sweep).
+  uint64_t Sweep(uint64_t now_ms);
 
   uint64_t size() const noexcept { return ring_.size(); }
+  // Entries forgotten inside their window because the shared budget was exhausted.
+  uint64_t evicted_early() const noexcept { return share_.evicted_early(); }
 
   // Visits the entries oldest first (for digests and snapshots).
   template <typename F>
@@ -93,11 +104,13 @@ class IdempotencyTable {
     return &ring_[seq - ring_.front().seq];
   }
   void PopOldest();
+  void Append(uint32_t workspace, std::string_view id, uint64_t created_ms, const IdempotencyParams& params,
+              const IdempotencyOutcome& outcome, bool recovering);
   bool Expired(const IdempotencyEntry& e, uint64_t now_ms) const noexcept {
     return now_ms >= e.created_ms && now_ms - e.created_ms >= window_ms_;
   }
 
-  uint64_t capacity_ = 1;
+  BudgetShare share_;
   uint64_t window_ms_ = 0;
   uint64_t next_seq_ = 1;
   boost::circular_buffer<IdempotencyEntry> ring_;

@@ -47,10 +47,12 @@ Ledger::Impl::Impl(std::shared_ptr<const Catalog> c, LedgerOptions o)
   auto share = [](uint64_t total) { return std::max<uint64_t>(1, (total + ledger::kShardCount - 1) / ledger::kShardCount); };
   holds_per_shard = share(opt.max_open_reservations);
   users_per_workspace = std::max<uint64_t>(1, opt.max_users_per_workspace);
+  idempotency_budget.Init(opt.idempotency_capacity, ledger::kShardCount);
+  refund_budget.Init(opt.refund_capacity, ledger::kShardCount);
   for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
     shards[i].index = uint16_t(i);
-    shards[i].charges.set_capacity(share(opt.refund_capacity));
-    shards[i].idempotency.set_limits(share(opt.idempotency_capacity), opt.idempotency_window_ms);
+    shards[i].charges.Attach(&refund_budget, opt.refund_window_ms);
+    shards[i].idempotency.Attach(&idempotency_budget, opt.idempotency_window_ms);
   }
 }
 
@@ -119,9 +121,10 @@ struct Admission {
   const IdempotencyEntry* replay = nullptr;   // an idempotent retry of this entry
   IdempotencyParams params;
   uint64_t remaining = 0;                     // for 402 refusals
+  bool user_slot = false;                     // a place under max_users was taken for a new user
 };
 
-Admission Admit(const Ledger::Impl& impl, Shard& s, const ChargeRequest& req, const Prepared& p,
+Admission Admit(Ledger::Impl& impl, Shard& s, const ChargeRequest& req, const Prepared& p,
                 IdempotentOp op, uint64_t ttl_ms, uint64_t now) {
   Admission a;
   a.ws = impl.FindFast(s, req.workspace, p.hash);
@@ -160,13 +163,16 @@ Admission Admit(const Ledger::Impl& impl, Shard& s, const ChargeRequest& req, co
     }
   } else if (ws.users.size() >= impl.users_per_workspace) {
     a.status = Status(Code::kCapacityExhausted, "the workspace has reached its user ceiling");
+  } else {
+    a.status = impl.TakeUserSlot();
+    a.user_slot = a.status.ok();
   }
   return a;
 }
 
-User& UserFor(Admission& a, std::string_view user_id, IdempotencyParams& params) {
+User& UserFor(Shard& s, Admission& a, std::string_view user_id, IdempotencyParams& params) {
   if (a.user < 0) {
-    a.user = a.ws->AddUser(user_id);
+    a.user = Ledger::Impl::AddUser(s, *a.ws, user_id);
     params.user = uint32_t(a.user);
   }
   return a.ws->users[size_t(a.user)];
@@ -234,9 +240,10 @@ ChargeResult ChargePrepared(Ledger::Impl& impl, ledger::LogLane* lane, const Cha
   }
   Workspace& ws = *a.ws;
   const bool new_user = a.user < 0;
-  User& u = UserFor(a, req.user, a.params);
+  User& u = UserFor(s, a, req.user, a.params);
   ws.used += p.cost;
   u.used += p.cost;
+  s.used += p.cost;
   r.charge_id = Ledger::Impl::RecordCharge(s, ws, uint32_t(a.user), p.cost, now);
   if (lane != nullptr) {
     auto b = impl.Log(lane, s, ledger::RecordType::kChargeCompact);
@@ -375,6 +382,7 @@ ReserveResult Ledger::Reserve(const ReserveRequest& req) {
   }
   if (a.status.ok() && s.holds.size() >= impl_->holds_per_shard) {
     a.status = Status(Code::kTooManyReservations);
+    if (a.user_slot) impl_->GiveUserSlot();
   }
   if (!a.status.ok()) {
     r.status = std::move(a.status);
@@ -383,9 +391,10 @@ ReserveResult Ledger::Reserve(const ReserveRequest& req) {
   }
   Workspace& ws = *a.ws;
   const bool new_user = a.user < 0;
-  User& u = UserFor(a, req.charge.user, a.params);
+  User& u = UserFor(s, a, req.charge.user, a.params);
   ws.reserved += p.cost;
   u.reserved += p.cost;
+  s.totals.reserved += p.cost;
   const uint64_t seq = s.next_reservation_seq++;
   r.expires_at_ms = now + ttl;
   s.holds.emplace(seq, Hold{ws.index, uint32_t(a.user), price->rate_milli, uint8_t(price->unit), p.cost,
@@ -437,8 +446,14 @@ Status FindOpenHold(Ledger::Impl& impl, ledger::LogLane* lane, Shard& s, uint64_
 uint64_t Ledger::Impl::DropHold(Shard& s, boost::unordered_flat_map<uint64_t, Hold>::iterator it) {
   const Hold h = it->second;
   Workspace& ws = *s.workspaces[h.workspace];
+  User& u = ws.users[h.user];
+  // Freeing a hold can only bring a user back under its limit; the count is only touched when
+  // some user of the workspace is over.
+  const bool was_over = ws.over_limit_users != 0 && ledger::IsOverLimit(u);
   ws.reserved -= h.held;
-  ws.users[h.user].reserved -= h.held;
+  u.reserved -= h.held;
+  s.totals.reserved -= h.held;
+  if (was_over && !ledger::IsOverLimit(u)) --ws.over_limit_users;
   s.holds.erase(it);
   // Settled holds linger in the expiry heap; rebuild it before they outnumber the open ones.
   if (s.expiry.size() > 64 && s.expiry.size() > 2 * s.holds.size()) {
@@ -447,6 +462,20 @@ uint64_t Ledger::Impl::DropHold(Shard& s, boost::unordered_flat_map<uint64_t, Ho
     s.expiry = std::move(fresh);
   }
   return h.held;
+}
+
+void Ledger::Impl::CommitHold(Shard& s, boost::unordered_flat_map<uint64_t, Hold>::iterator it, uint64_t cost) {
+  const Hold h = it->second;
+  Workspace& ws = *s.workspaces[h.workspace];
+  User& u = ws.users[h.user];
+  const bool was_over = ledger::IsOverLimit(u);
+  DropHold(s, it);
+  const bool freed = was_over && !ledger::IsOverLimit(u);   // DropHold counted the user as back under
+  ws.used += cost;
+  u.used += cost;
+  s.used += cost;
+  // cost <= held, so the user ends no higher than it started, but it may still be over.
+  if (freed && ledger::IsOverLimit(u)) ++ws.over_limit_users;
 }
 
 uint64_t Ledger::Impl::ExpireShard(ledger::LogLane* lane, Shard& s, uint64_t now_ms) {
@@ -461,7 +490,8 @@ uint64_t Ledger::Impl::ExpireShard(ledger::LogLane* lane, Shard& s, uint64_t now
       ++n;
     }
   }
-  s.idempotency.Expire(now_ms);
+  s.idempotency.Sweep(now_ms);
+  s.charges.Expire(now_ms);
   return n;
 }
 
@@ -518,10 +548,8 @@ CommitResult Ledger::Commit(uint64_t reservation_id, std::optional<Usage> actual
       }
       cost = *c;
     }
-    Impl::DropHold(s, it);
+    Impl::CommitHold(s, it, cost);
     Workspace& ws = *s.workspaces[h.workspace];
-    ws.used += cost;
-    ws.users[h.user].used += cost;
     r.cost = cost;
     r.charge_id = Impl::RecordCharge(s, ws, h.user, cost, now);
     r.remaining = ws.remaining();
@@ -568,7 +596,7 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
     if (c->period() != ledger::ChargeRecord::PeriodBits(ws.period)) {
       // Charged before a period reset: its cost left `used` with the old period, so it is given
       // back to the current period's allowance instead (docs/ledger.md, "Refunds").
-      Impl::RefundToAllowance(ws, c->cost);
+      Impl::RefundToAllowance(s, ws, c->cost);
       c->set_refunded();
       r.refunded = c->cost;
       if (lane != nullptr) {
@@ -585,8 +613,11 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
                                " costs more than its workspace's or user's used");
       return;
     }
+    const bool was_over = ws.over_limit_users != 0 && ledger::IsOverLimit(u);
     ws.used -= c->cost;
     u.used -= c->cost;
+    s.used -= c->cost;
+    if (was_over && !ledger::IsOverLimit(u)) --ws.over_limit_users;
     c->set_refunded();
     r.refunded = c->cost;
     if (lane != nullptr) {

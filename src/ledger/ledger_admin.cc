@@ -22,14 +22,6 @@ Status CheckLimit(uint64_t limit, std::string_view what) {
   return Status();
 }
 
-// Whether an admin change left some balance above its limit (allowed, but then the
-// used + reserved <= limit invariant is suspended until a reset or top-up restores it).
-bool AnyOverLimit(const Workspace& ws) {
-  if (!ledger::Affords(ws.limit(), ws.used, ws.reserved, 0)) return true;
-  return std::any_of(ws.users.begin(), ws.users.end(),
-                     [](const User& u) { return !ledger::Affords(u.limit, u.used, u.reserved, 0); });
-}
-
 Status NoWorkspace() { return Status(Code::kUnknownWorkspace); }
 
 constexpr const char* kWorkspaceIdRule = "workspace must be 1-128 bytes of [A-Za-z0-9._:@-]";
@@ -63,33 +55,62 @@ Workspace* Ledger::Impl::CreateWorkspace(Shard& s, std::string_view id, size_t h
   s.workspaces.push_back(std::move(owned));
   s.by_id.emplace(ledger::WorkspaceKey{ws->id, hash}, ws);
   hints[HintOf(hash)].store(ws, std::memory_order_release);
+  CountLimit(s.totals, *ws, true);
   return ws;
 }
 
-void ApplyWorkspaceSettings(Workspace& ws, uint64_t limit, Region region) {
+// Whether an admin change left some balance above its limit (allowed, but then the
+// used + reserved <= limit invariant is suspended until a reset or top-up restores it) is
+// ledger::OverLimit, O(1): admin changes, and their replay, never rescan the users.
+
+void ApplyWorkspaceSettings(Shard& s, Workspace& ws, uint64_t limit, Region region) {
+  CountLimit(s.totals, ws, false);
   ws.base_limit = limit;
   if (limit == kUnlimited) ws.topup = 0;
   ws.region = region;
-  ws.limit_lowered = AnyOverLimit(ws);
+  CountLimit(s.totals, ws, true);
+  ws.limit_lowered = ledger::OverLimit(ws);
 }
 
-void ResetWorkspacePeriod(Workspace& ws) {
+void ResetWorkspacePeriod(Shard& s, Workspace& ws) {
+  CountLimit(s.totals, ws, false);
+  s.used -= ws.used;
   ws.used = 0;
   ws.topup = 0;
   ws.period += 1;
-  for (User& u : ws.users) u.used = 0;
-  ws.limit_lowered = AnyOverLimit(ws);
+  uint32_t over = 0;
+  for (User& u : ws.users) {   // a reset touches every user anyway
+    u.used = 0;
+    over += ledger::IsOverLimit(u) ? 1 : 0;
+  }
+  ws.over_limit_users = over;
+  CountLimit(s.totals, ws, true);
+  ws.limit_lowered = ledger::OverLimit(ws);
 }
 
-bool AnyOverLimitOf(const Workspace& ws) { return AnyOverLimit(ws); }
+void ApplyTopUp(Shard& s, Workspace& ws, uint64_t amount) {
+  CountLimit(s.totals, ws, false);
+  ws.topup += amount;
+  CountLimit(s.totals, ws, true);
+  ws.limit_lowered = ledger::OverLimit(ws);
+}
 
-void Ledger::Impl::RefundToAllowance(Workspace& ws, uint64_t cost) {
+void ApplyUserLimit(Workspace& ws, User& u, uint64_t limit) {
+  ledger::OverLimitUpdate over(ws, u);
+  u.limit = limit;
+  over.Done();
+  ws.limit_lowered = ledger::OverLimit(ws);
+}
+
+void Ledger::Impl::RefundToAllowance(Shard& s, Workspace& ws, uint64_t cost) {
   if (ws.base_limit == kUnlimited) return;
+  CountLimit(s.totals, ws, false);
   // Bounded like every allowance (a chain of resets and refunds could otherwise grow it
   // without limit); base_limit <= kMaxLimit, so this cannot wrap.
   ws.topup = std::min(ws.topup + cost, kMaxLimit - std::min(ws.base_limit, kMaxLimit));
+  CountLimit(s.totals, ws, true);
   // A larger allowance can only bring balances back under their limits.
-  if (ws.limit_lowered) ws.limit_lowered = AnyOverLimit(ws);
+  ws.limit_lowered = ledger::OverLimit(ws);
 }
 
 WorkspaceInfo MakeWorkspaceInfo(const Workspace& ws) {
@@ -140,7 +161,7 @@ Result<WorkspaceInfo> Ledger::UpdateWorkspace(std::string_view workspace, const 
   } else if (lane.get() != nullptr) {
     impl_->Log(lane.get(), s, ledger::RecordType::kUpdateWorkspace).U32(ws->index).U64(limit).U8(uint8_t(region));
   }
-  ApplyWorkspaceSettings(*ws, limit, region);
+  ApplyWorkspaceSettings(s, *ws, limit, region);
   return MakeWorkspaceInfo(*ws);
 }
 
@@ -154,11 +175,11 @@ Result<UserInfo> Ledger::SetUserLimit(std::string_view workspace, std::string_vi
       if (ws.users.size() >= impl_->users_per_workspace) {
         return Status(Code::kCapacityExhausted, "the workspace has reached its user ceiling");
       }
-      ui = ws.AddUser(user);
+      if (Status slot = impl_->TakeUserSlot(); !slot.ok()) return slot;
+      ui = Impl::AddUser(s, ws, user);
     }
     User& u = ws.users[size_t(ui)];
-    u.limit = limit;
-    ws.limit_lowered = AnyOverLimit(ws);
+    ApplyUserLimit(ws, u, limit);
     if (lane != nullptr) {
       auto b = impl_->Log(lane, s, ledger::RecordType::kSetUserLimit);
       b.U32(ws.index);
@@ -184,8 +205,7 @@ Result<WorkspaceInfo> Ledger::TopUp(std::string_view workspace, uint64_t amount)
     if (ws.limit() + amount > kMaxLimit) {
       return Status(Code::kInvalidArgument, "the allowance would exceed " + std::to_string(kMaxLimit));
     }
-    ws.topup += amount;
-    ws.limit_lowered = AnyOverLimit(ws);
+    ApplyTopUp(s, ws, amount);
     if (lane != nullptr) impl_->Log(lane, s, ledger::RecordType::kTopUp).U32(ws.index).U64(amount);
     return MakeWorkspaceInfo(ws);
   });
@@ -193,7 +213,7 @@ Result<WorkspaceInfo> Ledger::TopUp(std::string_view workspace, uint64_t amount)
 
 Result<WorkspaceInfo> Ledger::ResetPeriod(std::string_view workspace) {
   return WithWorkspace<WorkspaceInfo>(*impl_, workspace, true, [&](ledger::LogLane* lane, Shard& s, Workspace& ws) -> Result<WorkspaceInfo> {
-    ResetWorkspacePeriod(ws);
+    ResetWorkspacePeriod(s, ws);
     if (lane != nullptr) impl_->Log(lane, s, ledger::RecordType::kResetPeriod).U32(ws.index);
     return MakeWorkspaceInfo(ws);
   });
@@ -204,20 +224,71 @@ Result<WorkspaceInfo> Ledger::GetWorkspace(std::string_view workspace) const {
                                       [](ledger::LogLane*, Shard&, Workspace& ws) -> Result<WorkspaceInfo> { return MakeWorkspaceInfo(ws); });
 }
 
-Result<std::vector<UserInfo>> Ledger::ListUsers(std::string_view workspace) const {
-  auto users = WithWorkspace<std::vector<UserInfo>>(
-      *impl_, workspace, false, [](ledger::LogLane*, Shard&, Workspace& ws) -> Result<std::vector<UserInfo>> {
-        std::vector<UserInfo> out;
-        out.reserve(ws.users.size());
-        for (const User& u : ws.users) out.push_back(UserInfo{u.id, u.used, u.reserved, u.limit});
-        return out;
-      });
-  if (users.ok()) {   // sorted outside the lock
-    std::sort(users->begin(), users->end(), [](const UserInfo& a, const UserInfo& b) {
-      return a.used != b.used ? a.used > b.used : a.user < b.user;
-    });
+namespace {
+
+// ListUsers' order: used descending, then id.
+bool UserBefore(uint64_t a_used, std::string_view a_id, uint64_t b_used, std::string_view b_id) noexcept {
+  return a_used != b_used ? a_used > b_used : a_id < b_id;
+}
+
+// A cursor is "<used>:<id>" of the last user of the previous page: it names a position in the
+// order, not an index, so it stays valid when users are added or their usage changes.
+bool ParseUsersCursor(std::string_view cursor, uint64_t* used, std::string_view* id) {
+  const size_t colon = cursor.find(':');
+  if (colon == 0 || colon == std::string_view::npos || colon > 20) return false;
+  uint64_t v = 0;
+  for (char c : cursor.substr(0, colon)) {
+    if (c < '0' || c > '9' || __builtin_mul_overflow(v, uint64_t(10), &v) ||
+        __builtin_add_overflow(v, uint64_t(c - '0'), &v)) {
+      return false;
+    }
   }
-  return users;
+  *used = v;
+  *id = cursor.substr(colon + 1);
+  return IsValidId(*id);
+}
+
+}  // namespace
+
+Result<UserPage> Ledger::ListUsers(std::string_view workspace, size_t limit, std::string_view cursor) const {
+  if (limit < 1 || limit > kMaxUsersPage) {
+    return Status(Code::kInvalidArgument, "limit must be between 1 and " + std::to_string(kMaxUsersPage));
+  }
+  uint64_t after_used = 0;
+  std::string_view after_id;
+  const bool has_cursor = !cursor.empty();
+  if (has_cursor && !ParseUsersCursor(cursor, &after_used, &after_id)) {
+    return Status(Code::kInvalidArgument, "cursor must be a next_cursor returned by this endpoint");
+  }
+  // One pass over the users under the lock, keeping the page's users (plus one, to know whether
+  // another page follows) in a bounded heap whose top is the last of them in the order: the lock
+  // is held for O(users + page log page) and only the page is copied. A sorted index kept per
+  // workspace would make a page O(page + log users), but every charge would pay to update it.
+  const size_t keep = limit + 1;
+  auto before = [](const User* a, const User* b) { return UserBefore(a->used, a->id, b->used, b->id); };
+  return WithWorkspace<UserPage>(*impl_, workspace, false, [&](ledger::LogLane*, Shard&, Workspace& ws) -> Result<UserPage> {
+    std::vector<const User*> heap;
+    heap.reserve(std::min(keep, ws.users.size()));
+    for (const User& u : ws.users) {
+      if (has_cursor && !UserBefore(after_used, after_id, u.used, u.id)) continue;
+      if (heap.size() < keep) {
+        heap.push_back(&u);
+        std::push_heap(heap.begin(), heap.end(), before);
+      } else if (before(&u, heap.front())) {
+        std::pop_heap(heap.begin(), heap.end(), before);
+        heap.back() = &u;
+        std::push_heap(heap.begin(), heap.end(), before);
+      }
+    }
+    std::sort_heap(heap.begin(), heap.end(), before);
+    UserPage page;
+    const bool more = heap.size() > limit;
+    if (more) heap.pop_back();
+    page.users.reserve(heap.size());
+    for (const User* u : heap) page.users.push_back(UserInfo{u->id, u->used, u->reserved, u->limit});
+    if (more) page.next_cursor = std::to_string(heap.back()->used) + ":" + heap.back()->id;
+    return page;
+  });
 }
 
 void Ledger::ForEachWorkspace(const std::function<void(const WorkspaceInfo&)>& f) const {
@@ -240,18 +311,15 @@ LedgerTotals Ledger::Totals() const {
     const Shard& s = impl_->shards[i];
     std::lock_guard lock(s.mu);
     t.workspaces += s.workspaces.size();
-    for (const auto& ws : s.workspaces) {
-      t.users += ws->users.size();
-      t.used += ws->used;
-      t.reserved += ws->reserved;
-      if (ws->limit() == kUnlimited) {
-        ++t.unlimited_workspaces;
-      } else {
-        t.limits += ws->limit();
-      }
-    }
+    t.users += s.totals.users;
+    t.used += s.used;
+    t.reserved += s.totals.reserved;
+    t.limits += s.totals.limits;
+    t.unlimited_workspaces += s.totals.unlimited;
     t.open_reservations += s.holds.size();
     t.idempotency_entries += s.idempotency.size();
+    t.idempotency_evicted_early += s.idempotency.evicted_early();
+    t.refund_evicted_early += s.charges.evicted_early();
   }
   return t;
 }
@@ -265,13 +333,21 @@ Status Ledger::CheckInvariants() const {
     for (size_t w = 0; w < s.workspaces.size(); ++w) held[w].assign(s.workspaces[w]->users.size(), 0);
     for (const auto& [seq, h] : s.holds) held[h.workspace][h.user] += h.held;
 
+    ledger::ShardTotals walked;
+    uint64_t walked_used = 0;
     for (size_t w = 0; w < s.workspaces.size(); ++w) {
       const Workspace& ws = *s.workspaces[w];
       uint64_t used = 0, reserved = 0;
+      uint32_t over = 0;
+      walked.users += ws.users.size();
+      walked_used += ws.used;
+      walked.reserved += ws.reserved;
+      CountLimit(walked, ws, true);
       for (size_t u = 0; u < ws.users.size(); ++u) {
         const User& user = ws.users[u];
         used += user.used;
         reserved += user.reserved;
+        over += ledger::IsOverLimit(user) ? 1 : 0;
         if (user.reserved != held[w][u]) {
           return Status(Code::kCorruption, "user " + user.id + " of " + ws.id + " has reserved " +
                                                std::to_string(user.reserved) + " but open holds sum to " +
@@ -290,6 +366,14 @@ Status Ledger::CheckInvariants() const {
       if (!ws.limit_lowered && !ledger::Affords(ws.limit(), ws.used, ws.reserved, 0)) {
         return Status(Code::kCorruption, "workspace " + ws.id + " is over its limit");
       }
+      if (over != ws.over_limit_users) {
+        return Status(Code::kCorruption, "workspace " + ws.id + " counts " + std::to_string(ws.over_limit_users) +
+                                             " users over their limit but has " + std::to_string(over));
+      }
+    }
+    if (walked_used != s.used || walked.users != s.totals.users || walked.reserved != s.totals.reserved ||
+        walked.limits != s.totals.limits || walked.unlimited != s.totals.unlimited) {
+      return Status(Code::kCorruption, "shard " + std::to_string(i) + "'s running totals differ from its workspaces");
     }
   }
   return Status();

@@ -11,6 +11,7 @@
 #include "genledger/ledger.h"
 #include "ledger/log_lanes.h"
 #include "ledger/shard.h"
+#include "ledger/shared_budget.h"
 
 namespace genledger {
 
@@ -20,8 +21,13 @@ struct Ledger::Impl {
   std::shared_ptr<const Catalog> catalog;
   LedgerOptions opt;
   const Clock* clock;
+  // The capacities every shard draws on (shared_budget.h). Declared before the shards, which
+  // give back what they borrowed when destroyed.
+  ledger::SharedBudget idempotency_budget{"idempotency", "--idempotency-capacity"};
+  ledger::SharedBudget refund_budget{"refund", "--refund-capacity"};
   std::unique_ptr<ledger::Shard[]> shards;
   std::atomic<uint64_t> workspace_count{0};
+  std::atomic<uint64_t> user_count{0};   // every user of every workspace, against opt.max_users
   uint64_t holds_per_shard = 1;
   uint64_t users_per_workspace = 1;
   bool logging = false;   // set once before any mutation; read under shard locks
@@ -48,23 +54,43 @@ struct Ledger::Impl {
   // Creates a workspace. Requires s.mu held and no workspace with that id in s.
   ledger::Workspace* CreateWorkspace(ledger::Shard& s, std::string_view id, size_t hash);
 
-  // Records a debit as a refundable charge; returns its id. Requires s.mu held.
+  // Records a debit as a refundable charge; returns its id. Requires s.mu held. `recovering`:
+  // replay (SharedBudget::Borrow).
   static uint64_t RecordCharge(ledger::Shard& s, const ledger::Workspace& ws, uint32_t user, uint64_t cost,
-                               uint64_t now_ms) {
+                               uint64_t now_ms, bool recovering = false) {
     ledger::ChargeRecord rec;
     rec.cost = cost;
     rec.workspace = ws.index;
     rec.user = user;
     rec.at_s = uint32_t(now_ms / 1000);
     rec.period_refunded = ledger::ChargeRecord::PeriodBits(ws.period);
-    return ledger::MakeId(s.charges.Add(rec), s.index);
+    return ledger::MakeId(s.charges.Add(rec, now_ms, recovering), s.index);
+  }
+
+  // Takes one place under the global user ceiling (opt.max_users) for a user about to be
+  // created; kCapacityExhausted, nothing taken, at the ceiling. Taking before creating keeps
+  // concurrent creators in different shards from overshooting. Thread-safe.
+  Status TakeUserSlot() noexcept {
+    if (user_count.fetch_add(1, std::memory_order_relaxed) >= opt.max_users) {
+      user_count.fetch_sub(1, std::memory_order_relaxed);
+      return Status(Code::kCapacityExhausted, "the ledger has reached its user ceiling (--max-users)");
+    }
+    return Status();
+  }
+  void GiveUserSlot() noexcept { user_count.fetch_sub(1, std::memory_order_relaxed); }
+
+  // Adds a user to ws and to the shard's totals. Requires s.mu held and, live, a slot taken
+  // (replay and snapshot load count theirs directly).
+  static uint32_t AddUser(ledger::Shard& s, ledger::Workspace& ws, std::string_view user) {
+    ++s.totals.users;
+    return ws.AddUser(user);
   }
 
   // The effect of refunding a charge made in an earlier period (live and in replay, WAL record
   // type 14): its cost becomes a top-up of the current period, ending with it, when the
   // workspace is capped; an unlimited workspace has no allowance to give it back to. Users'
   // `used` count the current period only, so no user changes. Requires the shard lock.
-  static void RefundToAllowance(ledger::Workspace& ws, uint64_t cost);
+  static void RefundToAllowance(ledger::Shard& s, ledger::Workspace& ws, uint64_t cost);
 
   static size_t HashId(std::string_view id) noexcept { return std::hash<std::string_view>{}(id); }
   // Fibonacci hashing spreads even a weak hash's low-entropy bits over the shard index.
@@ -108,6 +134,10 @@ struct Ledger::Impl {
 
   // Releases a hold (expiry or Release). Requires s.mu held and `it` valid.
   static uint64_t DropHold(ledger::Shard& s, boost::unordered_flat_map<uint64_t, ledger::Hold>::iterator it);
+  // Settles a hold as a charge of `cost` (Commit, and its replay); does not record the charge.
+  // Requires s.mu held, `it` valid and cost <= its held.
+  static void CommitHold(ledger::Shard& s, boost::unordered_flat_map<uint64_t, ledger::Hold>::iterator it,
+                         uint64_t cost);
   // Expires the holds of one shard whose TTL has run out. Requires s.mu held, and `lane` held
   // (null when not logging).
   uint64_t ExpireShard(ledger::LogLane* lane, ledger::Shard& s, uint64_t now_ms);
@@ -135,9 +165,20 @@ class LaneHold {
 Status InternalError(std::string what);
 
 WorkspaceInfo MakeWorkspaceInfo(const ledger::Workspace& ws);
-// Effects shared by the live admin operations and replay (ledger_admin.cc).
-void ApplyWorkspaceSettings(ledger::Workspace& ws, uint64_t limit, Region region);
-void ResetWorkspacePeriod(ledger::Workspace& ws);
-bool AnyOverLimitOf(const ledger::Workspace& ws);
+// Effects shared by the live admin operations and replay (ledger_admin.cc). Each keeps the
+// shard's running totals. Require s.mu held and ws in s.
+void ApplyWorkspaceSettings(ledger::Shard& s, ledger::Workspace& ws, uint64_t limit, Region region);
+void ResetWorkspacePeriod(ledger::Shard& s, ledger::Workspace& ws);
+void ApplyTopUp(ledger::Shard& s, ledger::Workspace& ws, uint64_t amount);
+void ApplyUserLimit(ledger::Workspace& ws, ledger::User& u, uint64_t limit);
+// Adds (add) or removes (!add) ws's allowance from its shard's totals: around every change to a
+// limit or top-up.
+inline void CountLimit(ledger::ShardTotals& t, const ledger::Workspace& ws, bool add) noexcept {
+  if (ws.limit() == kUnlimited) {
+    add ? ++t.unlimited : --t.unlimited;
+  } else {
+    add ? t.limits += ws.limit() : t.limits -= ws.limit();
+  }
+}
 
 }  // namespace genledger

@@ -73,8 +73,10 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
   auto user_ok = [](const Workspace& ws, const UserRef& u) {
     return u.is_new() ? (IsValidId(u.new_id) && ws.FindUser(u.new_id) < 0) : u.index < ws.users.size();
   };
-  auto resolve_user = [](Workspace& ws, const UserRef& u) -> uint32_t {
-    return u.is_new() ? ws.AddUser(u.new_id) : u.index;
+  auto resolve_user = [&](Workspace& ws, const UserRef& u) -> uint32_t {
+    if (!u.is_new()) return u.index;
+    user_count.fetch_add(1, std::memory_order_relaxed);   // the live ledger took its slot
+    return AddUser(s, ws, u.new_id);
   };
   // Built only on failure: an allocation per replayed record showed up in recovery time.
   auto bad = [type] { return "malformed " + std::string(ledger::RecordTypeName(type)) + " record"; };
@@ -91,7 +93,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
         return Corrupt(bad());
       }
       workspace_count.fetch_add(1, std::memory_order_relaxed);
-      ApplyWorkspaceSettings(*CreateWorkspace(s, id, hash), limit, Region(region));
+      ApplyWorkspaceSettings(s, *CreateWorkspace(s, id, hash), limit, Region(region));
       break;
     }
     case RecordType::kUpdateWorkspace: {
@@ -99,7 +101,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       const uint64_t limit = r.U64();
       const uint8_t region = r.U8();
       if (!r.ok() || !r.done() || ws == nullptr || region > 1) return Corrupt(bad());
-      ApplyWorkspaceSettings(*ws, limit, Region(region));
+      ApplyWorkspaceSettings(s, *ws, limit, Region(region));
       break;
     }
     case RecordType::kSetUserLimit: {
@@ -107,22 +109,20 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       const UserRef u = r.User();
       const uint64_t limit = r.U64();
       if (!r.ok() || !r.done() || ws == nullptr || !user_ok(*ws, u)) return Corrupt(bad());
-      ws->users[resolve_user(*ws, u)].limit = limit;
-      ws->limit_lowered = AnyOverLimitOf(*ws);
+      ApplyUserLimit(*ws, ws->users[resolve_user(*ws, u)], limit);
       break;
     }
     case RecordType::kTopUp: {
       Workspace* ws = workspace(r.U32());
       const uint64_t amount = r.U64();
       if (!r.ok() || !r.done() || ws == nullptr) return Corrupt(bad());
-      ws->topup += amount;
-      ws->limit_lowered = AnyOverLimitOf(*ws);
+      ApplyTopUp(s, *ws, amount);
       break;
     }
     case RecordType::kResetPeriod: {
       Workspace* ws = workspace(r.U32());
       if (!r.ok() || !r.done() || ws == nullptr) return Corrupt(bad());
-      ResetWorkspacePeriod(*ws);
+      ResetWorkspacePeriod(s, *ws);
       break;
     }
     case RecordType::kCharge:
@@ -153,6 +153,9 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       if (priced && (unit > kMaxUnitCode || rate_milli > kMaxRateMilli)) return Corrupt(bad());
       const uint32_t user = resolve_user(*ws, u);
       User& usr = ws->users[user];
+      // The live ledger refused what would have put a user over its limit; a record that does
+      // anyway (hand-written) still keeps the count right.
+      ledger::OverLimitUpdate over(*ws, usr);
       ledger::IdempotencyOutcome outcome;
       const CatalogItem* item = catalog->Find(reserve ? model : idem.model);
       const uint32_t item_index = item != nullptr ? catalog->IndexOf(*item) : UINT32_MAX;
@@ -167,6 +170,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
         }
         ws->reserved += amount;
         usr.reserved += amount;
+        s.totals.reserved += amount;
         const uint64_t seq = s.next_reservation_seq++;
         s.holds.emplace(seq, Hold{ws->index, user, rate_milli, unit, amount, expires_at});
         s.expiry.emplace(expires_at, seq);
@@ -174,14 +178,16 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       } else {
         ws->used += amount;
         usr.used += amount;
-        outcome = {RecordCharge(s, *ws, user, amount, at), amount, ws->remaining(), usr.used, 0};
+        s.used += amount;
+        outcome = {RecordCharge(s, *ws, user, amount, at, /*recovering=*/true), amount, ws->remaining(), usr.used, 0};
       }
+      over.Done();
       if (idem.present) {
         const ledger::IdempotencyParams params{
             reserve ? ledger::IdempotentOp::kReserve : ledger::IdempotentOp::kCharge,
             user, item_index, idem.usage.quantity, idem.usage.seconds_milli, idem.usage.outputs,
             idem.usage.formats, ttl};
-        s.idempotency.Insert(ws->index, idem.id, at, params, outcome);
+        s.idempotency.Insert(ws->index, idem.id, at, params, outcome, /*recovering=*/true);
       }
       break;
     }
@@ -192,11 +198,8 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       auto it = s.holds.find(seq);
       if (!r.ok() || !r.done() || it == s.holds.end() || cost > it->second.held) return Corrupt(bad());
       const Hold h = it->second;
-      DropHold(s, it);
-      Workspace& ws = *s.workspaces[h.workspace];
-      ws.used += cost;
-      ws.users[h.user].used += cost;
-      RecordCharge(s, ws, h.user, cost, at);
+      CommitHold(s, it, cost);
+      RecordCharge(s, *s.workspaces[h.workspace], h.user, cost, at, /*recovering=*/true);
       break;
     }
     case RecordType::kRelease:
@@ -216,8 +219,11 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
           ws->users[user].used < cost) {
         return Corrupt(bad());
       }
+      ledger::OverLimitUpdate over(*ws, ws->users[user]);
       ws->used -= cost;
       ws->users[user].used -= cost;
+      s.used -= cost;
+      over.Done();
       if (ledger::ChargeRecord* c = s.charges.Find(seq)) c->set_refunded();
       break;
     }
@@ -226,7 +232,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       Workspace* ws = workspace(r.U32());
       const uint64_t cost = r.U64();
       if (!r.ok() || !r.done() || ws == nullptr) return Corrupt(bad());
-      RefundToAllowance(*ws, cost);
+      RefundToAllowance(s, *ws, cost);
       if (ledger::ChargeRecord* c = s.charges.Find(seq)) c->set_refunded();
       break;
     }

@@ -37,10 +37,6 @@ using ledger::Workspace;
 
 namespace {
 
-// The container's kMaxSectionBytes (src/snapshot/format.h); the ledger does not depend on that
-// module, so the bound is repeated here and checked against it in the durability layer's use.
-constexpr uint64_t kMaxPayloadBytes = uint64_t{256} << 20;
-
 // A ChargeRecord's bytes in memory are its encoding (cost, workspace, user, at_s, then period
 // in the low 31 bits and refunded in the top bit, all little-endian), so the refund ring, about
 // a fifth of a full shard's payload, is copied with memcpy instead of 5 writes per charge. Checked at compile time: on a
@@ -184,6 +180,13 @@ Status Ledger::SnapshotShard(uint32_t shard, std::string& out, uint64_t* record_
   // Sized (and zero-filled) before the lock, with room for what traffic may add meanwhile; if
   // the shard outgrows that, the writer grows the buffer under the lock, which is only slower.
   const size_t measured = MeasureShard(s, catalog);
+  // Refused before the copy holds the lock: a shard this large is not copied only to be dropped.
+  auto too_large = [shard](uint64_t bytes) {
+    return Status(Code::kCapacityExhausted, "shard " + std::to_string(shard) + " state is " + std::to_string(bytes) +
+                                                " bytes, over the " + std::to_string(kMaxShardStateBytes) +
+                                                " a snapshot holds for one shard");
+  };
+  if (measured > kMaxShardStateBytes) return too_large(measured);
   out.clear();
   out.resize(measured + measured / 64 + 4096);
   PayloadWriter o(out);
@@ -224,10 +227,7 @@ Status Ledger::SnapshotShard(uint32_t shard, std::string& out, uint64_t* record_
   if (lock_hold_ns != nullptr) {
     *lock_hold_ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
   }
-  if (out.size() > kMaxPayloadBytes) {
-    return Status(Code::kCapacityExhausted, "shard " + std::to_string(shard) + " state is " +
-                                                std::to_string(out.size()) + " bytes, over one snapshot section");
-  }
+  if (out.size() > kMaxShardStateBytes) return too_large(out.size());   // it grew since measured
   return Status();
 }
 

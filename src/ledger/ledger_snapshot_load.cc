@@ -227,9 +227,11 @@ Status Ledger::LoadShardSection(uint32_t shard, uint64_t record_no, std::string_
       s.charges.next_seq() != 1 || s.idempotency.size() != 0 || s.next_reservation_seq != 1) {
     return Status(Code::kInvalidArgument, "shard " + std::to_string(shard) + " is not empty");
   }
+  uint64_t users = 0;
   for (uint32_t w = 0; w < ws_count; ++w) {
     Workspace& dst = *im.CreateWorkspace(s, staged[w]->id, hashes[w]);
     Workspace& src = *staged[w];
+    CountLimit(s.totals, dst, false);
     dst.base_limit = src.base_limit;
     dst.topup = src.topup;
     dst.used = src.used;
@@ -240,8 +242,15 @@ Status Ledger::LoadShardSection(uint32_t shard, uint64_t record_no, std::string_
     dst.users = std::move(src.users);
     dst.user_tags = src.user_tags;
     dst.user_index = std::move(src.user_index);
+    for (const User& u : dst.users) dst.over_limit_users += ledger::IsOverLimit(u) ? 1 : 0;
+    CountLimit(s.totals, dst, true);
+    s.used += dst.used;
+    s.totals.reserved += dst.reserved;
+    users += dst.users.size();
   }
+  s.totals.users += users;
   im.workspace_count.fetch_add(ws_count, std::memory_order_relaxed);
+  im.user_count.fetch_add(users, std::memory_order_relaxed);
   s.next_reservation_seq = next_reservation_seq;
   for (const StagedHold& h : holds) {
     s.holds.emplace(h.seq, h.hold);

@@ -2,12 +2,16 @@
 //
 // Charges get dense per-shard sequence numbers, so the window is a ring addressed by sequence:
 // no hash index, O(1) insert and lookup, and a hard memory ceiling. The ring starts small and
-// doubles up to its capacity; past that the oldest charge is forgotten.
+// doubles while the shard's share of the global refund capacity allows (shared_budget.h); past
+// that the oldest charge is forgotten.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include <boost/circular_buffer.hpp>
+
+#include "ledger/shared_budget.h"
 
 namespace genledger::ledger {
 
@@ -33,20 +37,18 @@ static_assert(sizeof(ChargeRecord) == 24);
 
 class RecentCharges {
  public:
-  // Requires capacity >= 1. Not thread-safe (guarded by the shard lock).
-  explicit RecentCharges(uint64_t capacity = 1) : capacity_(capacity) {}
+  // Not thread-safe (guarded by the shard lock). Requires Attach before any Add or Restore.
+  // `window_ms`: a charge older than this can no longer be refunded (checked to the second, as
+  // Ledger::Refund checks it), so it is forgotten first and not counted when forgotten.
+  void Attach(SharedBudget* budget, uint64_t window_ms) noexcept {
+    share_.Attach(budget);
+    window_ms_ = window_ms;
+  }
 
-  void set_capacity(uint64_t capacity) { capacity_ = capacity < 1 ? 1 : capacity; }
-
-  // Records the next charge; returns its sequence number (1, 2, ...).
-  uint64_t Add(const ChargeRecord& rec) {
-    if (ring_.full()) {
-      if (ring_.capacity() < capacity_) {
-        ring_.set_capacity(std::min<uint64_t>(capacity_, ring_.capacity() < 8 ? 8 : ring_.capacity() * 2));
-      } else {
-        ++first_seq_;   // push_back below overwrites the oldest
-      }
-    }
+  // Records the next charge, made at now_ms; returns its sequence number (1, 2, ...).
+  // `recovering`: replay (SharedBudget::Borrow).
+  uint64_t Add(const ChargeRecord& rec, uint64_t now_ms, bool recovering = false) {
+    if (ring_.size() >= share_.allowed() || ring_.full()) MakeRoom(now_ms, recovering);
     ring_.push_back(rec);
     // Fetch the next slot's line now, for writing: the next charge on this shard may come much
     // later, and a store miss taken then would stall behind the shard lock's barrier.
@@ -61,6 +63,10 @@ class RecentCharges {
     return &ring_[seq - first_seq_];
   }
 
+  // Forgets the charges that can no longer be refunded at now_ms and returns to the shared
+  // budget what the shard no longer needs (the periodic sweep). Returns how many were forgotten.
+  uint64_t Expire(uint64_t now_ms);
+
   // The kept charges, oldest first, as at most two contiguous runs: f(const ChargeRecord*, n)
   // (snapshots copy them whole).
   template <typename F>
@@ -72,14 +78,19 @@ class RecentCharges {
 
   uint64_t next_seq() const noexcept { return next_seq_; }
   uint64_t first_seq() const noexcept { return first_seq_; }
+  uint64_t size() const noexcept { return ring_.size(); }
+  // Charges forgotten inside the refund window because the shared budget was exhausted.
+  uint64_t evicted_early() const noexcept { return share_.evicted_early(); }
 
   // Snapshot load: makes the ring hold `count` charges with seqs [first_seq, first_seq + count),
-  // read by rec(i). Beyond this ring's capacity the oldest are forgotten, as Add would have.
-  // Requires first_seq >= 1 and an empty ring (nothing added yet).
+  // read by rec(i). Beyond what the budget allows (with recovery's overdraft) the oldest are
+  // forgotten, as Add would have. Requires first_seq >= 1 and an empty ring (nothing added yet).
   template <typename Rec>
   void Restore(uint64_t first_seq, uint64_t count, Rec&& rec) {
-    const uint64_t skip = count > capacity_ ? count - capacity_ : 0;
-    ring_.set_capacity(std::min<uint64_t>(capacity_, std::max<uint64_t>(8, count - skip)));
+    if (count > share_.allowed()) (void)share_.Grow(count - 1, /*recovering=*/true);
+    const uint64_t keep = std::min(count, share_.allowed());
+    const uint64_t skip = count - keep;
+    ring_.set_capacity(std::min(share_.allowed(), std::max<uint64_t>(8, keep)));
     ring_.clear();
     for (uint64_t i = skip; i < count; ++i) ring_.push_back(rec(i));
     first_seq_ = first_seq + skip;
@@ -87,7 +98,17 @@ class RecentCharges {
   }
 
  private:
-  uint64_t capacity_;
+  bool Expired(const ChargeRecord& c, uint64_t now_ms) const noexcept {
+    const uint64_t at_ms = uint64_t(c.at_s) * 1000;
+    return now_ms >= at_ms && now_ms - at_ms > window_ms_;
+  }
+  // At the shard's allowance: forgets the oldest charge if it expired, else borrows from the
+  // shared budget, else forgets the oldest charge anyway and counts it. Then grows the ring's
+  // memory if it is full. Out of line: the charge path only pays for two compares otherwise.
+  void MakeRoom(uint64_t now_ms, bool recovering);
+
+  BudgetShare share_;
+  uint64_t window_ms_ = 0;
   uint64_t first_seq_ = 1;   // sequence of ring_.front()
   uint64_t next_seq_ = 1;
   boost::circular_buffer<ChargeRecord> ring_;

@@ -67,6 +67,9 @@ struct alignas(64) Workspace {
   uint32_t index = 0;              // position in Shard::workspaces; stable for the ledger's life
   Region region = Region::kGlobal;
   bool limit_lowered = false;      // an admin change left used + reserved above the limit
+  // Users whose used + reserved is above their own limit (an admin lowered it): kept as a count
+  // so an admin change need not rescan every user to know whether any is over (OverLimit).
+  uint32_t over_limit_users = 0;
   // UserTag of users[i], for i < kUserScanMax. Written under the shard lock; also read without
   // it (through atomic_ref) by ChargeBatch's prefetching, which only uses them as hints.
   std::array<uint16_t, kUserScanMax> user_tags{};
@@ -119,6 +122,29 @@ inline bool Affords(uint64_t limit, uint64_t used, uint64_t reserved, uint64_t c
   return taken <= limit && cost <= limit - taken;
 }
 
+inline bool IsOverLimit(const User& u) noexcept { return !Affords(u.limit, u.used, u.reserved, 0); }
+
+// Whether the workspace or any of its users is above its limit. O(1): see over_limit_users.
+inline bool OverLimit(const Workspace& ws) noexcept {
+  return ws.over_limit_users != 0 || !Affords(ws.limit(), ws.used, ws.reserved, 0);
+}
+
+// Keeps Workspace::over_limit_users right across a change to one user's balance or limit:
+// construct before the change, call Done() after.
+class OverLimitUpdate {
+ public:
+  OverLimitUpdate(Workspace& ws, const User& u) noexcept : ws_(ws), u_(u), was_(IsOverLimit(u)) {}
+  void Done() noexcept {
+    const bool now = IsOverLimit(u_);
+    if (now != was_) now ? ++ws_.over_limit_users : --ws_.over_limit_users;
+  }
+
+ private:
+  Workspace& ws_;
+  const User& u_;
+  bool was_;
+};
+
 static_assert(offsetof(Workspace, users) == 64 && offsetof(Workspace, user_index) == 128,
               "a charge should touch exactly two cache lines of its workspace");
 
@@ -154,12 +180,26 @@ struct WorkspaceKeyEq {
   bool operator()(const WorkspaceKey& a, const WorkspaceKey& b) const noexcept { return a.id == b.id; }
 };
 
+// Running sums over one shard's workspaces, kept by every mutation under the lock it already
+// holds, so Ledger::Totals (GET /metrics) adds 256 of these instead of walking every workspace.
+// Counts that the shard's containers already know (workspaces, holds, idempotency entries) are
+// not repeated here.
+struct ShardTotals {
+  uint64_t users = 0;
+  uint64_t reserved = 0;
+  uint64_t limits = 0;               // sum of Workspace::limit() over capped workspaces
+  uint64_t unlimited = 0;            // workspaces without a limit
+};
+
 struct alignas(64) Shard {
   mutable std::mutex mu;
   uint16_t index = 0;
   // How many WAL records this shard ever produced: the per-shard record number of
   // docs/wal-records.md (the records themselves wait in log lanes, log_lanes.h).
   uint64_t log_records = 0;
+  // Sum of the workspaces' used: on the lock's cache line, which every charge writes anyway.
+  uint64_t used = 0;
+  ShardTotals totals;
   // Keys view Workspace::id; workspaces are heap-allocated and never freed, so views stay valid.
   boost::unordered_flat_map<WorkspaceKey, Workspace*, WorkspaceKeyHash, WorkspaceKeyEq> by_id;
   std::vector<std::unique_ptr<Workspace>> workspaces;

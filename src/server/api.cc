@@ -1,5 +1,6 @@
 #include "server/api.h"
 
+#include <charconv>
 #include <chrono>
 #include <optional>
 
@@ -313,9 +314,39 @@ bool Api::AuthorizeWebSocket(std::string_view authorization, HttpReply& out) {
   return true;
 }
 
+namespace {
+
+// GET /v1/workspaces/{ws}/users?limit=&cursor= (docs/api.md): one page of users.
+void ListUsersPage(const Ledger& ledger, std::string_view ws, std::string_view query, HttpReply& out) {
+  constexpr size_t kDefaultLimit = 100;
+  std::optional<std::string> limit_text, cursor;
+  if (!FindQueryParam(query, "limit", &limit_text) || !FindQueryParam(query, "cursor", &cursor)) {
+    return SetError(out, 400, "invalid_argument", "malformed %-escape in the query string");
+  }
+  size_t limit = kDefaultLimit;
+  if (limit_text) {
+    const char* end = limit_text->data() + limit_text->size();
+    auto [p, ec] = std::from_chars(limit_text->data(), end, limit);
+    if (ec != std::errc() || p != end || limit < 1 || limit > Ledger::kMaxUsersPage) {
+      return SetError(out, 400, "invalid_argument",
+                      "limit must be an integer from 1 to " + std::to_string(Ledger::kMaxUsersPage));
+    }
+  }
+  if (cursor && cursor->empty()) {
+    return SetError(out, 400, "invalid_argument", "cursor must be a next_cursor returned by this endpoint");
+  }
+  Result<UserPage> page = ledger.ListUsers(ws, limit, cursor ? std::string_view(*cursor) : std::string_view());
+  if (!page.ok()) return SetError(out, WireError::FromStatus(page.status()));
+  out.status = 200;
+  out.body.clear();
+  AppendUsers(out.body, *page);
+}
+
+}  // namespace
+
 void Api::Admin(std::string_view method, std::string_view ws, std::string_view sub,
-                std::string_view user, std::string_view body, Role role, HttpReply& out,
-                MetricOp& op) {
+                std::string_view user, std::string_view query, std::string_view body, Role role,
+                HttpReply& out, MetricOp& op) {
   auto need = [&](Role r) {
     if (role >= r) return true;
     SetError(out, 403, "forbidden",
@@ -379,12 +410,7 @@ void Api::Admin(std::string_view method, std::string_view ws, std::string_view s
     if (method == "GET") {
       op = MetricOp::kListUsers;
       if (!need(Role::kRead)) return;
-      Result<std::vector<UserInfo>> users = ledger_->ListUsers(ws);
-      if (!users.ok()) return SetError(out, WireError::FromStatus(users.status()));
-      out.status = 200;
-      out.body.clear();
-      AppendUsers(out.body, *users);
-      return;
+      return ListUsersPage(*ledger_, ws, query, out);
     }
   } else if (sub == "users") {
     allow = "PUT";
@@ -439,7 +465,9 @@ void Api::HandleHttp(std::string_view method, std::string_view target,
   auto start = std::chrono::steady_clock::now();
   out = HttpReply{};
   MetricOp op = MetricOp::kOther;
-  std::string_view path = target.substr(0, target.find('?'));
+  const size_t qmark = target.find('?');
+  std::string_view path = target.substr(0, qmark);
+  std::string_view query = qmark == std::string_view::npos ? std::string_view() : target.substr(qmark + 1);
   std::string_view seg[5];
   int n = 0;
   bool split_ok = Split(path, seg, n);
@@ -536,7 +564,7 @@ void Api::HandleHttp(std::string_view method, std::string_view target,
       if (n == 5 && sub != "users")
         SetError(out, 404, "not_found", "no such route");
       else
-        Admin(method, seg[2], sub, user, body, role, out, op);
+        Admin(method, seg[2], sub, user, query, body, role, out, op);
     } else {
       SetError(out, 404, "not_found", "no such route");
     }

@@ -72,8 +72,8 @@ class Api {
   bool AppendOpResult(const OpRequest& r, std::string& out);
   void Batch(std::string_view body, HttpReply& out);
   void Admin(std::string_view method, std::string_view ws, std::string_view sub,
-             std::string_view user, std::string_view body, Role role, HttpReply& out,
-             MetricOp& op);
+             std::string_view user, std::string_view query, std::string_view body, Role role,
+             HttpReply& out, MetricOp& op);
 
   std::shared_ptr<Ledger> ledger_;
   std::shared_ptr<Auth> auth_;

@@ -119,14 +119,14 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(uint64_t(1), uint64_t(30) * 24 * 3600 * 1000));
   app.add_option("--idempotency-capacity", lopt.idempotency_capacity,
-                 "Most ids remembered in all (split over 256 shards; the oldest are forgotten first)")
+                 "Most ids remembered in all: a global budget any workspace may use nearly all of (past it, the oldest id of the inserting shard is forgotten early, counted)")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t(256), uint64_t(1) << 32));
   app.add_option("--refund-window-ms", lopt.refund_window_ms, "How long a charge can be refunded")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t(1), uint64_t(30) * 24 * 3600 * 1000));
   app.add_option("--refund-capacity", lopt.refund_capacity,
-                 "Most recent charges kept refundable (split over 256 shards)")
+                 "Most recent charges kept refundable in all: a global budget shared like --idempotency-capacity")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t(256), uint64_t(1) << 34));
   app.add_option("--default-ttl-ms", lopt.default_ttl_ms, "Reservation TTL when a request gives none")
@@ -145,6 +145,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-users-per-workspace", lopt.max_users_per_workspace, "Users per workspace at most")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t(1), uint64_t(1) << 32));
+  app.add_option("--max-users", lopt.max_users,
+                 "Users at most, all workspaces together (past it, creating a user is refused: 429)")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t(1), uint64_t(1) << 36));
   CLI11_PARSE(app, argc, argv);
   if (lopt.default_ttl_ms > lopt.max_ttl_ms) {
     std::fprintf(stderr, "genledger: --default-ttl-ms must not exceed --max-ttl-ms\n");

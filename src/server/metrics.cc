@@ -114,6 +114,12 @@ std::string Metrics::Render(const LedgerTotals& t) const {
   gauge("genledger_reserved_generations", "Generations held by open reservations.", (long long)t.reserved);
   gauge("genledger_open_reservations", "Open reservations.", (long long)t.open_reservations);
   gauge("genledger_idempotency_entries", "Remembered idempotency ids.", (long long)t.idempotency_entries);
+  counter("genledger_idempotency_evicted_early_total",
+          "Ids forgotten inside their window: --idempotency-capacity was exhausted.",
+          t.idempotency_evicted_early);
+  counter("genledger_refund_evicted_early_total",
+          "Charges forgotten inside the refund window: --refund-capacity was exhausted.",
+          t.refund_evicted_early);
   return out;
 }
 

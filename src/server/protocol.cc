@@ -638,10 +638,10 @@ void AppendWorkspace(std::string& out, const WorkspaceInfo& w) {
   out += "}";
 }
 
-void AppendUsers(std::string& out, const std::vector<UserInfo>& users) {
+void AppendUsers(std::string& out, const UserPage& page) {
   out += "{\"users\":[";
   bool first = true;
-  for (const auto& u : users) {
+  for (const auto& u : page.users) {
     if (!first) out.push_back(',');
     first = false;
     out += "{\"user\":";
@@ -654,7 +654,49 @@ void AppendUsers(std::string& out, const std::vector<UserInfo>& users) {
     AppendLimit(out, u.limit);
     out += "}";
   }
-  out += "]}";
+  out += "],\"next_cursor\":";
+  if (page.next_cursor.empty()) {
+    out += "null";
+  } else {
+    AppendJsonString(out, page.next_cursor);
+  }
+  out += "}";
+}
+
+bool FindQueryParam(std::string_view query, std::string_view name, std::optional<std::string>* value) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const size_t eq = pair.find('=');
+    if (pair.substr(0, eq) != name) continue;
+    const std::string_view raw = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    std::string decoded;
+    decoded.reserve(raw.size());
+    for (size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '+') {
+        decoded.push_back(' ');
+      } else if (raw[i] != '%') {
+        decoded.push_back(raw[i]);
+      } else {
+        const int hi = i + 2 < raw.size() ? hex(raw[i + 1]) : -1;
+        const int lo = i + 2 < raw.size() ? hex(raw[i + 2]) : -1;
+        if (hi < 0 || lo < 0) return false;
+        decoded.push_back(char(hi * 16 + lo));
+        i += 2;
+      }
+    }
+    *value = std::move(decoded);
+    return true;
+  }
+  *value = std::nullopt;
+  return true;
 }
 
 }  // namespace genledger::server

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -129,6 +130,12 @@ void AppendCommitFields(std::string& out, const CommitResult& r);
 void AppendReleaseFields(std::string& out, const ReleaseResult& r);
 void AppendRefundFields(std::string& out, const RefundResult& r);
 void AppendWorkspace(std::string& out, const WorkspaceInfo& w);   // full object
-void AppendUsers(std::string& out, const std::vector<UserInfo>& users);  // full object
+// {"users":[...],"next_cursor":"..." or null}: one page of GET /v1/workspaces/{ws}/users.
+void AppendUsers(std::string& out, const UserPage& page);  // full object
+
+// The value of parameter `name` in a URL query string (the target after '?'), percent-decoded
+// ('+' decodes to a space): *value is nullopt when absent (the first occurrence counts). False,
+// *value untouched, when that value has a malformed %-escape.
+bool FindQueryParam(std::string_view query, std::string_view name, std::optional<std::string>* value);
 
 }  // namespace genledger::server
