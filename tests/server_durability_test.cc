@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "beast_test_client.h"
 #include "genledger/durability.h"
 #include "http_test_client.h"
 #include "server/server.h"
@@ -198,6 +199,44 @@ TEST_F(ServerDurabilityTest, AnswersWaitForWhatTheyObservedToBeDurable) {
   latch.Open();
   EXPECT_EQ(refund.Receive(&body), 200) << body;
   EXPECT_EQ(broke.Receive(&body), 402) << body;
+}
+
+// WebSocket backpressure bounds what one connection can make the server hold: while replies wait
+// for a held fdatasync, the server applies exactly --max-ws-inflight frames and then stops
+// reading; once the disk answers, every frame is applied and answered, in order.
+TEST_F(ServerDurabilityTest, WebSocketBackpressureBoundsHeldReplies) {
+  LatchFileSystem latch;
+  latch_ = &latch;
+  ServerOptions opt;
+  opt.max_ws_inflight = 4;
+  Start(&latch, opt);
+  Conn c(server_->port());
+  std::string body;
+  ASSERT_EQ(c.Request("PUT", "/v1/workspaces/acme", R"({"limit":null})", &body), 200) << body;
+  latch.Close();
+  boost::beast::error_code ec;
+  beast_test::WsClient ws(server_->port(), nullptr, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  constexpr int kFrames = 40;
+  for (int i = 0; i < kFrames; ++i) {
+    ws.Send(R"({"op":"charge","workspace":"acme","user":"u","model":"gpt-4o","quantity":1,"seq":)" +
+            std::to_string(i) + "}");
+  }
+  latch.WaitBlocked();
+  for (int i = 0; i < 20'000 && ledger_->Totals().used < opt.max_ws_inflight; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  // Time for a server without the bound to read on (the frames are all in its socket buffer);
+  // with it, nothing more can be applied however long this is.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(ledger_->Totals().used, opt.max_ws_inflight) << "frames applied while their replies were held";
+  latch.Open();
+  for (int i = 0; i < kFrames; ++i) {
+    boost::json::value v = ws.RecvJson();
+    ASSERT_EQ(v.at("seq").as_int64(), i);
+    ASSERT_EQ(v.at("status").as_int64(), 200) << v;
+  }
+  EXPECT_EQ(ledger_->Totals().used, uint64_t(kFrames));
 }
 
 // With nothing pending, the ticket an answer takes is already durable: a read on an idle WAL is

@@ -133,6 +133,7 @@ struct Server::Impl {
   uint16_t bound_metrics_port = 0;
   std::atomic<bool> stopping{false};
   std::atomic<bool> started{false};
+  std::atomic<bool> cut{false};   // the shutdown watchdog had to stop the contexts
 
   std::mutex mu;
   std::condition_variable cv;
@@ -823,6 +824,7 @@ Metrics& Server::metrics() noexcept { return *impl_->metrics; }
 uint16_t Server::port() const noexcept { return impl_->bound_port; }
 uint16_t Server::metrics_port() const noexcept { return impl_->bound_metrics_port; }
 int64_t Server::parked_replies() const noexcept { return impl_->parked.load(); }
+bool Server::stopped_gracefully() const noexcept { return !impl_->cut.load(); }
 
 namespace {
 // "http://host:port" as a browser sends it in Origin (brackets around IPv6, no :80).
@@ -944,6 +946,8 @@ void Server::Stop() {
     std::unique_lock lock(s.mu);
     if (!s.cv.wait_for(lock, std::chrono::milliseconds(s.opt.shutdown_grace_ms),
                        [&s] { return s.running_threads == 0; })) {
+      s.cut = true;
+      log::Warn("shutdown grace period ({} ms) over: cutting the connections still open", s.opt.shutdown_grace_ms);
       for (auto& c : s.ctxs) c->stop();
     }
   });

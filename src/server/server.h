@@ -84,6 +84,8 @@ class Server {
   void Stop();
   // Blocks until every I/O thread has exited (after Stop).
   void Wait();
+  // After Wait: true when every session ended within shutdown_grace_ms (none had to be cut).
+  bool stopped_gracefully() const noexcept;
 
   Api& api() noexcept;
   Metrics& metrics() noexcept;
