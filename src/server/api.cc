@@ -1,5 +1,7 @@
 #include "server/api.h"
 
+#include "log/log.h"
+
 #include <cctype>
 #include <chrono>
 #include <optional>
@@ -70,6 +72,18 @@ bool Split(std::string_view path, std::string_view (&seg)[5], int& n) {
 }
 
 thread_local ParsedBody tl_body;
+
+// A capacity ceiling (workspaces, users, open holds, ... : 429) refuses requests: one log line a
+// minute at most, with the count, so the operator learns a limit is in the way.
+void NoteStatus(int status) {
+  if (status != 429) return;
+  static log::RateLimit limit(60'000);
+  const uint64_t now_ms = uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::steady_clock::now().time_since_epoch()).count());
+  if (uint64_t held = 0; limit.Allow(now_ms, &held)) {
+    log::Warn("capacity ceiling reached: a request was answered 429 ({} more since the last line)", held);
+  }
+}
 
 }  // namespace
 
@@ -198,6 +212,7 @@ thread_local std::vector<size_t> tl_charge_index;
 
 void Api::AppendResultPrefix(const OpRequest& r, int status, std::string& out) {
   metrics_->Count(ToMetricOp(r.op), status);
+  NoteStatus(status);
   out += "{\"status\":";
   AppendU64(out, uint64_t(status));
   if (r.has(kFSeq)) {
@@ -593,6 +608,7 @@ void Api::HandleHttp(std::string_view method, std::string_view target,
     }
   }
   metrics_->Count(op, out.status);
+  NoteStatus(out.status);
   metrics_->Observe(op, uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                      std::chrono::steady_clock::now() - start)
                                      .count()));
