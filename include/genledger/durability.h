@@ -110,8 +110,6 @@ class Durability {
   // How long the round being written (the oldest not yet acknowledgeable) has been in flight,
   // in milliseconds; 0 while the writer is idle. A hung fdatasync makes it grow. Thread-safe.
   uint64_t UnsyncedAgeMs() const noexcept;
-  // Highest acknowledgeable round so far.
-  uint64_t durable_round() const noexcept;
 
   // Called on the writer thread after each round becomes acknowledgeable (and once on failure).
   // Must be cheap and must not call SetOnDurable. May be set or cleared (empty function) at any

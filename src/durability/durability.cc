@@ -553,7 +553,6 @@ uint64_t Durability::UnsyncedAgeMs() const noexcept {
 
 bool Durability::IsDurable(uint64_t ticket) const noexcept { return impl_->durable.load() >= ticket; }
 
-uint64_t Durability::durable_round() const noexcept { return impl_->durable.load(); }
 
 void Durability::RequestDurable(uint64_t ticket) const {
   if (impl_->durable.load() < ticket) impl_->Wakeup();

@@ -183,14 +183,16 @@ int main(int argc, char** argv) {
   dur.sync = *ParseSyncMode(sync);
   dur.salvage = recover == "salvage";
 
-  Status st = ParseListen(listen, opt.host, opt.port);
-  if (st.ok() && !metrics_listen.empty()) {
-    opt.metrics_listen = true;
-    st = ParseListen(metrics_listen, opt.metrics_host, opt.metrics_port);
-  }
-  if (!st.ok()) {
-    log::Error("{}", st.message());
+  if (Status st = ParseListen(listen, opt.host, opt.port); !st.ok()) {
+    log::Error("--listen {}: {}", listen, st.message());
     return 2;
+  }
+  if (!metrics_listen.empty()) {
+    opt.metrics_listen = true;
+    if (Status st = ParseListen(metrics_listen, opt.metrics_host, opt.metrics_port); !st.ok()) {
+      log::Error("--metrics-listen {}: {}", metrics_listen, st.message());
+      return 2;
+    }
   }
   for (std::string& o : opt.allowed_origins) {
     while (!o.empty() && o.back() == '/') o.pop_back();
@@ -213,7 +215,7 @@ int main(int argc, char** argv) {
   }
 
   auto auth = std::make_shared<Auth>();
-  st = auth->Init(auth_file);
+  Status st = auth->Init(auth_file);
   if (!st.ok()) {
     log::Error("{}", st.ToString());
     return 2;

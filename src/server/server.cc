@@ -20,6 +20,7 @@
 
 #include "server/coalescing_stream.h"
 #include "log/log.h"
+#include "net/host_port.h"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -47,35 +48,17 @@ using tcp = net::ip::tcp;
 using error_code = beast::error_code;
 
 Status ParseListen(std::string_view text, std::string& host, uint16_t& port) {
-  std::string_view h, p;
-  if (!text.empty() && text[0] == '[') {
-    size_t close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
-      return Status(Code::kInvalidArgument, "--listen: expected [v6addr]:port");
-    h = text.substr(1, close - 1);
-    p = text.substr(close + 2);
-  } else {
-    size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos)
-      return Status(Code::kInvalidArgument, "--listen: expected host:port");
-    h = text.substr(0, colon);
-    p = text.substr(colon + 1);
+  std::string h;
+  uint16_t p = 0;
+  if (Status st = genledger::net::SplitHostPort(text, &h, &p); !st.ok()) {
+    return st;
   }
-  if (p.empty() || p.size() > 5) return Status(Code::kInvalidArgument, "--listen: bad port");
-  unsigned v = 0;
-  for (char c : p) {
-    if (c < '0' || c > '9') return Status(Code::kInvalidArgument, "--listen: bad port");
-    v = v * 10 + unsigned(c - '0');
-  }
-  if (v > 65535) return Status(Code::kInvalidArgument, "--listen: bad port");
-  host.assign(h);
-  if (host == "localhost") host = "127.0.0.1";
+  if (h == "localhost") h = "127.0.0.1";
   error_code ec;
-  net::ip::make_address(host, ec);
-  if (ec)
-    return Status(Code::kInvalidArgument,
-                  "--listen: host must be a numeric IP address or localhost");
-  port = uint16_t(v);
+  net::ip::make_address(h, ec);
+  if (ec) return Status(Code::kInvalidArgument, "host must be a numeric IP address or localhost");
+  host = std::move(h);
+  port = p;
   return Status::Ok();
 }
 
@@ -959,11 +942,13 @@ void Server::Wait() {
     if (t.joinable()) t.join();
   if (s.watchdog.joinable()) s.watchdog.join();
   // The contexts are about to go: the writer must not post to them any more. Forget the
-  // Durability too: after Wait the owner may destroy it before the Server (the final WAL round
-  // and snapshot happen once no request can arrive), and ~Server calls Wait again.
+  // Durability too, here and in the Api: after Wait the owner may destroy it before the Server
+  // (the final WAL round and snapshot happen once no request can arrive), and ~Server calls Wait
+  // again.
   if (s.durability != nullptr) {
     s.durability->SetOnDurable(nullptr);
     s.durability = nullptr;
+    s.api.SetDurability(nullptr);
   }
 }
 
