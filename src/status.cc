@@ -31,35 +31,6 @@ std::string_view CodeName(Code code) noexcept {
   return "unknown_error";
 }
 
-int HttpStatus(Code code) noexcept {
-  switch (code) {
-    case Code::kOk: return 200;
-    case Code::kInvalidArgument:
-    case Code::kInvalidQuantity:
-    case Code::kInvalidId:
-    case Code::kUnknownModel:
-    case Code::kCommitExceedsHold: return 400;
-    case Code::kInsufficientGenerations:
-    case Code::kUserLimitExceeded: return 402;
-    case Code::kModelNotAvailableInRegion: return 403;
-    case Code::kUnknownWorkspace:
-    case Code::kUnknownReservation:
-    case Code::kUnknownCharge:
-    case Code::kNotFound: return 404;
-    case Code::kIdempotencyConflict:
-    case Code::kReservationSettled:
-    case Code::kAlreadyRefunded: return 409;
-    case Code::kTooManyReservations:
-    case Code::kCapacityExhausted: return 429;
-    case Code::kUnavailable:
-    case Code::kOverloaded: return 503;
-    case Code::kCorruption:
-    case Code::kIOError:
-    case Code::kInternal: return 500;
-  }
-  return 500;
-}
-
 std::string_view Status::message() const noexcept {
   if (!message_.empty()) return message_;
   switch (code_) {

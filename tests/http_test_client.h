@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -49,9 +50,26 @@ class Conn {
 
   // Returns the status code (0 if the connection broke) and fills *body.
   int Request(const std::string& method, const std::string& target, const std::string& body, std::string* out) {
+    if (!Send(method, target, body)) return 0;
+    return Receive(out);
+  }
+
+  // Sends a request without waiting for its answer (see Receive, Readable).
+  bool Send(const std::string& method, const std::string& target, const std::string& body) {
     std::string req = method + " " + target + " HTTP/1.1\r\nHost: x\r\nContent-Length: " +
                       std::to_string(body.size()) + "\r\n\r\n" + body;
-    if (write(fd_, req.data(), req.size()) != ssize_t(req.size())) return 0;
+    return write(fd_, req.data(), req.size()) == ssize_t(req.size());
+  }
+
+  // True when some of an answer has arrived (or the connection closed), without blocking.
+  bool Readable() {
+    if (!buf_.empty()) return true;
+    pollfd p{fd_, POLLIN, 0};
+    return poll(&p, 1, 0) > 0;
+  }
+
+  // Reads one answer: its status code (0 if the connection broke); fills *body.
+  int Receive(std::string* out) {
     size_t header_end;
     while ((header_end = buf_.find("\r\n\r\n")) == std::string::npos) {
       if (!Fill()) return 0;

@@ -168,7 +168,6 @@ TEST_F(HoldPriceTest, LegacyReserveRecordsTakeTheCurrentPriceOrAreUnpriced) {
   const uint64_t digest = gone->StateDigest();
   CommitResult partial = gone->Commit(reservation_, Seconds(4'000));
   EXPECT_EQ(partial.status.code(), Code::kUnknownModel);
-  EXPECT_EQ(HttpStatus(partial.status.code()), 400);
   EXPECT_EQ(gone->StateDigest(), digest);
   CommitResult full = gone->Commit(reservation_);
   ASSERT_TRUE(full.status.ok()) << full.status.ToString();
@@ -306,7 +305,6 @@ TEST_F(HoldPriceTest, RefundOfAChargeMissingFromUsedIsAnInternalError) {
   ASSERT_EQ(b->GetWorkspace("acme")->used, 0u);
   RefundResult r = b->Refund(c.charge_id);
   EXPECT_EQ(r.status.code(), Code::kInternal);
-  EXPECT_EQ(HttpStatus(r.status.code()), 500);
   EXPECT_EQ(b->GetWorkspace("acme")->used, 0u);
 }
 

@@ -116,13 +116,23 @@ std::string ReadAll(int fd) {
   return out;
 }
 
-// The next line of output that is not the recovery report start-up prints first.
+// An operator log line: "<UTC timestamp> <level letter> <message>" (src/log/log.h).
+bool IsLogLine(const std::string& line) {
+  return line.size() > 25 && line[4] == '-' && line[10] == 'T' && line[23] == 'Z' && line[24] == ' ';
+}
+
+// The next line of output that is not an operator log line (the stdout "listening" line).
 std::string ReadLine(int fd) {
   for (;;) {
     std::string line;
     char c;
-    while (read(fd, &c, 1) == 1 && c != '\n') line.push_back(c);
-    if (line.rfind("genledger: recovered", 0) != 0) return line;
+    bool any = false;
+    while (read(fd, &c, 1) == 1) {
+      any = true;
+      if (c == '\n') break;
+      line.push_back(c);
+    }
+    if (!any || !IsLogLine(line)) return line;
   }
 }
 
@@ -186,7 +196,7 @@ TEST(ServerBinary, OpenOnLoopbackThenSigtermExitsZero) {
   ReadAll(p.out_fd);
 }
 
-// The start-up report line ("genledger: recovered ...").
+// The start-up report log line ("... I recovered ...").
 std::string ReadRecoveryLine(int fd) {
   for (;;) {
     std::string line;
@@ -197,7 +207,7 @@ std::string ReadRecoveryLine(int fd) {
       if (c == '\n') break;
       line.push_back(c);
     }
-    if (!any || line.rfind("genledger: recovered", 0) == 0) return line;
+    if (!any || (IsLogLine(line) && line.find(" I recovered ") != std::string::npos)) return line;
   }
 }
 

@@ -318,5 +318,21 @@ TEST(ServerProtocol, MutatedInputsNeverCrash) {
   EXPECT_GT(ok, 0);
 }
 
+// The HTTP status of each error code is part of the public API (docs/api.md, "Errors").
+TEST(Protocol, HttpStatusesArePinned) {
+  EXPECT_EQ(HttpStatus(Code::kInsufficientGenerations), 402);
+  EXPECT_EQ(HttpStatus(Code::kUserLimitExceeded), 402);
+  EXPECT_EQ(HttpStatus(Code::kModelNotAvailableInRegion), 403);
+  EXPECT_EQ(HttpStatus(Code::kUnknownWorkspace), 404);
+  EXPECT_EQ(HttpStatus(Code::kIdempotencyConflict), 409);
+  EXPECT_EQ(HttpStatus(Code::kReservationSettled), 409);
+  EXPECT_EQ(HttpStatus(Code::kAlreadyRefunded), 409);
+  EXPECT_EQ(HttpStatus(Code::kUnavailable), 503);
+  EXPECT_EQ(HttpStatus(Code::kUnknownModel), 400);
+  EXPECT_EQ(HttpStatus(Code::kOk), 200);
+  EXPECT_EQ(HttpStatus(Code::kCapacityExhausted), 429);
+  EXPECT_EQ(HttpStatus(Code::kInternal), 500);
+}
+
 }  // namespace
 }  // namespace genledger::server

@@ -47,6 +47,9 @@ struct DurabilityOptions {
   // Test hook: the largest snapshot section written (0: the format's kMaxSectionBytes), so a
   // test can make a shard span several sections without hundreds of MiB of state.
   uint64_t snapshot_section_bytes = 0;
+  // An fdatasync taking at least this long is logged (warning, at most one line per 10 s);
+  // 0 turns the log line off.
+  uint32_t slow_sync_log_ms = 1000;
 };
 
 // What start-up found and did.
@@ -92,8 +95,11 @@ class Durability {
   Durability(const Durability&) = delete;
   Durability& operator=(const Durability&) = delete;
 
-  // The round after which every mutation that has returned by now is acknowledgeable.
-  // Thread-safe, wait-free (one atomic load).
+  // The round after which every mutation that has returned by now is acknowledgeable, and so is
+  // every state a ledger call that has returned by now observed (a refusal or a read is derived
+  // from records other callers appended: it may be answered once this ticket is durable). With
+  // nothing pending (writer idle) it is a round already durable, so such answers need no wait.
+  // Thread-safe, wait-free (two atomic loads).
   uint64_t Ticket() const noexcept;
   // Whether `ticket` is acknowledgeable (durable in kGroup mode, written otherwise).
   bool IsDurable(uint64_t ticket) const noexcept;
@@ -104,8 +110,9 @@ class Durability {
   // RequestDurable, then blocks until IsDurable(ticket) or the log fails. Returns ok, or
   // kUnavailable with the cause.
   Status WaitDurable(uint64_t ticket) const;
-  // Highest acknowledgeable round so far.
-  uint64_t durable_round() const noexcept;
+  // How long the round being written (the oldest not yet acknowledgeable) has been in flight,
+  // in milliseconds; 0 while the writer is idle. A hung fdatasync makes it grow. Thread-safe.
+  uint64_t UnsyncedAgeMs() const noexcept;
 
   // Called on the writer thread after each round becomes acknowledgeable (and once on failure).
   // Must be cheap and must not call SetOnDurable. May be set or cleared (empty function) at any

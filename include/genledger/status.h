@@ -9,8 +9,9 @@
 
 namespace genledger {
 
-// Every way an operation can fail. The wire name (CodeName) and HTTP status (HttpStatus)
-// are part of the public API (docs/api.md); never renumber or rename an existing code.
+// Every way an operation can fail. The wire name (CodeName) is part of the public API
+// (docs/api.md; the server maps codes to HTTP statuses, src/server/protocol.h); never renumber or
+// rename an existing code.
 enum class Code : uint8_t {
   kOk = 0,
   kInvalidArgument,        // malformed or out-of-range input in general
@@ -39,8 +40,6 @@ enum class Code : uint8_t {
 
 // Stable snake_case name used on the wire, e.g. "insufficient_generations".
 std::string_view CodeName(Code code) noexcept;
-// The HTTP status an operation failing with `code` answers with (200 for kOk).
-int HttpStatus(Code code) noexcept;
 
 // A success or a (code, message) failure. Cheap to copy on success; the message is only
 // allocated for failures that carry one.

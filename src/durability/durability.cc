@@ -10,6 +10,23 @@
 // round that takes the record is Q <= r + 1. (A round also takes every record of the same shard
 // before this one, CollectLog's guarantee, so acknowledging it never exposes a record whose
 // predecessor could still be lost.)
+//
+// The same bound covers anything a caller has *observed*, not only what it changed: a record it
+// saw the effect of (a refusal because a charge is already refunded, a balance read by a GET) was
+// appended under the shard lock the caller then took, so the append happens-before the caller's
+// read of `round` just as the caller's own append would. That is why every answer derived from
+// ledger state may take Ticket() after its ledger call and wait for it (docs/durability.md).
+//
+// Why Ticket() = round (no + 1) when `wake` reads false. A record R observed by the caller sits in
+// a lane whose buffer was empty when its first record F (F = R, or a record before R in that lane)
+// was appended; F's append called the wakeup, wake.exchange(true), inside the lane lock, and that
+// happens-before the caller's read of `wake`. Reading false means some writer's wake.store(false)
+// comes after F's exchange in `wake`'s modification order, so that round's collection of the lane
+// comes after F's append (had it come before, the store would happen-before the exchange) and it,
+// or an earlier round after F, took R. The writer numbers a round before clearing `wake`, and the
+// caller's load of `wake` synchronises with that store, so the caller then reads `round` >= that
+// round. This is what lets an idle WAL (writer asleep, everything published) answer a read at once
+// instead of waking the writer for an empty round.
 #include "genledger/durability.h"
 
 #include <fcntl.h>
@@ -34,6 +51,7 @@
 #include "wal/file.h"
 
 #include "durability/parallel_replay.h"
+#include "log/log.h"
 #include "durability/snapshot_load.h"
 #include "log/log.h"
 #include "wal/segment_reader.h"
@@ -119,6 +137,9 @@ struct Durability::Impl {
   std::atomic<uint64_t> sync_request{0};
   std::atomic<uint64_t> events{0};    // bumped on every publication and on failure: waiters sleep on it
   std::atomic<bool> failed{false};
+  // steady_clock nanoseconds at which the round being written started, 0 while none is: what
+  // /healthz reports as the age of the oldest unsynced round (a hung fdatasync shows up here).
+  std::atomic<int64_t> in_flight_since_ns{0};
   mutable std::mutex failure_mu;
   Status failure;
 
@@ -219,8 +240,10 @@ struct Durability::Impl {
   void Fail(const Status& st) {
     {
       std::lock_guard lock(failure_mu);
-      if (failure.ok()) failure = st;
+      if (!failure.ok()) return;   // logged and published once; the cause is sticky
+      failure = st;
     }
+    log::Error("WAL failed, no change can be acknowledged until a restart: {}", st.ToString());
     failed.store(true);
     events.fetch_add(1);
     events.notify_all();
@@ -254,10 +277,12 @@ void Durability::Impl::RunRounds() {
   const auto interval = std::chrono::milliseconds(opt.sync_interval_ms);
   for (;;) {
     const bool stopping = stop.load();
+    // The round is numbered before `wake` is cleared: a caller that reads `wake` as false then
+    // reads a round number at least this one (Ticket()'s second case relies on it).
+    const uint64_t r = round.fetch_add(1) + 1;
     wake.store(false);
     // After clearing `wake`: a request queued from here on also sets it, so it is not slept on.
     ProcessDeletions();
-    const uint64_t r = round.fetch_add(1) + 1;
     batch.clear();
     if (Status st = ledger.CollectLog(batch); !st.ok()) {
       Fail(Status(Code::kUnavailable, "the log's record order could not be restored: " + st.ToString()));
@@ -290,6 +315,7 @@ void Durability::Impl::RunRounds() {
       if (stopping) return;
       continue;
     }
+    in_flight_since_ns.store(std::chrono::steady_clock::now().time_since_epoch().count());
     uint64_t records = 0;
     ForEachBufferedRecord(batch, [&](uint8_t type, std::string_view payload) {
       writer->Append(type, payload);
@@ -305,6 +331,15 @@ void Durability::Impl::RunRounds() {
       st = writer->Sync();
       last_sync = std::chrono::steady_clock::now();
       sync_us = uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(last_sync - t0).count());
+      if (opt.slow_sync_log_ms != 0 && sync_us >= uint64_t(opt.slow_sync_log_ms) * 1000) {
+        static log::RateLimit limit(10'000);
+        const uint64_t now_ms = uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             last_sync.time_since_epoch()).count());
+        if (uint64_t held = 0; limit.Allow(now_ms, &held)) {
+          log::Warn("slow fdatasync: {} ms for {} records ({} more slow syncs not logged)", sync_us / 1000,
+                    records, held);
+        }
+      }
     }
     if (!st.ok()) {
       Fail(st);
@@ -324,6 +359,7 @@ void Durability::Impl::RunRounds() {
       }
     }
     durable.store(r);
+    in_flight_since_ns.store(0);
     events.fetch_add(1);
     events.notify_all();
     NotifyDurable(r);
@@ -425,6 +461,8 @@ Status Durability::Impl::TakeSnapshot() {
     stats.max_shard_hold_us = std::max(stats.max_shard_hold_us, max_hold_ns / 1000);
     stats.last_snapshot_covered_seq = covered;
   }
+  log::Info("snapshot written: covers WAL seq {}, {} bytes, {} ms", covered, bytes,
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
 
   // Retention, then the WAL that every kept snapshot covers.
   auto kept = snapshot::KeepNewest(opt.data_dir, std::max<uint32_t>(1, opt.snapshots_kept));
@@ -575,11 +613,22 @@ Result<std::unique_ptr<Durability>> Durability::Open(Ledger& ledger, DurabilityO
   return std::unique_ptr<Durability>(new Durability(std::move(impl)));
 }
 
-uint64_t Durability::Ticket() const noexcept { return impl_->round.load(std::memory_order_seq_cst) + 1; }
+uint64_t Durability::Ticket() const noexcept {
+  // `wake` first, then `round` (see the comment at the top of this file).
+  const bool pending = impl_->wake.load(std::memory_order_seq_cst);
+  const uint64_t r = impl_->round.load(std::memory_order_seq_cst);
+  return pending ? r + 1 : r;
+}
+
+uint64_t Durability::UnsyncedAgeMs() const noexcept {
+  const int64_t since = impl_->in_flight_since_ns.load();
+  if (since == 0) return 0;
+  const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  return now > since ? uint64_t(now - since) / 1'000'000 : 0;
+}
 
 bool Durability::IsDurable(uint64_t ticket) const noexcept { return impl_->durable.load() >= ticket; }
 
-uint64_t Durability::durable_round() const noexcept { return impl_->durable.load(); }
 
 void Durability::RequestDurable(uint64_t ticket) const {
   if (impl_->durable.load() < ticket) impl_->Wakeup();

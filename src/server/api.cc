@@ -1,5 +1,8 @@
 #include "server/api.h"
 
+#include "log/log.h"
+
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <optional>
@@ -73,6 +76,18 @@ bool Split(std::string_view path, std::string_view (&seg)[5], int& n) {
 
 thread_local ParsedBody tl_body;
 
+// A capacity ceiling (workspaces, users, open holds, ... : 429) refuses requests: one log line a
+// minute at most, with the count, so the operator learns a limit is in the way.
+void NoteStatus(int status) {
+  if (status != 429) return;
+  static log::RateLimit limit(60'000);
+  const uint64_t now_ms = uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::steady_clock::now().time_since_epoch()).count());
+  if (uint64_t held = 0; limit.Allow(now_ms, &held)) {
+    log::Warn("capacity ceiling reached: a request was answered 429 ({} more since the last line)", held);
+  }
+}
+
 }  // namespace
 
 Api::Api(std::shared_ptr<Ledger> ledger, std::shared_ptr<Auth> auth,
@@ -102,7 +117,7 @@ WireError Api::PrepareCharge(const OpRequest& r, ChargeRequest& c) {
 }
 
 WireError Api::Execute(OpKind kind, const OpRequest& r, bool in_frame, std::string& fields,
-                       bool& mutated) {
+                       bool& observed) {
   if (!r.error.ok()) return r.error;
   uint32_t allowed = AllowedFields(kind) | (in_frame ? (kFOp | kFSeq) : 0);
   WireError e = CheckFields(r, allowed, RequiredFields(kind));
@@ -115,6 +130,7 @@ WireError Api::Execute(OpKind kind, const OpRequest& r, bool in_frame, std::stri
       ChargeRequest& c = rr.charge;
       WireError pe = PrepareCharge(r, c);
       if (!pe.ok()) return pe;
+      observed = true;   // every branch below reads or changes ledger state, even to refuse
       if (kind == OpKind::kQuote) {
         ChargeResult res = ledger_->Quote(c);
         if (!res.status.ok()) return WithCost(res.status, res.cost, res.remaining);
@@ -123,13 +139,11 @@ WireError Api::Execute(OpKind kind, const OpRequest& r, bool in_frame, std::stri
         ChargeResult res = ledger_->Charge(c);
         if (!res.status.ok()) return WithCost(res.status, res.cost, res.remaining);
         if (!res.replayed) metrics_->AddDebited(res.cost);
-        mutated = true;
         AppendChargeFields(fields, res);
       } else {
         rr.ttl_ms = r.ttl_ms;
         ReserveResult res = ledger_->Reserve(rr);
         if (!res.status.ok()) return WithCost(res.status, res.held, res.remaining);
-        mutated = true;
         AppendReserveFields(fields, res);
       }
       return {};
@@ -145,27 +159,27 @@ WireError Api::Execute(OpKind kind, const OpRequest& r, bool in_frame, std::stri
         u.formats = static_cast<uint32_t>(r.formats);
         actual = u;
       }
+      observed = true;
       CommitResult res = ledger_->Commit(r.reservation_id, actual);
       if (!res.status.ok()) return WireError::FromStatus(res.status);
       metrics_->AddDebited(res.cost);
-      mutated = true;
       AppendCommitFields(fields, res);
       return {};
     }
     case OpKind::kRelease: {
       if (!r.reservation_known) return WireError::FromStatus(Status(Code::kUnknownReservation));
+      observed = true;
       ReleaseResult res = ledger_->Release(r.reservation_id);
       if (!res.status.ok()) return WireError::FromStatus(res.status);
-      mutated = true;
       AppendReleaseFields(fields, res);
       return {};
     }
     case OpKind::kRefund: {
       if (!r.charge_known) return WireError::FromStatus(Status(Code::kUnknownCharge));
+      observed = true;
       RefundResult res = ledger_->Refund(r.charge_id);
       if (!res.status.ok()) return WireError::FromStatus(res.status);
       metrics_->AddRefunded(res.refunded);
-      mutated = true;
       AppendRefundFields(fields, res);
       return {};
     }
@@ -176,21 +190,21 @@ WireError Api::Execute(OpKind kind, const OpRequest& r, bool in_frame, std::stri
 
 bool Api::AppendOpResult(const OpRequest& r, std::string& out) {
   std::string fields;
-  bool mutated = false;
+  bool observed = false;
   WireError e;
   if (!r.error.ok())
     e = r.error;
   else if (r.op == OpKind::kNone)
     e = WireError::Make(400, "invalid_argument", "missing field 'op'");
   else
-    e = Execute(r.op, r, /*in_frame=*/true, fields, mutated);
+    e = Execute(r.op, r, /*in_frame=*/true, fields, observed);
   AppendResultPrefix(r, e.ok() ? 200 : e.http, out);
   if (e.ok())
     out += fields;
   else
     AppendErrorMember(out, e);
   out.push_back('}');
-  return mutated;
+  return observed;
 }
 
 namespace {
@@ -201,6 +215,7 @@ thread_local std::vector<size_t> tl_charge_index;
 
 void Api::AppendResultPrefix(const OpRequest& r, int status, std::string& out) {
   metrics_->Count(ToMetricOp(r.op), status);
+  NoteStatus(status);
   out += "{\"status\":";
   AppendU64(out, uint64_t(status));
   if (r.has(kFSeq)) {
@@ -211,7 +226,7 @@ void Api::AppendResultPrefix(const OpRequest& r, int status, std::string& out) {
 }
 
 bool Api::RunOps(const std::vector<OpRequest>& ops, std::string& out) {
-  bool mutated = false;
+  bool observed = false;
   size_t i = 0;
   while (i < ops.size()) {
     // A run of well-formed charges goes through Ledger::ChargeBatch in one call.
@@ -235,13 +250,13 @@ bool Api::RunOps(const std::vector<OpRequest>& ops, std::string& out) {
       auto& results = tl_charge_results;
       results.assign(reqs.size(), ChargeResult{});
       ledger_->ChargeBatch(reqs, results);
+      observed = true;
       for (size_t k = 0; k < reqs.size(); ++k) {
         if (idx[k] != 0) out.push_back(',');
         const ChargeResult& res = results[k];
         const OpRequest& r = ops[idx[k]];
         if (res.status.ok()) {
           if (!res.replayed) metrics_->AddDebited(res.cost);
-          mutated = true;
           AppendResultPrefix(r, 200, out);
           AppendChargeFields(out, res);
         } else {
@@ -255,10 +270,10 @@ bool Api::RunOps(const std::vector<OpRequest>& ops, std::string& out) {
       continue;
     }
     if (i != 0) out.push_back(',');
-    if (AppendOpResult(ops[i], out)) mutated = true;
+    if (AppendOpResult(ops[i], out)) observed = true;
     ++i;
   }
-  return mutated;
+  return observed;
 }
 
 void Api::Batch(std::string_view body, HttpReply& out) {
@@ -267,7 +282,7 @@ void Api::Batch(std::string_view body, HttpReply& out) {
   if (!pb.error.ok()) return SetError(out, pb.error);
   out.status = 200;
   out.body = "{\"results\":[";
-  out.mutation = RunOps(pb.ops, out.body);
+  out.ledger_state = RunOps(pb.ops, out.body);
   out.body += "]}";
 }
 
@@ -275,7 +290,7 @@ bool Api::HandleFrame(std::string_view text, std::string& out) {
   auto start = std::chrono::steady_clock::now();
   ParsedBody& pb = tl_body;
   ParseBody(text, BodyShape::kFrame, limits_.max_batch_ops, pb);
-  bool mutated = false;
+  bool observed = false;
   if (pb.error.ok() && durability_ != nullptr && !durability_->status().ok()) {
     // As for HTTP: nothing is applied once the WAL has failed (reads are HTTP-only).
     pb.error = WireError::Make(503, "unavailable", std::string(durability_->status().message()));
@@ -289,7 +304,7 @@ bool Api::HandleFrame(std::string_view text, std::string& out) {
     metrics_->Count(MetricOp::kWsFrame, pb.error.http);
   } else {
     if (pb.is_array) out.push_back('[');
-    mutated = RunOps(pb.ops, out);
+    observed = RunOps(pb.ops, out);
     if (pb.is_array) out.push_back(']');
     metrics_->Count(MetricOp::kWsFrame, 200);
   }
@@ -297,7 +312,7 @@ bool Api::HandleFrame(std::string_view text, std::string& out) {
                     uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                  std::chrono::steady_clock::now() - start)
                                  .count()));
-  return mutated;
+  return observed;
 }
 
 bool Api::AuthorizeWebSocket(std::string_view authorization, HttpReply& out) {
@@ -373,6 +388,7 @@ void Api::Admin(std::string_view method, std::string_view ws, std::string_view s
     return &r;
   };
   auto workspace = [&](const Result<WorkspaceInfo>& w) {
+    out.ledger_state = true;
     if (!w.ok()) return SetError(out, WireError::FromStatus(w.status()));
     out.status = 200;
     out.body.clear();
@@ -402,7 +418,6 @@ void Api::Admin(std::string_view method, std::string_view ws, std::string_view s
       }
       if (r->has(kFLimit)) update.limit = r->limit;
       workspace(ledger_->UpdateWorkspace(ws, update));
-      out.mutation = out.status == 200;
       return;
     }
   } else if (sub == "users" && user.empty()) {
@@ -410,6 +425,7 @@ void Api::Admin(std::string_view method, std::string_view ws, std::string_view s
     if (method == "GET") {
       op = MetricOp::kListUsers;
       if (!need(Role::kRead)) return;
+      out.ledger_state = true;
       return ListUsersPage(*ledger_, ws, query, out);
     }
   } else if (sub == "users") {
@@ -420,9 +436,9 @@ void Api::Admin(std::string_view method, std::string_view ws, std::string_view s
       const OpRequest* r = parse(kFLimit, kFLimit, false);
       if (!r) return;
       Result<UserInfo> u = ledger_->SetUserLimit(ws, user, r->limit);
+      out.ledger_state = true;
       if (!u.ok()) return SetError(out, WireError::FromStatus(u.status()));
       out.status = 200;
-      out.mutation = true;
       out.body = "{\"workspace\":";
       AppendJsonString(out.body, ws);
       out.body += ",\"user\":";
@@ -449,7 +465,6 @@ void Api::Admin(std::string_view method, std::string_view ws, std::string_view s
         if (!parse(0, 0, true)) return;
         workspace(ledger_->ResetPeriod(ws));
       }
-      out.mutation = out.status == 200;
       return;
     }
   } else {
@@ -460,8 +475,60 @@ void Api::Admin(std::string_view method, std::string_view ws, std::string_view s
            "method " + std::string(method) + " not allowed here (allowed: " + allow + ")");
 }
 
+void Api::Health(HttpReply& out) {
+  if (durability_ == nullptr) {
+    out.body = "{\"status\":\"ok\",\"wal\":\"off\"}";
+  } else if (Status wal = durability_->status(); !wal.ok()) {
+    // No answer derived from ledger state can be given until a restart recovers the log: what
+    // it would show may include changes the log lost.
+    out.status = 503;
+    out.body = "{\"status\":\"failing\",\"wal\":\"failed\",\"error\":";
+    AppendJsonString(out.body, wal.message());
+    out.body += "}";
+  } else if (const uint64_t age = durability_->UnsyncedAgeMs(); age >= health_unsynced_ms_) {
+    // A hung fdatasync: every answer waits for it (and runs into its deadline), so say so.
+    out.status = 503;
+    out.body = "{\"status\":\"degraded\",\"wal\":\"slow\",\"unsynced_ms\":";
+    AppendU64(out.body, age);
+    out.body += "}";
+  } else {
+    out.body = "{\"status\":\"ok\",\"wal\":\"ok\"}";
+  }
+}
+
+bool Api::MetricsAllowed(std::string_view authorization, HttpReply& out) {
+  if (!policy_.metrics_need_token) return true;
+  // The metrics token, or any token with a role (open mode grants no role here: with
+  // --metrics-token set, an open server still wants that token).
+  if (!policy_.metrics_token.empty() && Auth::Matches(authorization, policy_.metrics_token)) return true;
+  if (!auth_->open() && auth_->Check(authorization) >= Role::kRead) return true;
+  out.www_authenticate = true;
+  SetError(out, 401, "unauthorized", "/metrics needs the metrics token or a read token");
+  return false;
+}
+
+bool Api::CheckOrigin(std::optional<std::string_view> origin, HttpReply& out) {
+  if (!origin) return true;
+  for (const std::string& allowed : policy_.origins) {
+    if (allowed.size() != origin->size()) continue;
+    bool same = true;
+    for (size_t i = 0; i < allowed.size() && same; ++i) {
+      same = std::tolower(static_cast<unsigned char>(allowed[i])) ==
+             std::tolower(static_cast<unsigned char>((*origin)[i]));
+    }
+    if (same) return true;
+  }
+  out = HttpReply{};
+  SetError(out, 403, "forbidden_origin",
+           "requests from another site's page are refused (the Origin header is neither this "
+           "server's origin nor an --allow-origin)");
+  metrics_->Count(MetricOp::kOther, 403);
+  return false;
+}
+
 void Api::HandleHttp(std::string_view method, std::string_view target,
-                     std::string_view authorization, std::string_view body, HttpReply& out) {
+                     std::string_view authorization, std::string_view body, HttpReply& out,
+                     Listener listener) {
   auto start = std::chrono::steady_clock::now();
   out = HttpReply{};
   MetricOp op = MetricOp::kOther;
@@ -482,26 +549,20 @@ void Api::HandleHttp(std::string_view method, std::string_view target,
     op = MetricOp::kHealth;
     if (method != "GET" && method != "HEAD") {
       method_not_allowed("GET");
-    } else if (durability_ == nullptr) {
-      out.body = "{\"status\":\"ok\",\"wal\":\"off\"}";
-    } else if (Status wal = durability_->status(); wal.ok()) {
-      out.body = "{\"status\":\"ok\",\"wal\":\"ok\"}";
     } else {
-      // Reads still work; no mutation can be acknowledged until a restart recovers the log.
-      out.status = 503;
-      out.body = "{\"status\":\"failing\",\"wal\":\"failed\",\"error\":";
-      AppendJsonString(out.body, wal.message());
-      out.body += "}";
+      Health(out);
     }
-  } else if (split_ok && n == 1 && seg[0] == "metrics") {
+  } else if (split_ok && n == 1 && seg[0] == "metrics" && listener != Listener::kApi) {
     op = MetricOp::kMetrics;
-    if (method == "GET" || method == "HEAD") {
+    if (method != "GET" && method != "HEAD") {
+      method_not_allowed("GET");
+    } else if (MetricsAllowed(authorization, out)) {
       out.content_type = "text/plain; version=0.0.4; charset=utf-8";
       out.body = metrics_->Render(ledger_->Totals());
       if (durability_ != nullptr) out.body += RenderDurabilityMetrics(*durability_);
-    } else {
-      method_not_allowed("GET");
     }
+  } else if (listener == Listener::kMetrics) {
+    SetError(out, 404, "not_found", "only /healthz and /metrics are served on this address");
   } else if (!split_ok || n < 2 || seg[0] != "v1") {
     SetError(out, 404, "not_found", "no such route");
   } else {
@@ -544,15 +605,15 @@ void Api::HandleHttp(std::string_view method, std::string_view target,
             SetError(out, pb.error);
           } else {
             std::string fields = "{";
-            bool mutated = false;
-            WireError e = Execute(kind, pb.ops[0], /*in_frame=*/false, fields, mutated);
+            bool observed = false;
+            WireError e = Execute(kind, pb.ops[0], /*in_frame=*/false, fields, observed);
             if (!e.ok()) {
               SetError(out, e);
             } else {
               fields.push_back('}');
               out.body = std::move(fields);
-              out.mutation = mutated;
             }
+            out.ledger_state = observed;
           }
         }
       } else {
@@ -570,6 +631,7 @@ void Api::HandleHttp(std::string_view method, std::string_view target,
     }
   }
   metrics_->Count(op, out.status);
+  NoteStatus(out.status);
   metrics_->Observe(op, uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                      std::chrono::steady_clock::now() - start)
                                      .count()));

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,15 +22,32 @@ struct ApiLimits {
   size_t max_batch_ops = 1000;   // ops per /v1/batch body or WebSocket frame
 };
 
+// Who may call what besides the bearer-token roles (docs/api.md, "Origins" and "Metrics").
+struct AccessPolicy {
+  // Origins (scheme://host[:port], compared case-insensitively) a request carrying an `Origin`
+  // header may come from: the server's own origins plus every --allow-origin. Any other Origin
+  // is refused with 403 forbidden_origin before anything else is looked at.
+  std::vector<std::string> origins;
+  // When true, GET /metrics needs `Bearer <metrics_token>` (if set) or any token with a role.
+  bool metrics_need_token = false;
+  std::string metrics_token;
+};
+
+// Which listener a request arrived on: the API's, or --metrics-listen's (only /healthz and
+// /metrics there; the API's listener then has no /metrics).
+enum class Listener : uint8_t { kApi, kApiAndMetrics, kMetrics };
+
 struct HttpReply {
   int status = 200;
   std::string body;
   std::string_view content_type = "application/json";
   std::string_view allow;          // 405: the Allow header
   bool www_authenticate = false;   // 401: send WWW-Authenticate: Bearer
-  // True when the reply acknowledges a change to the ledger (the durability hook: such a
-  // reply may only be sent once the change is durable).
-  bool mutation = false;
+  // True when the reply was derived from ledger state: it acknowledges a change, or refuses one
+  // because of the state, or reads it. The durability hook: such a reply may only be sent once
+  // everything it observed is durable (Durability::Ticket() taken after the handler returned),
+  // or a client could be told something the ledger forgets in a crash.
+  bool ledger_state = false;
 };
 
 class Api {
@@ -37,17 +55,29 @@ class Api {
   Api(std::shared_ptr<Ledger> ledger, std::shared_ptr<Auth> auth,
       std::shared_ptr<Metrics> metrics, ApiLimits limits);
 
-  // Handles one HTTP request. `out` is overwritten.
+  // Handles one HTTP request. `out` is overwritten. `listener` selects the routes served.
   void HandleHttp(std::string_view method, std::string_view target,
-                  std::string_view authorization, std::string_view body, HttpReply& out);
+                  std::string_view authorization, std::string_view body, HttpReply& out,
+                  Listener listener = Listener::kApiAndMetrics);
+
+  // Cross-site request forgery guard, checked before anything else for every HTTP request and
+  // WebSocket upgrade: true when the request carries no Origin header or an allowed one;
+  // otherwise fills `out` with 403 forbidden_origin. Thread-safe.
+  bool CheckOrigin(std::optional<std::string_view> origin, HttpReply& out);
 
   // Checks a WebSocket upgrade request for GET /v1/ws: ok (returns true) when the caller may
   // run gate ops; otherwise fills `out` with the HTTP error to answer instead.
   bool AuthorizeWebSocket(std::string_view authorization, HttpReply& out);
 
   // One WebSocket text frame (an op object or an array of them) -> the reply frame, appended
-  // to `out`. Returns true when some op changed the ledger (see HttpReply::mutation).
+  // to `out`. Returns true when some op reached the ledger (see HttpReply::ledger_state).
   bool HandleFrame(std::string_view text, std::string& out);
+
+  // Origins and /metrics access. Set before serving.
+  void SetAccessPolicy(AccessPolicy p) { policy_ = std::move(p); }
+  // /healthz answers 503 "degraded" once the WAL round in flight is older than this (a hung
+  // fdatasync). Set before serving.
+  void SetHealthUnsyncedMs(uint64_t ms) noexcept { health_unsynced_ms_ = ms; }
 
   // Optional (not owned, must outlive the Api): /healthz then reports the WAL's state (503 when
   // it has failed) and /metrics its group-commit and snapshot statistics. Set before serving.
@@ -59,18 +89,23 @@ class Api {
 
  private:
   // Runs one op; on success appends its result members to `fields` and returns an ok error.
+  // `observed` is set when the op reached the ledger (HttpReply::ledger_state).
   WireError Execute(OpKind kind, const OpRequest& r, bool in_frame, std::string& fields,
-                    bool& mutated);
+                    bool& observed);
   // Checks the model and fills a ChargeRequest (pointing into `r`) for charge/quote/reserve.
   WireError PrepareCharge(const OpRequest& r, ChargeRequest& c);
   // Runs batch/frame ops in order, appending comma-separated results; runs of consecutive
-  // well-formed charges go through Ledger::ChargeBatch. Returns true if any op mutated.
+  // well-formed charges go through Ledger::ChargeBatch. Returns true if any op reached the
+  // ledger.
   bool RunOps(const std::vector<OpRequest>& ops, std::string& out);
   // `{"status":N,("seq":S,)?` and counts the op in the metrics.
   void AppendResultPrefix(const OpRequest& r, int status, std::string& out);
   // Appends `{"status":..,("seq":..,)? fields | "error":{..}}` for a batch/frame op.
   bool AppendOpResult(const OpRequest& r, std::string& out);
   void Batch(std::string_view body, HttpReply& out);
+  void Health(HttpReply& out);
+  // True when `authorization` may read /metrics; otherwise fills `out` with 401.
+  bool MetricsAllowed(std::string_view authorization, HttpReply& out);
   void Admin(std::string_view method, std::string_view ws, std::string_view sub,
              std::string_view user, std::string_view query, std::string_view body, Role role,
              HttpReply& out, MetricOp& op);
@@ -80,6 +115,8 @@ class Api {
   std::shared_ptr<Metrics> metrics_;
   ApiLimits limits_;
   Durability* durability_ = nullptr;
+  AccessPolicy policy_;
+  uint64_t health_unsynced_ms_ = 5000;
 };
 
 }  // namespace genledger::server

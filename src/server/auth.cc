@@ -84,21 +84,39 @@ Status Auth::Init(std::string file) {
     const char* v = std::getenv(name);
     if (v && *v) env_.push_back({v, role});
   }
-  Status s = Rebuild();
-  if (!s.ok()) return s;
-  open_ = token_count() == 0;
+  auto table = Build();
+  if (!table.ok()) return table.status();
+  const bool open = (*table)->empty();
+  Install(std::move(*table));
+  open_.store(open, std::memory_order_release);
   return Status::Ok();
 }
 
-Status Auth::Reload() { return Rebuild(); }
-
-void Auth::AddToken(std::string token, Role role) {
-  extra_.push_back({std::move(token), role});
-  open_ = false;
-  (void)Rebuild();
+Status Auth::Reload() {
+  auto table = Build();
+  if (!table.ok()) return table.status();
+  if ((*table)->empty() && !open()) {
+    return Status(Code::kInvalidArgument, "the auth file now has no token; keeping the " +
+                                              std::to_string(token_count()) +
+                                              " current ones (to revoke them all, list a new token)");
+  }
+  const bool close = !(*table)->empty();
+  Install(std::move(*table));
+  // After the new table is in place: a request that sees open mode off finds the tokens.
+  if (close) open_.store(false, std::memory_order_release);
+  return Status::Ok();
 }
 
-Status Auth::Rebuild() {
+void Auth::AddToken(std::string token, Role role) {
+  std::lock_guard lock(mu_);
+  extra_.push_back({std::move(token), role});
+  auto table = std::make_shared<Table>(*table_);
+  table->push_back(extra_.back());
+  table_ = std::move(table);
+  open_.store(false, std::memory_order_release);
+}
+
+Result<std::shared_ptr<Auth::Table>> Auth::Build() const {
   auto table = std::make_shared<Table>();
   if (!file_.empty()) {
     std::ifstream in(file_, std::ios::binary);
@@ -110,10 +128,14 @@ Status Auth::Rebuild() {
     *table = std::move(*entries);
   }
   table->insert(table->end(), env_.begin(), env_.end());
+  std::lock_guard lock(mu_);
   table->insert(table->end(), extra_.begin(), extra_.end());
+  return table;
+}
+
+void Auth::Install(std::shared_ptr<Table> table) {
   std::lock_guard lock(mu_);
   table_ = std::move(table);
-  return Status::Ok();
 }
 
 std::shared_ptr<const Auth::Table> Auth::Snapshot() const {
@@ -123,21 +145,34 @@ std::shared_ptr<const Auth::Table> Auth::Snapshot() const {
 
 size_t Auth::token_count() const { return Snapshot()->size(); }
 
-Role Auth::Check(std::string_view authorization) const {
-  if (open_) return Role::kAdmin;
+namespace {
+// The token of an Authorization header value "Bearer TOKEN"; empty if it is not one.
+std::string_view BearerToken(std::string_view authorization) noexcept {
   constexpr std::string_view kBearer = "Bearer ";
-  if (authorization.size() <= kBearer.size()) return Role::kNone;
+  if (authorization.size() <= kBearer.size()) return {};
   // Scheme is case-insensitive (RFC 7235).
   for (size_t i = 0; i < kBearer.size(); ++i) {
     char c = authorization[i];
     if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
     char k = kBearer[i];
     if (k >= 'A' && k <= 'Z') k = char(k - 'A' + 'a');
-    if (c != k) return Role::kNone;
+    if (c != k) return {};
   }
   std::string_view token = authorization.substr(kBearer.size());
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  return token;
+}
+}  // namespace
+
+bool Auth::Matches(std::string_view authorization, std::string_view token) noexcept {
+  const std::string_view presented = BearerToken(authorization);
+  return !presented.empty() && !token.empty() && SameToken(presented, token);
+}
+
+Role Auth::Check(std::string_view authorization) const {
+  if (open_) return Role::kAdmin;
+  std::string_view token = BearerToken(authorization);
   if (token.empty()) return Role::kNone;
   auto table = Snapshot();
   Role best = Role::kNone;

@@ -12,6 +12,7 @@
 #include "genledger/catalog.h"
 #include "genledger/durability.h"
 #include "genledger/ledger.h"
+#include "log/log.h"
 #include "server/auth.h"
 #include "server/heap_tunables.h"
 #include "server/server.h"
@@ -37,8 +38,8 @@ void ReexecWithHeapTunables(char** argv) {
   if (std::getenv("GLIBC_TUNABLES") != nullptr) return;
   if (setenv("GLIBC_TUNABLES", kHeapTunables, 1) != 0) return;
   execv("/proc/self/exe", argv);
-  std::fprintf(stderr, "genledger: could not re-execute with GLIBC_TUNABLES=%s (%s); using glibc's defaults\n",
-               kHeapTunables, std::strerror(errno));
+  log::Warn("could not re-execute with GLIBC_TUNABLES={} ({}); using glibc's defaults", kHeapTunables,
+            std::strerror(errno));
   unsetenv("GLIBC_TUNABLES");
 }
 }  // namespace
@@ -90,6 +91,28 @@ int main(int argc, char** argv) {
                  "Reply bytes queued per WebSocket before reading pauses")
       ->capture_default_str()
       ->check(CLI::Range(size_t(4096), size_t(1) << 30));
+  app.add_option("--reply-deadline-ms", opt.reply_deadline_ms,
+                 "A reply waiting this long for the WAL is answered 503 unavailable (outcome unknown: "
+                 "retry with the same id)")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t(1), uint64_t(3'600'000)));
+  app.add_option("--health-unsynced-ms", opt.health_unsynced_ms,
+                 "/healthz answers 503 degraded while a WAL round has been unsynced this long")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t(1), uint64_t(3'600'000)));
+  app.add_option("--allow-origin", opt.allowed_origins,
+                 "An Origin (scheme://host[:port]) whose pages may call the API, besides the server's "
+                 "own; repeatable. Requests with any other Origin header get 403 forbidden_origin");
+  std::string metrics_listen;
+  app.add_option("--metrics-listen", metrics_listen,
+                 "Serve /metrics (and /healthz) on this host:port instead of --listen's");
+  app.add_option("--metrics-token", opt.metrics_token,
+                 "/metrics then needs 'Authorization: Bearer <this>' (or any token with a role). "
+                 "Without it, /metrics is open on a loopback address and needs a read token otherwise");
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "debug, info, warn, error or off (stderr)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}));
 
   DurabilityOptions dur;
   std::string sync = "group", recover = "strict";
@@ -103,6 +126,10 @@ int main(int argc, char** argv) {
   app.add_option("--sync-interval-ms", dur.sync_interval_ms, "fdatasync period with --sync periodic")
       ->capture_default_str()
       ->check(CLI::Range(uint32_t(1), uint32_t(60'000)));
+  app.add_option("--slow-fsync-ms", dur.slow_sync_log_ms,
+                 "Log a warning for an fdatasync taking at least this long (0: never)")
+      ->capture_default_str()
+      ->check(CLI::Range(uint32_t(0), uint32_t(3'600'000)));
   app.add_option("--snapshot-interval", dur.snapshot_interval_s,
                  "Seconds between snapshots (0: no periodic snapshots, none at shutdown either)")
       ->capture_default_str()
@@ -150,17 +177,33 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(uint64_t(1), uint64_t(1) << 36));
   CLI11_PARSE(app, argc, argv);
+  log::Level level = log::Level::kInfo;
+  log::ParseLevel(log_level, &level);
+  log::SetLevel(level);
   if (lopt.default_ttl_ms > lopt.max_ttl_ms) {
-    std::fprintf(stderr, "genledger: --default-ttl-ms must not exceed --max-ttl-ms\n");
+    log::Error("--default-ttl-ms must not exceed --max-ttl-ms");
     return 2;
   }
   dur.sync = *ParseSyncMode(sync);
   dur.salvage = recover == "salvage";
 
-  Status st = ParseListen(listen, opt.host, opt.port);
-  if (!st.ok()) {
-    std::fprintf(stderr, "genledger: %s\n", std::string(st.message()).c_str());
+  if (Status st = ParseListen(listen, opt.host, opt.port); !st.ok()) {
+    log::Error("--listen {}: {}", listen, st.message());
     return 2;
+  }
+  if (!metrics_listen.empty()) {
+    opt.metrics_listen = true;
+    if (Status st = ParseListen(metrics_listen, opt.metrics_host, opt.metrics_port); !st.ok()) {
+      log::Error("--metrics-listen {}: {}", metrics_listen, st.message());
+      return 2;
+    }
+  }
+  for (std::string& o : opt.allowed_origins) {
+    while (!o.empty() && o.back() == '/') o.pop_back();
+    if (o.find("://") == std::string::npos) {
+      log::Error("--allow-origin {}: expected scheme://host[:port]", o);
+      return 2;
+    }
   }
 
   std::shared_ptr<const Catalog> catalog;
@@ -169,31 +212,33 @@ int main(int argc, char** argv) {
   } else {
     auto c = Catalog::FromFile(catalog_file);
     if (!c.ok()) {
-      std::fprintf(stderr, "genledger: %s\n", c.status().ToString().c_str());
+      log::Error("{}", c.status().ToString());
       return 2;
     }
     catalog = *c;
   }
 
   auto auth = std::make_shared<Auth>();
-  st = auth->Init(auth_file);
+  Status st = auth->Init(auth_file);
   if (!st.ok()) {
-    std::fprintf(stderr, "genledger: %s\n", st.ToString().c_str());
+    log::Error("{}", st.ToString());
     return 2;
   }
   bool loopback = IsLoopbackHost(opt.host);
   if (auth->open() && !loopback) {
-    std::fprintf(stderr,
-                 "genledger: refusing to listen on non-loopback %s without tokens "
-                 "(use --auth-file or GENLEDGER_*_TOKEN)\n",
-                 opt.host.c_str());
+    log::Error("refusing to listen on non-loopback {} without tokens (use --auth-file or GENLEDGER_*_TOKEN)",
+               opt.host);
+    return 2;
+  }
+  if (opt.metrics_listen && auth->open() && opt.metrics_token.empty() && !IsLoopbackHost(opt.metrics_host)) {
+    log::Error("refusing to serve /metrics on non-loopback {} without --metrics-token or tokens", opt.metrics_host);
     return 2;
   }
 
   // Signals: the handler only writes the signal number to a pipe (async-signal-safe); the
   // main thread reads the pipe. Works whichever thread the kernel picks for delivery.
   if (pipe2(g_signal_pipe, O_CLOEXEC) != 0) {
-    std::perror("genledger: pipe2");
+    log::Error("pipe2: {}", std::strerror(errno));
     return 1;
   }
   struct sigaction sa {};
@@ -207,25 +252,22 @@ int main(int argc, char** argv) {
   RecoveryReport report;
   auto durability = Durability::Open(*ledger, dur, &report);
   if (!durability.ok()) {
-    std::fprintf(stderr, "genledger: cannot recover %s: %s\n", dur.data_dir.c_str(),
-                 durability.status().ToString().c_str());
+    log::Error("cannot recover {}: {}", dur.data_dir, durability.status().ToString());
     if (durability.code() == Code::kCorruption && !dur.salvage) {
-      std::fprintf(stderr, "genledger: inspect it with genledger-inspect %s; --recover=salvage keeps the valid prefix\n",
-                   dur.data_dir.c_str());
+      log::Error("inspect it with genledger-inspect {}; --recover=salvage keeps the valid prefix", dur.data_dir);
     }
     return 1;
   }
   const char* tunables = std::getenv("GLIBC_TUNABLES");
-  std::fprintf(stderr, "genledger: %s (data dir %s, --sync %s, GLIBC_TUNABLES=%s)\n", report.Summary().c_str(),
-               dur.data_dir.c_str(), sync.c_str(), tunables != nullptr ? tunables : "");
+  log::Info("{} (data dir {}, --sync {}, GLIBC_TUNABLES={})", report.Summary(), dur.data_dir, sync,
+            tunables != nullptr ? tunables : "");
   if (dur.sync == SyncMode::kNone) {
-    std::fprintf(stderr, "genledger: WARNING --sync none: acknowledged changes are lost on a power cut; "
-                         "for tests and benchmarks only\n");
+    log::Warn("--sync none: acknowledged changes are lost on a power cut; for tests and benchmarks only");
   }
   Server server(opt, ledger, auth, nullptr, durability->get());
   st = server.Start();
   if (!st.ok()) {
-    std::fprintf(stderr, "genledger: %s\n", st.ToString().c_str());
+    log::Error("{}", st.ToString());
     return 1;
   }
   std::string shown = opt.host.find(':') != std::string::npos ? "[" + opt.host + "]" : opt.host;
@@ -237,6 +279,9 @@ int main(int argc, char** argv) {
                 GENLEDGER_VERSION, shown.c_str(), unsigned(server.port()), opt.threads,
                 auth->token_count());
   std::fflush(stdout);
+  log::Info("started: genledger {} on {}:{}{}, {} I/O threads, auth {}", GENLEDGER_VERSION, shown, server.port(),
+            opt.metrics_listen ? ", /metrics on " + opt.metrics_host + ":" + std::to_string(server.metrics_port()) : "",
+            opt.threads, auth->open() ? "open (loopback only)" : std::to_string(auth->token_count()) + " tokens");
 
   for (;;) {
     unsigned char c = 0;
@@ -245,20 +290,16 @@ int main(int argc, char** argv) {
     if (n != 1) break;
     int sig = c;
     if (sig == SIGHUP) {
-      Status r = auth->Reload();
-      if (r.ok())
-        std::fprintf(stderr, "genledger: SIGHUP: auth reloaded, %zu tokens\n", auth->token_count());
-      else
-        std::fprintf(stderr, "genledger: SIGHUP: auth reload failed, keeping old tokens: %s\n",
-                     r.ToString().c_str());
+      (void)server.ReloadAuth();   // logs the outcome itself
       continue;
     }
-    std::fprintf(stderr, "genledger: signal %d: stopping\n", sig);
+    log::Info("signal {}: stopping", sig);
     break;
   }
   server.Stop();
   server.Wait();
   // Last WAL round (every in-flight change made durable), then the shutdown snapshot.
   durability->reset();
+  log::Info("stopped");
   return 0;
 }

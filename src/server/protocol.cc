@@ -19,22 +19,38 @@ WireError WireError::Make(int http, std::string_view code, std::string message) 
   return e;
 }
 
+int HttpStatus(Code code) noexcept {
+  switch (code) {
+    case Code::kOk: return 200;
+    case Code::kInvalidArgument:
+    case Code::kInvalidQuantity:
+    case Code::kInvalidId:
+    case Code::kUnknownModel:
+    case Code::kCommitExceedsHold: return 400;
+    case Code::kInsufficientGenerations:
+    case Code::kUserLimitExceeded: return 402;
+    case Code::kModelNotAvailableInRegion: return 403;
+    case Code::kUnknownWorkspace:
+    case Code::kUnknownReservation:
+    case Code::kUnknownCharge:
+    case Code::kNotFound: return 404;
+    case Code::kIdempotencyConflict:
+    case Code::kReservationSettled:
+    case Code::kAlreadyRefunded: return 409;
+    case Code::kTooManyReservations:
+    case Code::kCapacityExhausted: return 429;
+    case Code::kUnavailable:
+    case Code::kOverloaded: return 503;
+    case Code::kCorruption:
+    case Code::kIOError:
+    case Code::kInternal: return 500;
+  }
+  return 500;
+}
+
 WireError WireError::FromStatus(const Status& s) {
   if (s.ok()) return {};
   return Make(HttpStatus(s.code()), CodeName(s.code()), std::string(s.message()));
-}
-
-std::string_view OpKindName(OpKind k) noexcept {
-  switch (k) {
-    case OpKind::kCharge: return "charge";
-    case OpKind::kQuote: return "quote";
-    case OpKind::kReserve: return "reserve";
-    case OpKind::kCommit: return "commit";
-    case OpKind::kRelease: return "release";
-    case OpKind::kRefund: return "refund";
-    case OpKind::kNone: break;
-  }
-  return "none";
 }
 
 OpKind ParseOpKind(std::string_view n) noexcept {
@@ -531,12 +547,6 @@ void AppendU64(std::string& out, uint64_t v) {
   auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
   (void)ec;
   out.append(buf, p);
-}
-
-void AppendKey(std::string& out, std::string_view key) {
-  out.push_back('"');
-  out.append(key);
-  out += "\":";
 }
 
 void AppendLimit(std::string& out, uint64_t v) {

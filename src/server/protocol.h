@@ -31,8 +31,11 @@ struct WireError {
   static WireError FromStatus(const Status& s);
 };
 
+// The HTTP status a request failing with `code` answers with (200 for kOk); part of the public
+// API (docs/api.md, "Errors"). The core Status knows nothing of HTTP: this mapping is the server's.
+int HttpStatus(Code code) noexcept;
+
 enum class OpKind : uint8_t { kNone, kCharge, kQuote, kReserve, kCommit, kRelease, kRefund };
-std::string_view OpKindName(OpKind k) noexcept;
 OpKind ParseOpKind(std::string_view name) noexcept;
 
 // One bit per known request field.
@@ -113,8 +116,6 @@ bool ParsePrefixedId(std::string_view text, std::string_view prefix, uint64_t& o
 // --- Encoding helpers (append to `out`) ---
 void AppendJsonString(std::string& out, std::string_view s);
 void AppendU64(std::string& out, uint64_t v);
-// `"key":`
-void AppendKey(std::string& out, std::string_view key);
 // A remaining/limit value: kUnlimited -> null.
 void AppendLimit(std::string& out, uint64_t v);
 // `"error":{"code":..,"message":..[,"cost":..,"remaining":..]}` (no surrounding braces).

@@ -19,6 +19,8 @@
 #include "server/server.h"
 
 #include "server/coalescing_stream.h"
+#include "log/log.h"
+#include "net/host_port.h"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -30,7 +32,6 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <cstdio>
 #include <deque>
 #include <optional>
 #include <mutex>
@@ -47,35 +48,17 @@ using tcp = net::ip::tcp;
 using error_code = beast::error_code;
 
 Status ParseListen(std::string_view text, std::string& host, uint16_t& port) {
-  std::string_view h, p;
-  if (!text.empty() && text[0] == '[') {
-    size_t close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
-      return Status(Code::kInvalidArgument, "--listen: expected [v6addr]:port");
-    h = text.substr(1, close - 1);
-    p = text.substr(close + 2);
-  } else {
-    size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos)
-      return Status(Code::kInvalidArgument, "--listen: expected host:port");
-    h = text.substr(0, colon);
-    p = text.substr(colon + 1);
+  std::string h;
+  uint16_t p = 0;
+  if (Status st = genledger::net::SplitHostPort(text, &h, &p); !st.ok()) {
+    return st;
   }
-  if (p.empty() || p.size() > 5) return Status(Code::kInvalidArgument, "--listen: bad port");
-  unsigned v = 0;
-  for (char c : p) {
-    if (c < '0' || c > '9') return Status(Code::kInvalidArgument, "--listen: bad port");
-    v = v * 10 + unsigned(c - '0');
-  }
-  if (v > 65535) return Status(Code::kInvalidArgument, "--listen: bad port");
-  host.assign(h);
-  if (host == "localhost") host = "127.0.0.1";
+  if (h == "localhost") h = "127.0.0.1";
   error_code ec;
-  net::ip::make_address(host, ec);
-  if (ec)
-    return Status(Code::kInvalidArgument,
-                  "--listen: host must be a numeric IP address or localhost");
-  port = uint16_t(v);
+  net::ip::make_address(h, ec);
+  if (ec) return Status(Code::kInvalidArgument, "host must be a numeric IP address or localhost");
+  host = std::move(h);
+  port = p;
   return Status::Ok();
 }
 
@@ -95,6 +78,8 @@ class SessionBase {
   virtual void Shutdown() = 0;
   // Called on the session's own thread after a WAL round became durable, if it asked to wait.
   virtual void OnDurable() {}
+  // Called on the session's own thread after the auth file was reloaded.
+  virtual void OnAuthReload() {}
 };
 
 struct Server::Impl {
@@ -110,20 +95,28 @@ struct Server::Impl {
   // their sessions: a parked session has no pending I/O operation to keep it alive.
   std::vector<std::vector<std::shared_ptr<SessionBase>>> durable_waiters;
   std::unique_ptr<std::atomic<bool>[]> flush_posted;
+  std::atomic<int64_t> parked{0};   // replies held for the WAL right now (HTTP and WebSocket)
 
   // Per-thread registries of live sessions (each touched by its own thread only); declared
   // before the contexts so that they outlive the sessions destroyed with the contexts.
   std::vector<std::unordered_set<SessionBase*>> registry;
   std::vector<std::unique_ptr<net::io_context>> ctxs;
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
-  std::unique_ptr<tcp::acceptor> acceptor;
+  // The API's listener, then --metrics-listen's if any; each with its own retry timer.
+  struct Acceptor {
+    std::unique_ptr<tcp::acceptor> socket;
+    std::unique_ptr<net::steady_timer> retry;
+    Listener kind = Listener::kApiAndMetrics;
+  };
+  std::vector<Acceptor> acceptors;
   std::unique_ptr<net::steady_timer> sweeper;
-  std::unique_ptr<net::steady_timer> accept_retry;
   std::vector<std::thread> threads;
   size_t next_ctx = 0;
   uint16_t bound_port = 0;
+  uint16_t bound_metrics_port = 0;
   std::atomic<bool> stopping{false};
   std::atomic<bool> started{false};
+  std::atomic<bool> cut{false};   // the shutdown watchdog had to stop the contexts
 
   std::mutex mu;
   std::condition_variable cv;
@@ -159,8 +152,9 @@ struct Server::Impl {
     for (auto& s : waiting) s->OnDurable();   // re-registers itself if still not durable
   }
 
-  void DoAccept();
-  void OnAccept(size_t idx, error_code ec, tcp::socket socket);
+  Status Listen(const std::string& host, uint16_t port, Listener kind, uint16_t* bound);
+  void DoAccept(size_t a);
+  void OnAccept(size_t a, size_t idx, error_code ec, tcp::socket socket);
   void Reject(tcp::socket socket);
   void ScheduleSweep();
 };
@@ -170,15 +164,26 @@ namespace {
 std::chrono::milliseconds Ms(uint64_t ms) { return std::chrono::milliseconds(ms); }
 using SteadyClock = std::chrono::steady_clock;
 
+uint64_t NowMs() {
+  return uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now().time_since_epoch()).count());
+}
+
+// The answer to a reply held past --reply-deadline-ms (docs/api.md, "Outcome unknown").
+constexpr const char* kDeadlineMessage =
+    "no answer within the reply deadline (the write-ahead log is slow): the outcome is unknown; "
+    "retry with the same id";
+
 // --------------------------------------------------------------------------------------
 // WebSocket session.
 
 class WsSession final : public SessionBase, public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(tcp::socket&& socket, Server::Impl& srv, size_t idx)
-      : ws_(std::move(socket)), srv_(srv), idx_(idx) {}
+  // `authorization` is kept to re-check the token when the auth file is reloaded.
+  WsSession(tcp::socket&& socket, Server::Impl& srv, size_t idx, std::string authorization)
+      : ws_(std::move(socket)), srv_(srv), idx_(idx), authorization_(std::move(authorization)) {}
 
   ~WsSession() override {
+    if (registered_) srv_.parked.fetch_sub(1);
     srv_.registry[idx_].erase(this);
     if (accepted_) srv_.metrics->WsClosed();
     srv_.metrics->ConnectionClosed();
@@ -218,9 +223,19 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
   }
 
   void OnDurable() override {
-    waiting_ = false;
+    registered_ = false;
+    srv_.parked.fetch_sub(1);
     work_.reset();
     TryWrite();
+  }
+
+  // A revoked token (or open mode closed by the reload) ends the session: 1008 after the replies
+  // to the frames already received, which were authorised when they arrived.
+  void OnAuthReload() override {
+    if (close_started_ || pending_close_) return;
+    if (srv_.auth->Check(authorization_) >= Role::kGate) return;
+    pending_close_ = websocket::close_code::policy_error;
+    if (accepted_ && queue_.empty()) DoClose();   // else TryWrite closes after the queue
   }
 
  private:
@@ -288,19 +303,43 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
     }
     auto data = buf_.data();
     std::string out;
-    bool mutated = srv_.api.HandleFrame(
+    bool observed = srv_.api.HandleFrame(
         std::string_view(static_cast<const char*>(data.data()), data.size()), out);
     buf_.consume(buf_.size());
-    Reply(std::move(out), mutated);
+    Reply(std::move(out), observed);
     DoRead();
   }
 
-  // THE exit for every reply on this stream, in frame order. A frame that acknowledges a
-  // mutation carries the WAL ticket taken now, after every op of the frame was applied.
-  void Reply(std::string frame, bool mutation) {
-    const uint64_t ticket = (mutation && srv_.durability != nullptr) ? srv_.durability->Ticket() : 0;
+  // THE exit for every reply on this stream, in frame order. A frame derived from ledger state
+  // carries the WAL ticket taken now, after every op of the frame ran: it covers every record
+  // the ops appended or observed (Durability::Ticket()).
+  void Reply(std::string frame, bool ledger_state) {
+    const uint64_t ticket = (ledger_state && srv_.durability != nullptr) ? srv_.durability->Ticket() : 0;
     queued_bytes_ += frame.size();
-    queue_.push_back(Pending{std::move(frame), ticket});
+    queue_.push_back(Pending{std::move(frame), ticket, SteadyClock::now() + Ms(srv_.opt.reply_deadline_ms)});
+    TryWrite();
+  }
+
+  // A frame held past --reply-deadline-ms is answered with a frame-level 503 instead, its
+  // outcome unknown (docs/api.md). Later frames keep their own deadlines and their order.
+  void ArmDeadline() {
+    if (deadline_armed_ || queue_.empty()) return;
+    deadline_armed_ = true;
+    deadline_timer_.expires_at(queue_.front().deadline);
+    deadline_timer_.async_wait([weak = weak_from_this()](error_code ec) {
+      if (auto self = weak.lock(); self && !ec) self->OnDeadline();
+    });
+  }
+  void OnDeadline() {
+    deadline_armed_ = false;
+    const auto now = SteadyClock::now();
+    for (Pending& p : queue_) {
+      if (p.ticket == 0 || p.deadline > now) break;
+      queued_bytes_ -= p.frame.size();
+      p.frame = DeadlineFrame();
+      queued_bytes_ += p.frame.size();
+      p.ticket = 0;
+    }
     TryWrite();
   }
 
@@ -308,21 +347,25 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
   // into the stream's buffer, as one run, and sends the run with one socket write (see
   // coalescing_stream.h for why replies do not go through Beast's per-message write).
   void TryWrite() {
-    if (waiting_) return;
     CoalescingStream& out = ws_.next_layer();
     while (!queue_.empty()) {
       const uint64_t ticket = queue_.front().ticket;
       if (ticket != 0 && !srv_.durability->IsDurable(ticket)) {
         if (!srv_.durability->status().ok()) {
-          // The WAL failed: these mutations will never be durable, so they are never acknowledged.
+          // The WAL failed: what these frames observed will never be durable, so they are never
+          // answered; the close tells the client their outcome is unknown.
           queue_.clear();
           queued_bytes_ = 0;
           pending_close_ = websocket::close_code::internal_error;
           break;
         }
-        waiting_ = true;
-        work_.emplace(net::make_work_guard(ws_.get_executor()));
-        srv_.AwaitDurable(idx_, shared_from_this(), ticket);
+        if (!registered_) {
+          registered_ = true;
+          srv_.parked.fetch_add(1);
+          work_.emplace(net::make_work_guard(ws_.get_executor()));
+          srv_.AwaitDurable(idx_, shared_from_this(), ticket);
+        }
+        ArmDeadline();
         break;
       }
       if (!ws_.is_open()) {
@@ -358,7 +401,12 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
   struct Pending {
     std::string frame;
     uint64_t ticket;   // 0: nothing to wait for
+    SteadyClock::time_point deadline;
   };
+  static std::string DeadlineFrame() {
+    return "{\"status\":503," +
+           std::string(ErrorBody(WireError::Make(503, "unavailable", kDeadlineMessage))).substr(1);
+  }
   websocket::stream<CoalescingStream> ws_;
   net::steady_timer idle_timer_{ws_.get_executor()};
   SteadyClock::time_point last_rx_;      // last frame or control frame from the peer
@@ -366,10 +414,13 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
   beast::flat_buffer buf_;
   std::deque<Pending> queue_;
   size_t queued_bytes_ = 0;   // sum of queue_'s frame sizes: the memory bound of backpressure
-  bool waiting_ = false;   // registered to be woken when the head's ticket is durable
+  bool registered_ = false;   // in durable_waiters: woken when a round becomes durable
+  net::steady_timer deadline_timer_{ws_.get_executor()};
+  bool deadline_armed_ = false;
   std::optional<net::executor_work_guard<net::any_io_executor>> work_;
   Server::Impl& srv_;
   size_t idx_;
+  std::string authorization_;
   bool accepted_ = false;
   bool reading_ = false;
   bool close_started_ = false;
@@ -381,10 +432,11 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
 
 class HttpSession final : public SessionBase, public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket&& socket, Server::Impl& srv, size_t idx)
-      : stream_(std::move(socket)), srv_(srv), idx_(idx) {}
+  HttpSession(tcp::socket&& socket, Server::Impl& srv, size_t idx, Listener listener)
+      : stream_(std::move(socket)), srv_(srv), idx_(idx), listener_(listener) {}
 
   ~HttpSession() override {
+    if (parked_) srv_.parked.fetch_sub(1);
     srv_.registry[idx_].erase(this);
     if (!handed_off_) srv_.metrics->ConnectionClosed();
   }
@@ -490,11 +542,16 @@ class HttpSession final : public SessionBase, public std::enable_shared_from_thi
     auto& req = parser_->get();
     unsigned version = req.version();
     bool keep_alive = req.keep_alive();
+    HttpReply r;
+    // Before anything else, so a page on another site cannot make the server do anything
+    // (cross-site request forgery against a loopback server, or its WebSocket).
+    std::optional<std::string_view> origin;
+    if (auto it = req.find(http::field::origin); it != req.end()) origin = it->value();
+    if (!srv_.api.CheckOrigin(origin, r)) return Reply(std::move(r), version, keep_alive, false);
     if (websocket::is_upgrade(req)) {
       std::string_view target = req.target();
       std::string_view path = target.substr(0, target.find('?'));
-      HttpReply r;
-      if (path != "/v1/ws") {
+      if (path != "/v1/ws" || listener_ == Listener::kMetrics) {
         r.status = 404;
         r.body = ErrorBody(WireError::Make(404, "not_found", "no WebSocket endpoint here"));
       } else if (srv_.stopping || stopping_) {
@@ -503,34 +560,40 @@ class HttpSession final : public SessionBase, public std::enable_shared_from_thi
       } else if (srv_.api.AuthorizeWebSocket(req[http::field::authorization], r)) {
         handed_off_ = true;
         stream_.expires_never();
-        auto ws = std::make_shared<WsSession>(stream_.release_socket(), srv_, idx_);
+        std::string authorization(req[http::field::authorization]);
+        auto ws = std::make_shared<WsSession>(stream_.release_socket(), srv_, idx_, std::move(authorization));
         ws->Run(parser_->release());
         return;
       }
       srv_.metrics->Count(MetricOp::kOther, r.status);
       return Reply(std::move(r), version, false, false);
     }
-    HttpReply r;
     srv_.api.HandleHttp(req.method_string(), req.target(), req[http::field::authorization],
-                        req.body(), r);
+                        req.body(), r, listener_);
     Reply(std::move(r), version, keep_alive, req.method() == http::verb::head);
   }
 
   // THE exit for every reply on this connection. Requests are handled one at a time, so
-  // replies leave in request order; a reply acknowledging a mutation waits (parked, the
-  // connection otherwise idle) until the mutation is durable.
+  // replies leave in request order. A reply derived from ledger state (a change, a refusal
+  // because of the state, a read) waits, parked with the connection otherwise idle, until what
+  // it observed is durable: the ticket is taken now, after the handler's ledger calls returned,
+  // so it covers every record they appended or saw (Durability::Ticket()). It waits at most
+  // --reply-deadline-ms, then is answered 503 with its outcome unknown.
   void Reply(HttpReply r, unsigned version, bool keep_alive, bool head) {
-    if (r.mutation && srv_.durability != nullptr) {
-      if (!srv_.durability->status().ok()) {
-        r.status = 503;
-        r.body = ErrorBody(WireError::Make(503, "unavailable", std::string(srv_.durability->status().message())));
-        r.mutation = false;
-      } else {
-        const uint64_t ticket = srv_.durability->Ticket();
-        if (!srv_.durability->IsDurable(ticket)) {
+    if (r.ledger_state && srv_.durability != nullptr) {
+      const uint64_t ticket = srv_.durability->Ticket();
+      if (!srv_.durability->IsDurable(ticket)) {
+        if (!srv_.durability->status().ok()) {
+          SetUnavailable(r, std::string(srv_.durability->status().message()));
+        } else {
           parked_.emplace(Parked{std::move(r), version, keep_alive, head, ticket});
+          srv_.parked.fetch_add(1);
           work_.emplace(net::make_work_guard(stream_.get_executor()));
-          srv_.AwaitDurable(idx_, shared_from_this(), ticket);
+          Await();
+          deadline_timer_.expires_after(Ms(srv_.opt.reply_deadline_ms));
+          deadline_timer_.async_wait([self = shared_from_this()](error_code ec) {
+            if (!ec) self->Unpark(/*deadline=*/true);
+          });
           return;
         }
       }
@@ -538,18 +601,48 @@ class HttpSession final : public SessionBase, public std::enable_shared_from_thi
     Send(std::move(r), version, keep_alive, head);
   }
 
+  static void SetUnavailable(HttpReply& r, std::string message) {
+    r.status = 503;
+    r.body = ErrorBody(WireError::Make(503, "unavailable", std::move(message)));
+    r.ledger_state = false;
+    r.allow = {};
+    r.www_authenticate = false;
+    r.content_type = "application/json";
+  }
+
+  void Await() {
+    if (registered_) return srv_.durability->RequestDurable(parked_->ticket);
+    registered_ = true;
+    srv_.AwaitDurable(idx_, shared_from_this(), parked_->ticket);
+  }
+
   void OnDurable() override {
+    registered_ = false;
     if (!parked_) return;
-    if (!srv_.durability->IsDurable(parked_->ticket) && srv_.durability->status().ok()) {
-      srv_.AwaitDurable(idx_, shared_from_this(), parked_->ticket);
-      return;
-    }
+    if (!srv_.durability->IsDurable(parked_->ticket) && srv_.durability->status().ok()) return Await();
+    Unpark(/*deadline=*/false);
+  }
+
+  // Sends the parked reply: as it is once durable, else 503 (the WAL failed, or the deadline
+  // passed first).
+  void Unpark(bool deadline) {
+    if (!parked_) return;
     Parked p = std::move(*parked_);
     parked_.reset();
+    srv_.parked.fetch_sub(1);
     work_.reset();
-    if (!srv_.durability->IsDurable(p.ticket)) {   // the WAL failed before this became durable
-      p.reply.status = 503;
-      p.reply.body = ErrorBody(WireError::Make(503, "unavailable", std::string(srv_.durability->status().message())));
+    if (!deadline) deadline_timer_.cancel();
+    if (!srv_.durability->IsDurable(p.ticket)) {
+      if (Status st = srv_.durability->status(); !st.ok()) {
+        SetUnavailable(p.reply, std::string(st.message()));
+      } else {
+        SetUnavailable(p.reply, kDeadlineMessage);
+        static log::RateLimit limit(60'000);
+        if (uint64_t held = 0; limit.Allow(NowMs(), &held)) {
+          log::Warn("replies answered 503 after --reply-deadline-ms: the WAL is not syncing ({} more since the last line)",
+                    held);
+        }
+      }
     }
     Send(std::move(p.reply), p.version, p.keep_alive, p.head);
   }
@@ -597,12 +690,15 @@ class HttpSession final : public SessionBase, public std::enable_shared_from_thi
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<Parked> parked_;
+  bool registered_ = false;   // in durable_waiters: woken when a round becomes durable
+  net::steady_timer deadline_timer_{stream_.get_executor()};
   std::optional<net::executor_work_guard<net::any_io_executor>> work_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> res_;
   std::optional<http::response<http::empty_body>> continue_;
   Server::Impl& srv_;
   size_t idx_;
+  Listener listener_;
   bool first_ = true;
   bool waiting_idle_ = false;
   bool stopping_ = false;
@@ -614,11 +710,30 @@ class HttpSession final : public SessionBase, public std::enable_shared_from_thi
 // --------------------------------------------------------------------------------------
 // Listener and threads.
 
-void Server::Impl::DoAccept() {
+Status Server::Impl::Listen(const std::string& host, uint16_t port, Listener kind, uint16_t* bound) {
+  error_code ec;
+  auto addr = net::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
+  if (ec) return Status(Code::kInvalidArgument, "bad listen address " + host);
+  tcp::endpoint ep(addr, port);
+  Acceptor a;
+  a.kind = kind;
+  a.socket = std::make_unique<tcp::acceptor>(*ctxs[0]);
+  a.socket->open(ep.protocol(), ec);
+  if (!ec) a.socket->set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) a.socket->bind(ep, ec);
+  if (!ec) a.socket->listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return Status(Code::kIOError, "cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
+  *bound = a.socket->local_endpoint().port();
+  a.retry = std::make_unique<net::steady_timer>(*ctxs[0]);
+  acceptors.push_back(std::move(a));
+  return Status::Ok();
+}
+
+void Server::Impl::DoAccept(size_t a) {
   size_t idx = next_ctx;
   next_ctx = (next_ctx + 1) % ctxs.size();
-  acceptor->async_accept(*ctxs[idx], [this, idx](error_code ec, tcp::socket socket) {
-    OnAccept(idx, ec, std::move(socket));
+  acceptors[a].socket->async_accept(*ctxs[idx], [this, a, idx](error_code ec, tcp::socket socket) {
+    OnAccept(a, idx, ec, std::move(socket));
   });
 }
 
@@ -631,6 +746,11 @@ void Server::Impl::Reject(tcp::socket socket) {
   }();
   metrics->ConnectionRejected();
   metrics->Count(MetricOp::kOther, 503);
+  static log::RateLimit limit(60'000);
+  if (uint64_t held = 0; limit.Allow(NowMs(), &held)) {
+    log::Warn("connection refused: --max-connections {} reached ({} more refused since the last line)",
+              opt.max_connections, held);
+  }
   auto s = std::make_shared<tcp::socket>(std::move(socket));
   net::async_write(*s, net::buffer(kResponse), [s](error_code, size_t) {
     error_code ec;
@@ -639,13 +759,17 @@ void Server::Impl::Reject(tcp::socket socket) {
   });
 }
 
-void Server::Impl::OnAccept(size_t idx, error_code ec, tcp::socket socket) {
-  if (stopping || !acceptor->is_open()) return;
+void Server::Impl::OnAccept(size_t a, size_t idx, error_code ec, tcp::socket socket) {
+  if (stopping || !acceptors[a].socket->is_open()) return;
   if (ec) {
     // E.g. out of file descriptors: back off briefly rather than spin.
-    accept_retry->expires_after(std::chrono::milliseconds(50));
-    accept_retry->async_wait([this](error_code e) {
-      if (!e && !stopping) DoAccept();
+    static log::RateLimit limit(60'000);
+    if (uint64_t held = 0; limit.Allow(NowMs(), &held)) {
+      log::Warn("accept failed: {} ({} more since the last line)", ec.message(), held);
+    }
+    acceptors[a].retry->expires_after(std::chrono::milliseconds(50));
+    acceptors[a].retry->async_wait([this, a](error_code e) {
+      if (!e && !stopping) DoAccept(a);
     });
     return;
   }
@@ -653,10 +777,10 @@ void Server::Impl::OnAccept(size_t idx, error_code ec, tcp::socket socket) {
     Reject(std::move(socket));
   } else {
     metrics->ConnectionOpened();
-    auto session = std::make_shared<HttpSession>(std::move(socket), *this, idx);
+    auto session = std::make_shared<HttpSession>(std::move(socket), *this, idx, acceptors[a].kind);
     net::post(*ctxs[idx], [session] { session->Run(); });
   }
-  DoAccept();
+  DoAccept(a);
 }
 
 void Server::Impl::ScheduleSweep() {
@@ -681,6 +805,47 @@ Server::~Server() {
 Api& Server::api() noexcept { return impl_->api; }
 Metrics& Server::metrics() noexcept { return *impl_->metrics; }
 uint16_t Server::port() const noexcept { return impl_->bound_port; }
+uint16_t Server::metrics_port() const noexcept { return impl_->bound_metrics_port; }
+int64_t Server::parked_replies() const noexcept { return impl_->parked.load(); }
+bool Server::stopped_gracefully() const noexcept { return !impl_->cut.load(); }
+
+namespace {
+// "http://host:port" as a browser sends it in Origin (brackets around IPv6, no :80).
+std::string OriginOf(const std::string& host, uint16_t port) {
+  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  return "http://" + h + (port == 80 ? "" : ":" + std::to_string(port));
+}
+// The origins a page served by this server itself could have on address host:port.
+void AddOwnOrigins(const std::string& host, uint16_t port, std::vector<std::string>& out) {
+  out.push_back(OriginOf(host, port));
+  if (IsLoopbackHost(host)) {
+    for (const char* h : {"localhost", "127.0.0.1", "::1"}) out.push_back(OriginOf(h, port));
+  }
+}
+}  // namespace
+
+Status Server::ReloadAuth() {
+  Impl& s = *impl_;
+  Status st = s.auth->Reload();
+  if (!st.ok()) {
+    log::Error("auth reload failed, keeping the old tokens: {}", st.ToString());
+    return st;
+  }
+  log::Info("auth reloaded: {} tokens{}", s.auth->token_count(), s.auth->open() ? " (open mode)" : "");
+  if (!s.started || s.stopping) return st;
+  for (size_t i = 0; i < s.ctxs.size(); ++i) {
+    net::post(*s.ctxs[i], [&s, i] {
+      std::vector<std::shared_ptr<SessionBase>> live;
+      for (SessionBase* p : s.registry[i]) {
+        if (auto* w = dynamic_cast<WsSession*>(p)) {
+          if (auto sp = w->weak_from_this().lock()) live.push_back(sp);
+        }
+      }
+      for (auto& p : live) p->OnAuthReload();
+    });
+  }
+  return st;
+}
 
 Status Server::Start() {
   Impl& s = *impl_;
@@ -693,23 +858,27 @@ Status Server::Start() {
     s.ctxs.push_back(std::make_unique<net::io_context>(1));
     s.guards.push_back(net::make_work_guard(*s.ctxs.back()));
   }
-  error_code ec;
-  auto addr = net::ip::make_address(s.opt.host == "localhost" ? "127.0.0.1" : s.opt.host, ec);
-  if (ec) return Status(Code::kInvalidArgument, "bad listen address " + s.opt.host);
-  tcp::endpoint ep(addr, s.opt.port);
-  s.acceptor = std::make_unique<tcp::acceptor>(*s.ctxs[0]);
-  s.acceptor->open(ep.protocol(), ec);
-  if (!ec) s.acceptor->set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) s.acceptor->bind(ep, ec);
-  if (!ec) s.acceptor->listen(net::socket_base::max_listen_connections, ec);
-  if (ec)
-    return Status(Code::kIOError, "cannot listen on " + s.opt.host + ":" +
-                                      std::to_string(s.opt.port) + ": " + ec.message());
-  s.bound_port = s.acceptor->local_endpoint().port();
+  Status st = s.Listen(s.opt.host, s.opt.port, s.opt.metrics_listen ? Listener::kApi : Listener::kApiAndMetrics,
+                       &s.bound_port);
+  if (st.ok() && s.opt.metrics_listen) {
+    st = s.Listen(s.opt.metrics_host, s.opt.metrics_port, Listener::kMetrics, &s.bound_metrics_port);
+  }
+  if (!st.ok()) {
+    s.acceptors.clear();
+    return st;
+  }
+  AccessPolicy policy;
+  AddOwnOrigins(s.opt.host, s.bound_port, policy.origins);
+  if (s.opt.metrics_listen) AddOwnOrigins(s.opt.metrics_host, s.bound_metrics_port, policy.origins);
+  for (const std::string& o : s.opt.allowed_origins) policy.origins.push_back(o);
+  policy.metrics_token = s.opt.metrics_token;
+  policy.metrics_need_token =
+      !s.opt.metrics_token.empty() || !IsLoopbackHost(s.opt.metrics_listen ? s.opt.metrics_host : s.opt.host);
+  s.api.SetAccessPolicy(std::move(policy));
+  s.api.SetHealthUnsyncedMs(s.opt.health_unsynced_ms);
   s.sweeper = std::make_unique<net::steady_timer>(*s.ctxs[0]);
-  s.accept_retry = std::make_unique<net::steady_timer>(*s.ctxs[0]);
   if (s.durability != nullptr) s.durability->SetOnDurable([&s](uint64_t) { s.OnDurableRound(); });
-  s.DoAccept();
+  for (size_t a = 0; a < s.acceptors.size(); ++a) s.DoAccept(a);
   s.ScheduleSweep();
   s.started = true;
   s.running_threads = n;
@@ -720,7 +889,7 @@ Status Server::Start() {
           s.ctxs[size_t(i)]->run();
           break;
         } catch (const std::exception& e) {
-          std::fprintf(stderr, "genledger: I/O thread %d: %s\n", i, e.what());
+          log::Error("I/O thread {}: {}", i, e.what());
         }
       }
       std::lock_guard lock(s.mu);
@@ -735,9 +904,11 @@ void Server::Stop() {
   if (!s.started || s.stopping.exchange(true)) return;
   net::post(*s.ctxs[0], [&s] {
     error_code ec;
-    s.acceptor->close(ec);
+    for (Impl::Acceptor& a : s.acceptors) {
+      a.socket->close(ec);
+      a.retry->cancel();
+    }
     s.sweeper->cancel();
-    s.accept_retry->cancel();
   });
   for (size_t i = 0; i < s.ctxs.size(); ++i) {
     net::post(*s.ctxs[i], [&s, i] {
@@ -758,6 +929,8 @@ void Server::Stop() {
     std::unique_lock lock(s.mu);
     if (!s.cv.wait_for(lock, std::chrono::milliseconds(s.opt.shutdown_grace_ms),
                        [&s] { return s.running_threads == 0; })) {
+      s.cut = true;
+      log::Warn("shutdown grace period ({} ms) over: cutting the connections still open", s.opt.shutdown_grace_ms);
       for (auto& c : s.ctxs) c->stop();
     }
   });
@@ -769,11 +942,13 @@ void Server::Wait() {
     if (t.joinable()) t.join();
   if (s.watchdog.joinable()) s.watchdog.join();
   // The contexts are about to go: the writer must not post to them any more. Forget the
-  // Durability too: after Wait the owner may destroy it before the Server (the final WAL round
-  // and snapshot happen once no request can arrive), and ~Server calls Wait again.
+  // Durability too, here and in the Api: after Wait the owner may destroy it before the Server
+  // (the final WAL round and snapshot happen once no request can arrive), and ~Server calls Wait
+  // again.
   if (s.durability != nullptr) {
     s.durability->SetOnDurable(nullptr);
     s.durability = nullptr;
+    s.api.SetDurability(nullptr);
   }
 }
 

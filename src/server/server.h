@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "genledger/durability.h"
 #include "genledger/ledger.h"
@@ -33,6 +34,20 @@ struct ServerOptions {
   size_t max_ws_queued_bytes = 1 << 20; // reply bytes queued per WebSocket
   uint64_t sweep_interval_ms = 200;     // Ledger::ExpireReservations period
   uint64_t shutdown_grace_ms = 10'000;  // after Stop(): then connections are cut
+  // A reply waiting for the WAL longer than this is answered 503 `unavailable` instead: the
+  // outcome is unknown (docs/api.md); the client retries with the same id.
+  uint64_t reply_deadline_ms = 30'000;
+  // /healthz answers 503 "degraded" while the WAL round in flight is at least this old.
+  uint64_t health_unsynced_ms = 5'000;
+  // Origins (scheme://host[:port]) allowed besides the server's own (--allow-origin).
+  std::vector<std::string> allowed_origins;
+  // /metrics: on its own address when metrics_listen (--metrics-listen; the API's address then
+  // has no /metrics). It needs a token when metrics_token is set (that token, or any token with a
+  // role) or when it is served on a non-loopback address (a token with a role).
+  std::string metrics_token;
+  bool metrics_listen = false;
+  std::string metrics_host = "127.0.0.1";
+  uint16_t metrics_port = 0;
 };
 
 // Parses "host:port" or "[v6addr]:port". Host: a numeric IPv4/IPv6 address or "localhost".
@@ -55,11 +70,22 @@ class Server {
   Status Start();
   // The bound port (after Start).
   uint16_t port() const noexcept;
+  // The bound --metrics-listen port (after Start; 0 without one).
+  uint16_t metrics_port() const noexcept;
+  // Re-reads the auth file (Auth::Reload) and logs the outcome; after a successful reload every
+  // WebSocket whose token no longer grants the gate role is closed with 1008 (policy
+  // violation), after the replies to frames it already sent. Thread-safe. Returns the reload's
+  // status.
+  Status ReloadAuth();
+  // Replies currently held until the WAL makes what they observed durable (tests, metrics).
+  int64_t parked_replies() const noexcept;
   // Graceful stop: stop accepting, let in-flight requests finish and close connections;
   // connections still open after shutdown_grace_ms are cut. Thread-safe, idempotent.
   void Stop();
   // Blocks until every I/O thread has exited (after Stop).
   void Wait();
+  // After Wait: true when every session ended within shutdown_grace_ms (none had to be cut).
+  bool stopped_gracefully() const noexcept;
 
   Api& api() noexcept;
   Metrics& metrics() noexcept;
