@@ -10,6 +10,7 @@ packages=(
   libconcurrentqueue-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libspdlog-dev ccache
+  clang-14 libclang-rt-14-dev   # libFuzzer targets (tools/fuzz.sh)
 )
 # Extra packages a caller may ask for (e.g. bench/compare_redis.sh asks for redis-server).
 packages+=("$@")
