@@ -31,9 +31,11 @@ run_one() {
   local work="$build_dir/corpus/$target" crashes="$build_dir/crashes/$target"
   mkdir -p "$work" "$crashes"
   echo "fuzz: $target for ${seconds}s (seeds: fuzz/corpus/$target, found so far: $(ls "$work" | wc -l))"
-  # -timeout: one input taking this long is a finding (a hang); -rss_limit_mb bounds memory.
-  nice -n "${FUZZ_NICE:-0}" "$build_dir/$target" -max_total_time="$seconds" -timeout=10 \
-    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$crashes/" \
+  # -timeout: one input taking this long is a finding (a hang). It is wall-clock time, so it is
+  # generous: on a loaded CI machine a niced fuzzer can wait seconds for a core. -rss_limit_mb
+  # bounds memory.
+  nice -n "${FUZZ_NICE:-0}" "$build_dir/$target" -max_total_time="$seconds" -timeout=60 \
+    -report_slow_units=30 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$crashes/" \
     "$work" "$repo_root/fuzz/corpus/$target" 2>"$build_dir/$target.log" || {
       tail -n 60 "$build_dir/$target.log" >&2
       echo "fuzz: $target FAILED; input saved under $crashes/" >&2
