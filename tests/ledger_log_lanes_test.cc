@@ -150,7 +150,9 @@ TEST(LogLanesTest, ConcurrentCollectionsTakeEveryShardsRecordsWithoutGaps) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
-      ChargeRequest req{t % 3 == 0 ? "other" : "hot", "u" + std::to_string(t), Catalog::Default()->Find("gpt-4o"), {}, {}};
+      // The request holds string_views: the user id must outlive it (ASan: stack-use-after-scope).
+      const std::string user = "u" + std::to_string(t);
+      ChargeRequest req{t % 3 == 0 ? "other" : "hot", user, Catalog::Default()->Find("gpt-4o"), {}, {}};
       req.usage.quantity = 1;
       std::vector<ChargeRequest> batch(7, req);
       std::vector<ChargeResult> results(batch.size());

@@ -7,5 +7,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 build_dir="${GENLEDGER_BUILD_DIR:-$repo_root/build-release}"
 "$repo_root/tools/setup.sh"
 # Only what it runs: the server (tests and benchmarks are not configured in this tree).
-GENLEDGER_TARGETS=genledger configure_and_build Release -DGENLEDGER_BUILD_TESTS=OFF -DGENLEDGER_BUILD_BENCH=OFF
+build_targets=(genledger)
+configure_and_build Release -DGENLEDGER_BUILD_TESTS=OFF -DGENLEDGER_BUILD_BENCH=OFF
 exec "$build_dir/genledger" "$@"

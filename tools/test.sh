@@ -1,9 +1,28 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds everything and runs every test with CTest.
-# Exits non-zero on any build or test failure.
+# Installs what is missing, builds everything and runs every test with CTest, then the same
+# suite under ASan+UBSan, the concurrency tests under TSan, and a short run of each fuzz target
+# (docs/testing.md). Exits non-zero on any build or test failure, sanitizer report or fuzz
+# finding. `tools/test.sh --quick` stops after the plain suite. Prints each phase's duration.
+# FUZZ_SECONDS (default 30) sets the fuzz run per target.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-"$repo_root/tools/setup.sh"
-configure_and_build RelWithDebInfo
-cd "$build_dir"
-ctest --output-on-failure -j "$jobs" --timeout 900
+
+phase() {
+  local name="$1"; shift
+  local start=$SECONDS
+  echo "== test.sh: $name"
+  "$@"
+  echo "== test.sh: $name passed in $((SECONDS - start)) s"
+}
+
+plain_suite() {
+  configure_and_build RelWithDebInfo
+  (cd "$build_dir" && ctest --output-on-failure -j "$jobs" --timeout 900)
+}
+
+phase setup "$repo_root/tools/setup.sh"
+phase "plain build + tests" plain_suite
+if [ "${1:-}" = "--quick" ]; then exit 0; fi
+phase "ASan+UBSan build + tests" "$repo_root/tools/sanitize.sh" asan
+phase "TSan build + concurrency tests" "$repo_root/tools/sanitize.sh" tsan
+phase "fuzz build + ${FUZZ_SECONDS:-30} s per target" "$repo_root/tools/fuzz.sh" all "${FUZZ_SECONDS:-30}"
