@@ -1,7 +1,7 @@
 // genledger-load: --target parsing (target.h).
 #include "load/target.h"
 
-#include <charconv>
+#include "net/host_port.h"
 
 namespace genledger::load {
 
@@ -25,31 +25,12 @@ bool ParseTarget(const std::string& url, Target& t, std::string& err) {
     err = "an http:// --target is the server's base URL (no path), got '" + url + "'";
     return false;
   }
-  if (!hostport.empty() && hostport[0] == '[') {
-    size_t close = hostport.find(']');
-    if (close == std::string::npos || close + 1 >= hostport.size() || hostport[close + 1] != ':') {
-      err = "bad host:port in --target '" + url + "'";
-      return false;
-    }
-    t.host = hostport.substr(1, close - 1);
-    t.port = hostport.substr(close + 2);
-  } else {
-    size_t colon = hostport.rfind(':');
-    if (colon == std::string::npos) {
-      t.host = hostport;
-      t.port = "80";
-    } else {
-      t.host = hostport.substr(0, colon);
-      t.port = hostport.substr(colon + 1);
-    }
-  }
-  unsigned port = 0;
-  auto r = std::from_chars(t.port.data(), t.port.data() + t.port.size(), port);
-  if (t.host.empty() || r.ec != std::errc() || r.ptr != t.port.data() + t.port.size() ||
-      port == 0 || port > 65535) {
+  uint16_t port = 0;
+  if (!net::SplitHostPort(hostport, &t.host, &port, 80).ok() || port == 0) {
     err = "bad host:port in --target '" + url + "'";
     return false;
   }
+  t.port = std::to_string(port);
   return true;
 }
 
