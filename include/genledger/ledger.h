@@ -280,8 +280,11 @@ class Ledger {
     std::string_view payload;
   };
   Status ApplyLogBatch(std::span<const LogRecordView> records, size_t* applied);
-  // A hash of the whole observable state: balances, users, holds, refundable charges,
-  // idempotency entries and id counters. Equal ledgers have equal digests.
+  // A hash of the whole observable state at the clock's now: balances, users, holds, charges
+  // and idempotency entries still inside their windows, and id counters. Equal ledgers have
+  // equal digests; entries past their windows are left out, so a ledger whose sweep
+  // (ExpireReservations) forgot them and one that still holds them (replayed, not yet swept)
+  // are equal.
   uint64_t StateDigest() const;
 
   // Checks every invariant (used + reserved <= limit where capped at the last limit change,

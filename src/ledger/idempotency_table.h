@@ -90,6 +90,12 @@ class IdempotencyTable {
     for (const IdempotencyEntry& e : ring_) f(*e.key, e);
   }
 
+  // True when `e` is past its window at `now_ms`: Find no longer answers it, whether or not a
+  // sweep has dropped it yet (StateDigest skips it for that reason).
+  bool Expired(const IdempotencyEntry& e, uint64_t now_ms) const noexcept {
+    return now_ms >= e.created_ms && now_ms - e.created_ms >= window_ms_;
+  }
+
  private:
   // (workspace index as 4 raw bytes) + id, built on the stack for lookups.
   struct KeyBuf {
@@ -106,10 +112,6 @@ class IdempotencyTable {
   void PopOldest();
   void Append(uint32_t workspace, std::string_view id, uint64_t created_ms, const IdempotencyParams& params,
               const IdempotencyOutcome& outcome, bool recovering);
-  bool Expired(const IdempotencyEntry& e, uint64_t now_ms) const noexcept {
-    return now_ms >= e.created_ms && now_ms - e.created_ms >= window_ms_;
-  }
-
   BudgetShare share_;
   uint64_t window_ms_ = 0;
   uint64_t next_seq_ = 1;

@@ -578,13 +578,14 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
                      : Status(Code::kUnknownCharge);
       return;
     }
-    if (c->refunded()) {
-      r.status = Status(Code::kAlreadyRefunded);
+    // The window first: an expired charge answers the same whether or not the sweep has
+    // forgotten it yet (docs/api.md: outside the window is unknown_charge).
+    if (s.charges.Expired(*c, now)) {
+      r.status = Status(Code::kUnknownCharge, "the charge is outside the refund window");
       return;
     }
-    const uint64_t at_ms = uint64_t(c->at_s) * 1000;
-    if (now >= at_ms && now - at_ms > impl_->opt.refund_window_ms) {
-      r.status = Status(Code::kUnknownCharge, "the charge is outside the refund window");
+    if (c->refunded()) {
+      r.status = Status(Code::kAlreadyRefunded);
       return;
     }
     if (c->workspace >= s.workspaces.size() || c->user >= s.workspaces[c->workspace]->users.size()) {

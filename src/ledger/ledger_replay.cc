@@ -319,6 +319,13 @@ Status Ledger::ApplyLogBatch(std::span<const LogRecordView> records, size_t* app
 }
 
 uint64_t Ledger::StateDigest() const {
+  // Only what a client can still see at the clock's now. Refundable charges and idempotency
+  // entries past their windows are skipped: Refund and Charge already ignore them, and whether
+  // they are still in memory depends on when ExpireReservations last swept, which is not logged
+  // (a sweep forgets nothing observable). So a live ledger that swept and one recovered from its
+  // WAL or snapshot, which hold expired entries until their own next sweep, are the same ledger
+  // and must have the same digest (the power-cut simulation compares exactly these two).
+  const uint64_t now = impl_->clock->NowMs();
   size_t h = 0;
   auto mix = [&h](const auto& v) { boost::hash_combine(h, v); };
   for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
@@ -350,12 +357,15 @@ uint64_t Ledger::StateDigest() const {
     auto& charges = const_cast<ledger::RecentCharges&>(s.charges);
     for (uint64_t seq = charges.first_seq(); seq < charges.next_seq(); ++seq) {
       const ledger::ChargeRecord* c = charges.Find(seq);
+      if (charges.Expired(*c, now)) continue;
+      mix(seq);
       for (uint64_t v : {c->cost, uint64_t(c->workspace), uint64_t(c->user), uint64_t(c->at_s),
                          uint64_t(c->period()), uint64_t(c->refunded())}) {
         mix(v);
       }
     }
     s.idempotency.ForEach([&](const std::string& key, const ledger::IdempotencyEntry& e) {
+      if (s.idempotency.Expired(e, now)) return;
       mix(key);
       const auto& p = e.params;
       const auto& o = e.outcome;

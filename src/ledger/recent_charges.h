@@ -76,6 +76,13 @@ class RecentCharges {
     }
   }
 
+  // True when `c` can no longer be refunded at `now_ms` (Ledger::Refund's window check), whether
+  // or not Expire has forgotten it yet (StateDigest skips it for that reason).
+  bool Expired(const ChargeRecord& c, uint64_t now_ms) const noexcept {
+    const uint64_t at_ms = uint64_t(c.at_s) * 1000;
+    return now_ms >= at_ms && now_ms - at_ms > window_ms_;
+  }
+
   uint64_t next_seq() const noexcept { return next_seq_; }
   uint64_t first_seq() const noexcept { return first_seq_; }
   uint64_t size() const noexcept { return ring_.size(); }
@@ -98,10 +105,6 @@ class RecentCharges {
   }
 
  private:
-  bool Expired(const ChargeRecord& c, uint64_t now_ms) const noexcept {
-    const uint64_t at_ms = uint64_t(c.at_s) * 1000;
-    return now_ms >= at_ms && now_ms - at_ms > window_ms_;
-  }
   // At the shard's allowance: forgets the oldest charge if it expired, else borrows from the
   // shared budget, else forgets the oldest charge anyway and counts it. Then grows the ring's
   // memory if it is full. Out of line: the charge path only pays for two compares otherwise.
