@@ -6,6 +6,7 @@
 #include <charconv>
 #include <chrono>
 #include <optional>
+#include <span>
 
 #include "util/utf8.h"
 
@@ -359,120 +360,201 @@ void ListUsersPage(const Ledger& ledger, std::string_view ws, std::string_view q
 
 }  // namespace
 
-void Api::Admin(std::string_view method, std::string_view ws, std::string_view sub,
-                std::string_view user, std::string_view query, std::string_view body, Role role,
-                HttpReply& out, MetricOp& op) {
-  auto need = [&](Role r) {
-    if (role >= r) return true;
-    SetError(out, 403, "forbidden",
-             "the token's role (" + std::string(RoleName(role)) + ") may not do this");
-    return false;
+// One routed HTTP request, as the route handlers see it.
+struct Api::Call {
+  std::string_view method;
+  std::string_view seg[5];   // the path's segments, e.g. {"v1", "workspaces", ws, "users", user}
+  int n = 0;
+  std::string_view query;
+  std::string_view body;
+  std::string_view authorization;
+  Role role = Role::kNone;
+};
+
+// Which listener serves a route (Listener): the API's routes, the metrics listener's, or both.
+constexpr uint8_t kOnApi = 1, kOnMetrics = 2;
+
+// One entry of the route table (Api::Routes).
+struct Api::Route {
+  std::string_view method;
+  // "/v1/workspaces/{ws}": each segment matches itself, a {name} segment any one segment.
+  std::string_view pattern;
+  uint8_t listeners;
+  // kNone: no token asked (/healthz, /metrics). Every /v1 route needs a valid token first.
+  Role min_role;
+  MetricOp op;
+  // True when a 405 on this path is counted under `op` (otherwise under kOther).
+  bool op_on_405;
+  void (Api::*handle)(const Call&, HttpReply&);
+};
+
+// THE route table: who may call what. A path with routes but not for the method is answered
+// 405 with `Allow` listing the table's methods for it (HEAD is implied by GET where served).
+// Every handler that reads or changes ledger state sets HttpReply::ledger_state.
+std::span<const Api::Route> Api::Routes() {
+  static constexpr Route kRoutes[] = {
+      // method  pattern                                listeners               min role     metric op                op_on_405 handler
+      {"GET",  "/healthz",                           kOnApi | kOnMetrics, Role::kNone,  MetricOp::kHealth,       true,  &Api::HandleHealth},
+      {"HEAD", "/healthz",                           kOnApi | kOnMetrics, Role::kNone,  MetricOp::kHealth,       true,  &Api::HandleHealth},
+      {"GET",  "/metrics",                           kOnMetrics,          Role::kNone,  MetricOp::kMetrics,      true,  &Api::HandleMetrics},
+      {"HEAD", "/metrics",                           kOnMetrics,          Role::kNone,  MetricOp::kMetrics,      true,  &Api::HandleMetrics},
+      {"GET",  "/v1/catalog",                        kOnApi,              Role::kRead,  MetricOp::kCatalog,      true,  &Api::HandleCatalog},
+      {"HEAD", "/v1/catalog",                        kOnApi,              Role::kRead,  MetricOp::kCatalog,      true,  &Api::HandleCatalog},
+      {"GET",  "/v1/ws",                             kOnApi,              Role::kRead,  MetricOp::kOther,        true,  &Api::HandleWsWithoutUpgrade},
+      {"POST", "/v1/charge",                         kOnApi,              Role::kGate,  MetricOp::kCharge,       true,  &Api::HandleOp},
+      {"POST", "/v1/quote",                          kOnApi,              Role::kGate,  MetricOp::kQuote,        true,  &Api::HandleOp},
+      {"POST", "/v1/reserve",                        kOnApi,              Role::kGate,  MetricOp::kReserve,      true,  &Api::HandleOp},
+      {"POST", "/v1/commit",                         kOnApi,              Role::kGate,  MetricOp::kCommit,       true,  &Api::HandleOp},
+      {"POST", "/v1/release",                        kOnApi,              Role::kGate,  MetricOp::kRelease,      true,  &Api::HandleOp},
+      {"POST", "/v1/refund",                         kOnApi,              Role::kGate,  MetricOp::kRefund,       true,  &Api::HandleOp},
+      {"POST", "/v1/batch",                          kOnApi,              Role::kGate,  MetricOp::kBatch,        true,  &Api::HandleBatch},
+      {"GET",  "/v1/workspaces/{ws}",                kOnApi,              Role::kRead,  MetricOp::kGetWorkspace, false, &Api::HandleGetWorkspace},
+      {"PUT",  "/v1/workspaces/{ws}",                kOnApi,              Role::kAdmin, MetricOp::kPutWorkspace, false, &Api::HandlePutWorkspace},
+      {"GET",  "/v1/workspaces/{ws}/users",          kOnApi,              Role::kRead,  MetricOp::kListUsers,    false, &Api::HandleListUsers},
+      {"PUT",  "/v1/workspaces/{ws}/users/{user}",   kOnApi,              Role::kAdmin, MetricOp::kPutUser,      false, &Api::HandlePutUser},
+      {"POST", "/v1/workspaces/{ws}/topup",          kOnApi,              Role::kAdmin, MetricOp::kTopUp,        false, &Api::HandleTopUp},
+      {"POST", "/v1/workspaces/{ws}/reset",          kOnApi,              Role::kAdmin, MetricOp::kReset,        false, &Api::HandleReset},
   };
-  auto parse = [&](uint32_t allowed, uint32_t required, bool allow_empty) -> const OpRequest* {
-    ParsedBody& pb = tl_body;
-    ParseBody(body, BodyShape::kObject, 1, pb, allow_empty);
-    if (!pb.error.ok()) {
-      SetError(out, pb.error);
-      return nullptr;
-    }
-    const OpRequest& r = pb.ops[0];
-    if (!r.error.ok()) {
-      SetError(out, r.error);
-      return nullptr;
-    }
-    WireError e = CheckFields(r, allowed, required);
-    if (!e.ok()) {
-      SetError(out, e);
-      return nullptr;
-    }
-    return &r;
-  };
-  auto workspace = [&](const Result<WorkspaceInfo>& w) {
-    out.ledger_state = true;
-    if (!w.ok()) return SetError(out, WireError::FromStatus(w.status()));
-    out.status = 200;
-    out.body.clear();
-    AppendWorkspace(out.body, *w);
-  };
-  const char* allow = nullptr;
-  if (sub.empty()) {
-    allow = "GET, PUT";
-    if (method == "GET") {
-      op = MetricOp::kGetWorkspace;
-      if (!need(Role::kRead)) return;
-      return workspace(ledger_->GetWorkspace(ws));
-    }
-    if (method == "PUT") {
-      op = MetricOp::kPutWorkspace;
-      if (!need(Role::kAdmin)) return;
-      const OpRequest* r = parse(kFLimit | kFRegion, 0, false);
-      if (!r) return;
-      // A partial update: the fields not given are kept, read under the lock that applies it.
-      WorkspaceUpdate update;
-      if (r->has(kFRegion)) {
-        Result<Region> rg = ParseRegion(r->region);
-        if (!rg.ok())
-          return SetError(out, 400, "invalid_argument",
-                          "field 'region' must be \"global\" or \"cn\"");
-        update.region = *rg;
-      }
-      if (r->has(kFLimit)) update.limit = r->limit;
-      workspace(ledger_->UpdateWorkspace(ws, update));
-      return;
-    }
-  } else if (sub == "users" && user.empty()) {
-    allow = "GET";
-    if (method == "GET") {
-      op = MetricOp::kListUsers;
-      if (!need(Role::kRead)) return;
-      out.ledger_state = true;
-      return ListUsersPage(*ledger_, ws, query, out);
-    }
-  } else if (sub == "users") {
-    allow = "PUT";
-    if (method == "PUT") {
-      op = MetricOp::kPutUser;
-      if (!need(Role::kAdmin)) return;
-      const OpRequest* r = parse(kFLimit, kFLimit, false);
-      if (!r) return;
-      Result<UserInfo> u = ledger_->SetUserLimit(ws, user, r->limit);
-      out.ledger_state = true;
-      if (!u.ok()) return SetError(out, WireError::FromStatus(u.status()));
-      out.status = 200;
-      out.body = "{\"workspace\":";
-      AppendJsonString(out.body, ws);
-      out.body += ",\"user\":";
-      AppendJsonString(out.body, u->user);
-      out.body += ",\"used\":";
-      AppendU64(out.body, u->used);
-      out.body += ",\"reserved\":";
-      AppendU64(out.body, u->reserved);
-      out.body += ",\"limit\":";
-      AppendLimit(out.body, u->limit);
-      out.body += "}";
-      return;
-    }
-  } else if (sub == "topup" || sub == "reset") {
-    allow = "POST";
-    if (method == "POST") {
-      op = sub == "topup" ? MetricOp::kTopUp : MetricOp::kReset;
-      if (!need(Role::kAdmin)) return;
-      if (sub == "topup") {
-        const OpRequest* r = parse(kFAmount, kFAmount, false);
-        if (!r) return;
-        workspace(ledger_->TopUp(ws, r->amount));
-      } else {
-        if (!parse(0, 0, true)) return;
-        workspace(ledger_->ResetPeriod(ws));
-      }
-      return;
-    }
-  } else {
-    return SetError(out, 404, "not_found", "no such route");
+  return kRoutes;
+}
+
+namespace {
+
+// True when `pattern` (see Api::Route) matches the path's segments.
+bool PatternMatches(std::string_view pattern, const std::string_view* seg, int n) {
+  int i = 0;
+  pattern.remove_prefix(1);
+  while (true) {
+    const size_t slash = pattern.find('/');
+    const std::string_view p = pattern.substr(0, slash);
+    if (i == n) return false;
+    if (p.front() != '{' && p != seg[i]) return false;
+    ++i;
+    if (slash == std::string_view::npos) return i == n;
+    pattern.remove_prefix(slash + 1);
   }
-  out.allow = allow;
-  SetError(out, 405, "method_not_allowed",
-           "method " + std::string(method) + " not allowed here (allowed: " + allow + ")");
+}
+
+// Parses an admin body holding one object with fields among `allowed`, all of `required`;
+// nullptr (and `out` filled with the error) when it is not.
+const OpRequest* ParseAdminBody(std::string_view body, uint32_t allowed, uint32_t required,
+                                bool allow_empty, HttpReply& out) {
+  ParsedBody& pb = tl_body;
+  ParseBody(body, BodyShape::kObject, 1, pb, allow_empty);
+  if (!pb.error.ok()) {
+    SetError(out, pb.error);
+    return nullptr;
+  }
+  const OpRequest& r = pb.ops[0];
+  if (!r.error.ok()) {
+    SetError(out, r.error);
+    return nullptr;
+  }
+  WireError e = CheckFields(r, allowed, required);
+  if (!e.ok()) {
+    SetError(out, e);
+    return nullptr;
+  }
+  return &r;
+}
+
+void ReplyWorkspace(const Result<WorkspaceInfo>& w, HttpReply& out) {
+  out.ledger_state = true;
+  if (!w.ok()) return SetError(out, WireError::FromStatus(w.status()));
+  out.status = 200;
+  out.body.clear();
+  AppendWorkspace(out.body, *w);
+}
+
+}  // namespace
+
+void Api::HandleHealth(const Call&, HttpReply& out) { Health(out); }
+
+void Api::HandleMetrics(const Call& c, HttpReply& out) {
+  if (!MetricsAllowed(c.authorization, out)) return;
+  out.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  out.body = metrics_->Render(ledger_->Totals());
+  if (durability_ != nullptr) out.body += RenderDurabilityMetrics(*durability_);
+}
+
+void Api::HandleCatalog(const Call&, HttpReply& out) { out.body = ledger_->catalog().ToJson(); }
+
+void Api::HandleWsWithoutUpgrade(const Call&, HttpReply& out) {
+  SetError(out, 400, "invalid_argument", "/v1/ws needs a WebSocket upgrade request");
+}
+
+void Api::HandleOp(const Call& c, HttpReply& out) {
+  ParsedBody& pb = tl_body;
+  ParseBody(c.body, BodyShape::kObject, 1, pb);
+  if (!pb.error.ok()) return SetError(out, pb.error);
+  std::string fields = "{";
+  bool observed = false;
+  WireError e = Execute(ParseOpKind(c.seg[1]), pb.ops[0], /*in_frame=*/false, fields, observed);
+  if (!e.ok()) {
+    SetError(out, e);
+  } else {
+    fields.push_back('}');
+    out.body = std::move(fields);
+  }
+  out.ledger_state = observed;
+}
+
+void Api::HandleBatch(const Call& c, HttpReply& out) { Batch(c.body, out); }
+
+void Api::HandleGetWorkspace(const Call& c, HttpReply& out) {
+  ReplyWorkspace(ledger_->GetWorkspace(c.seg[2]), out);
+}
+
+void Api::HandlePutWorkspace(const Call& c, HttpReply& out) {
+  const OpRequest* r = ParseAdminBody(c.body, kFLimit | kFRegion, 0, false, out);
+  if (!r) return;
+  // A partial update: the fields not given are kept, read under the lock that applies it.
+  WorkspaceUpdate update;
+  if (r->has(kFRegion)) {
+    Result<Region> rg = ParseRegion(r->region);
+    if (!rg.ok())
+      return SetError(out, 400, "invalid_argument", "field 'region' must be \"global\" or \"cn\"");
+    update.region = *rg;
+  }
+  if (r->has(kFLimit)) update.limit = r->limit;
+  ReplyWorkspace(ledger_->UpdateWorkspace(c.seg[2], update), out);
+}
+
+void Api::HandleListUsers(const Call& c, HttpReply& out) {
+  out.ledger_state = true;
+  ListUsersPage(*ledger_, c.seg[2], c.query, out);
+}
+
+void Api::HandlePutUser(const Call& c, HttpReply& out) {
+  const std::string_view ws = c.seg[2];
+  const OpRequest* r = ParseAdminBody(c.body, kFLimit, kFLimit, false, out);
+  if (!r) return;
+  Result<UserInfo> u = ledger_->SetUserLimit(ws, c.seg[4], r->limit);
+  out.ledger_state = true;
+  if (!u.ok()) return SetError(out, WireError::FromStatus(u.status()));
+  out.status = 200;
+  out.body = "{\"workspace\":";
+  AppendJsonString(out.body, ws);
+  out.body += ",\"user\":";
+  AppendJsonString(out.body, u->user);
+  out.body += ",\"used\":";
+  AppendU64(out.body, u->used);
+  out.body += ",\"reserved\":";
+  AppendU64(out.body, u->reserved);
+  out.body += ",\"limit\":";
+  AppendLimit(out.body, u->limit);
+  out.body += "}";
+}
+
+void Api::HandleTopUp(const Call& c, HttpReply& out) {
+  const OpRequest* r = ParseAdminBody(c.body, kFAmount, kFAmount, false, out);
+  if (!r) return;
+  ReplyWorkspace(ledger_->TopUp(c.seg[2], r->amount), out);
+}
+
+void Api::HandleReset(const Call& c, HttpReply& out) {
+  if (!ParseAdminBody(c.body, 0, 0, true, out)) return;
+  ReplyWorkspace(ledger_->ResetPeriod(c.seg[2]), out);
 }
 
 void Api::Health(HttpReply& out) {
@@ -532,102 +614,85 @@ void Api::HandleHttp(std::string_view method, std::string_view target,
   auto start = std::chrono::steady_clock::now();
   out = HttpReply{};
   MetricOp op = MetricOp::kOther;
+  Call c;
+  c.method = method;
+  c.authorization = authorization;
+  c.body = body;
   const size_t qmark = target.find('?');
   std::string_view path = target.substr(0, qmark);
-  std::string_view query = qmark == std::string_view::npos ? std::string_view() : target.substr(qmark + 1);
-  std::string_view seg[5];
-  int n = 0;
-  bool split_ok = Split(path, seg, n);
-  auto method_not_allowed = [&](std::string_view allow) {
-    out.allow = allow;
-    SetError(out, 405, "method_not_allowed",
-             "method " + std::string(method) + " not allowed here (allowed: " +
-                 std::string(allow) + ")");
-  };
+  c.query = qmark == std::string_view::npos ? std::string_view() : target.substr(qmark + 1);
+  const bool split_ok = Split(path, c.seg, c.n);
+  if (!split_ok) c.n = 0;   // matches no route
+  const uint8_t served = listener == Listener::kApi       ? kOnApi
+                         : listener == Listener::kMetrics ? kOnMetrics
+                                                          : uint8_t(kOnApi | kOnMetrics);
 
-  if (split_ok && n == 1 && seg[0] == "healthz") {
-    op = MetricOp::kHealth;
-    if (method != "GET" && method != "HEAD") {
-      method_not_allowed("GET");
-    } else {
-      Health(out);
-    }
-  } else if (split_ok && n == 1 && seg[0] == "metrics" && listener != Listener::kApi) {
-    op = MetricOp::kMetrics;
-    if (method != "GET" && method != "HEAD") {
-      method_not_allowed("GET");
-    } else if (MetricsAllowed(authorization, out)) {
-      out.content_type = "text/plain; version=0.0.4; charset=utf-8";
-      out.body = metrics_->Render(ledger_->Totals());
-      if (durability_ != nullptr) out.body += RenderDurabilityMetrics(*durability_);
-    }
-  } else if (listener == Listener::kMetrics) {
-    SetError(out, 404, "not_found", "only /healthz and /metrics are served on this address");
-  } else if (!split_ok || n < 2 || seg[0] != "v1") {
-    SetError(out, 404, "not_found", "no such route");
-  } else {
-    Role role = auth_->Check(authorization);
-    const bool writes = (method == "POST" || method == "PUT") && !(n == 2 && seg[1] == "quote");
-    if (role == Role::kNone) {
-      out.www_authenticate = true;
-      SetError(out, 401, "unauthorized", "missing or invalid bearer token");
-    } else if (writes && durability_ != nullptr && !durability_->status().ok()) {
-      // Refused before it is applied: a change that can never be made durable must not even
-      // show up in memory.
-      SetError(out, 503, "unavailable", std::string(durability_->status().message()));
-    } else if (n == 2) {
-      std::string_view name = seg[1];
-      OpKind kind = ParseOpKind(name);
-      if (name == "catalog") {
-        op = MetricOp::kCatalog;
-        if (method == "GET" || method == "HEAD")
-          out.body = ledger_->catalog().ToJson();
-        else
-          method_not_allowed("GET");
-      } else if (name == "ws") {
-        if (method != "GET")
-          method_not_allowed("GET");
-        else
-          SetError(out, 400, "invalid_argument", "/v1/ws needs a WebSocket upgrade request");
-      } else if (kind != OpKind::kNone || name == "batch") {
-        op = kind == OpKind::kNone ? MetricOp::kBatch : ToMetricOp(kind);
-        if (method != "POST") {
-          method_not_allowed("POST");
-        } else if (role < Role::kGate) {
-          SetError(out, 403, "forbidden",
-                   "the token's role (" + std::string(RoleName(role)) + ") may not do this");
-        } else if (kind == OpKind::kNone) {
-          Batch(body, out);
-        } else {
-          ParsedBody& pb = tl_body;
-          ParseBody(body, BodyShape::kObject, 1, pb);
-          if (!pb.error.ok()) {
-            SetError(out, pb.error);
-          } else {
-            std::string fields = "{";
-            bool observed = false;
-            WireError e = Execute(kind, pb.ops[0], /*in_frame=*/false, fields, observed);
-            if (!e.ok()) {
-              SetError(out, e);
-            } else {
-              fields.push_back('}');
-              out.body = std::move(fields);
-            }
-            out.ledger_state = observed;
-          }
-        }
-      } else {
-        SetError(out, 404, "not_found", "no such route");
+  // Allow header per route: the methods of every route with the same pattern, built once.
+  static const std::vector<std::string> allow = [] {
+    std::vector<std::string> a;
+    for (const Route& r : Routes()) {
+      std::string s;
+      for (const Route& o : Routes()) {
+        if (o.pattern != r.pattern || o.method == "HEAD") continue;
+        if (!s.empty()) s += ", ";
+        s += o.method;
       }
-    } else if (seg[1] == "workspaces" && n >= 3) {
-      std::string_view sub = n >= 4 ? seg[3] : std::string_view();
-      std::string_view user = n >= 5 ? seg[4] : std::string_view();
-      if (n == 5 && sub != "users")
-        SetError(out, 404, "not_found", "no such route");
-      else
-        Admin(method, seg[2], sub, user, query, body, role, out, op);
-    } else {
+      a.push_back(std::move(s));
+    }
+    return a;
+  }();
+
+  const Route* hit = nullptr;
+  const Route* path_hit = nullptr;   // a route for this path, with any method
+  for (const Route& r : Routes()) {
+    if (!(r.listeners & served) || !PatternMatches(r.pattern, c.seg, c.n)) continue;
+    if (!path_hit) path_hit = &r;
+    if (r.method == method) {
+      hit = &r;
+      break;
+    }
+  }
+  const bool v1 = c.n >= 2 && c.seg[0] == "v1" && listener != Listener::kMetrics;
+
+  if (!path_hit && !v1) {
+    if (listener == Listener::kMetrics)
+      SetError(out, 404, "not_found", "only /healthz and /metrics are served on this address");
+    else
       SetError(out, 404, "not_found", "no such route");
+  } else {
+    bool refused = false;
+    if (v1) {
+      // Every /v1 request, even to no route, needs a valid token first.
+      c.role = auth_->Check(authorization);
+      const bool writes = (method == "POST" || method == "PUT") && !(c.n == 2 && c.seg[1] == "quote");
+      if (c.role == Role::kNone) {
+        out.www_authenticate = true;
+        SetError(out, 401, "unauthorized", "missing or invalid bearer token");
+        refused = true;
+      } else if (writes && durability_ != nullptr && !durability_->status().ok()) {
+        // Refused before it is applied: a change that can never be made durable must not even
+        // show up in memory.
+        SetError(out, 503, "unavailable", std::string(durability_->status().message()));
+        refused = true;
+      }
+    }
+    if (refused) {
+    } else if (!path_hit) {
+      SetError(out, 404, "not_found", "no such route");
+    } else if (!hit) {
+      if (path_hit->op_on_405) op = path_hit->op;
+      out.allow = allow[size_t(path_hit - Routes().data())];
+      SetError(out, 405, "method_not_allowed",
+               "method " + std::string(method) + " not allowed here (allowed: " +
+                   std::string(out.allow) + ")");
+    } else {
+      op = hit->op;
+      if (c.role < hit->min_role) {
+        SetError(out, 403, "forbidden",
+                 "the token's role (" + std::string(RoleName(c.role)) + ") may not do this");
+      } else {
+        (this->*hit->handle)(c, out);
+      }
     }
   }
   metrics_->Count(op, out.status);

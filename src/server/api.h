@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -106,9 +107,26 @@ class Api {
   void Health(HttpReply& out);
   // True when `authorization` may read /metrics; otherwise fills `out` with 401.
   bool MetricsAllowed(std::string_view authorization, HttpReply& out);
-  void Admin(std::string_view method, std::string_view ws, std::string_view sub,
-             std::string_view user, std::string_view query, std::string_view body, Role role,
-             HttpReply& out, MetricOp& op);
+
+  // The route table (api.cc, Api::Routes): every HTTP route with its method, path pattern,
+  // listener, minimum role and handler, so who may call what is in one place.
+  struct Call;
+  struct Route;
+  static std::span<const Route> Routes();
+  // Route handlers: each answers one route of the table, after HandleHttp checked the token,
+  // the role and the WAL. Every handler that reads or changes ledger state sets ledger_state.
+  void HandleHealth(const Call& c, HttpReply& out);
+  void HandleMetrics(const Call& c, HttpReply& out);
+  void HandleCatalog(const Call& c, HttpReply& out);
+  void HandleWsWithoutUpgrade(const Call& c, HttpReply& out);
+  void HandleOp(const Call& c, HttpReply& out);
+  void HandleBatch(const Call& c, HttpReply& out);
+  void HandleGetWorkspace(const Call& c, HttpReply& out);
+  void HandlePutWorkspace(const Call& c, HttpReply& out);
+  void HandleListUsers(const Call& c, HttpReply& out);
+  void HandlePutUser(const Call& c, HttpReply& out);
+  void HandleTopUp(const Call& c, HttpReply& out);
+  void HandleReset(const Call& c, HttpReply& out);
 
   std::shared_ptr<Ledger> ledger_;
   std::shared_ptr<Auth> auth_;

@@ -19,7 +19,7 @@
 // calls: this layer always accepts every byte), a reply frame can only land between whole Beast
 // frames, never inside one.
 //
-// Thread-safety: none; one session's handlers run on one thread (server.cc's threading model).
+// Thread-safety: none; one session's handlers run on one thread (listener.cc's threading model).
 #pragma once
 
 #include <boost/asio/any_completion_handler.hpp>

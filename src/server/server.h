@@ -1,5 +1,5 @@
 // The network server: HTTP/1.1 and WebSocket on Boost.Beast in front of an Api.
-// Light header: no Beast types. Threading model: one io_context per I/O thread (see server.cc).
+// Light header: no Beast types. Threading model: one io_context per I/O thread (see listener.cc).
 #pragma once
 
 #include <cstdint>
