@@ -18,6 +18,7 @@
 #include "genledger/ledger.h"
 
 #include "bench_population.h"
+#include "ledger/ledger_log.h"
 
 namespace genledger {
 namespace {
@@ -25,13 +26,13 @@ namespace {
 Ledger& Shared() {
   static Ledger* ledger = [] {
     auto* l = new Ledger(Catalog::Default());   // shared by every benchmark; never freed
-    l->EnableLog();                             // as under Durability: records are produced
+    LedgerLog::EnableLog(*l);                             // as under Durability: records are produced
     bench::Populate(*l, [l](int t, uint64_t w) {
       // Stands in for the WAL writer (one thread, as DrainLog wants), so no log lane reaches
       // its backpressure bound.
-      if (t == 0 && w % 4096 == 0 && !l->DrainLog([](uint8_t, std::string_view) {}).ok()) std::abort();
+      if (t == 0 && w % 4096 == 0 && !LedgerLog::DrainLog(*l, [](uint8_t, std::string_view) {}).ok()) std::abort();
     });
-    if (!l->DrainLog([](uint8_t, std::string_view) {}).ok()) std::abort();
+    if (!LedgerLog::DrainLog(*l, [](uint8_t, std::string_view) {}).ok()) std::abort();
     return l;
   }();
   return *ledger;
@@ -50,7 +51,7 @@ void BM_SnapshotAllShards(benchmark::State& state) {
     if (state.range(0) == 1) std::string().swap(buf);
     for (uint32_t i = 0; i < Ledger::ShardCount(); ++i) {
       uint64_t record_no = 0, hold_ns = 0;
-      if (Status st = l.SnapshotShard(i, buf, &record_no, &hold_ns); !st.ok()) {
+      if (Status st = LedgerLog::SnapshotShard(l, i, buf, &record_no, &hold_ns); !st.ok()) {
         state.SkipWithError(st.ToString().c_str());
         return;
       }

@@ -29,6 +29,7 @@
 
 #include "genledger/durability.h"
 #include "wal/segment_writer.h"
+#include "ledger/ledger_log.h"
 
 namespace genledger {
 namespace {
@@ -142,7 +143,7 @@ void BM_ChargeLoggedNoDisk(benchmark::State& state) {
         if (ids.size() < 1000) ids.push_back("workspace-" + std::to_string(i));
         (void)ledgers[logged]->UpsertWorkspace(ids[size_t(i)], kMaxLimit, Region::kGlobal);
       }
-      if (logged) ledgers[logged]->EnableLog();
+      if (logged) LedgerLog::EnableLog(*ledgers[logged]);
     }
     stop = false;
     if (logged) {
@@ -150,7 +151,7 @@ void BM_ChargeLoggedNoDisk(benchmark::State& state) {
         std::string taken;
         while (!stop.load()) {
           taken.clear();
-          if (!l->CollectLog(taken).ok()) std::abort();
+          if (!LedgerLog::CollectLog(*l, taken).ok()) std::abort();
           std::this_thread::sleep_for(std::chrono::microseconds(500));
         }
       });

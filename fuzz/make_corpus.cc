@@ -12,6 +12,7 @@
 #include "genledger/catalog.h"
 #include "genledger/clock.h"
 #include "genledger/ledger.h"
+#include "ledger/ledger_log.h"
 
 using namespace genledger;
 
@@ -35,7 +36,7 @@ const CatalogItem* FirstItem(const Catalog& c, bool per_second) {
 // A workload touching every record type; returns the records it logged.
 std::vector<fuzz::WalRecord> RunWorkload(Ledger& ledger, ManualClock& clock) {
   std::vector<fuzz::WalRecord> records;
-  ledger.EnableLog();
+  LedgerLog::EnableLog(ledger);
   const CatalogItem* unit = FirstItem(ledger.catalog(), false);
   const CatalogItem* video = FirstItem(ledger.catalog(), true);
   (void)ledger.UpsertWorkspace("acme", 1000, Region::kGlobal);
@@ -68,7 +69,7 @@ std::vector<fuzz::WalRecord> RunWorkload(Ledger& ledger, ManualClock& clock) {
   (void)ledger.Charge(ChargeRequest{"beta", "dave", unit, Usage{.quantity = 1}, ""});
   (void)ledger.ResetPeriod("acme");
   (void)ledger.Refund(c2.charge_id);
-  Status st = ledger.DrainLog([&](uint8_t type, std::string_view payload) {
+  Status st = LedgerLog::DrainLog(ledger, [&](uint8_t type, std::string_view payload) {
     records.push_back({type, std::string(payload)});
   });
   if (!st.ok()) fuzz::Fail("DrainLog:", st.ToString());
@@ -93,9 +94,9 @@ void SnapshotCorpus(const Ledger& ledger) {
   for (uint32_t shard = 0; shard < Ledger::ShardCount(); ++shard) {
     std::string payload;
     uint64_t record_no = 0;
-    if (!ledger.SnapshotShard(shard, payload, &record_no).ok()) fuzz::Fail("SnapshotShard");
+    if (!LedgerLog::SnapshotShard(ledger, shard, payload, &record_no).ok()) fuzz::Fail("SnapshotShard");
     if (record_no == 0 && !sections.empty()) continue;  // one empty shard is enough
-    sections.push_back({Ledger::kShardStateSection, uint16_t(shard), uint16_t(record_no), payload});
+    sections.push_back({LedgerLog::kShardStateSection, uint16_t(shard), uint16_t(record_no), payload});
   }
   Put("snapshot_fuzz", "all", fuzz::EncodeSnapshotInput(0, sections));
   for (size_t i = 0; i < sections.size(); ++i) {

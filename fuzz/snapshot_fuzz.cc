@@ -14,6 +14,7 @@
 #include "genledger/clock.h"
 #include "genledger/ledger.h"
 #include "snapshot/snapshot_file.h"
+#include "ledger/ledger_log.h"
 
 using namespace genledger;
 
@@ -35,7 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (s.shard != snapshot::kGlobalShard) s.shard %= Ledger::ShardCount();  // a valid file
       s.record_no = in.U16();
       s.payload = std::string(in.Bytes(in.U16()));
-      if (s.type == 0 || s.type == snapshot::kFooterTag) s.type = Ledger::kShardStateSection;
+      if (s.type == 0 || s.type == snapshot::kFooterTag) s.type = LedgerLog::kShardStateSection;
       sections.push_back(std::move(s));
     }
     std::string file = fuzz::EncodeSnapshotFile(1, Ledger::ShardCount(), sections);
@@ -49,8 +50,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Ledger ledger(Catalog::Default(), opt);
   std::vector<std::pair<uint32_t, uint64_t>> loaded;  // shard, record_no
   auto summary = snapshot::VerifySnapshot(path, {}, [&](const snapshot::SectionView& s) {
-    if (s.type == Ledger::kShardStateSection &&
-        ledger.LoadShardSection(s.shard, s.record_no, s.payload).ok()) {
+    if (s.type == LedgerLog::kShardStateSection &&
+        LedgerLog::LoadShardSection(ledger, s.shard, s.record_no, s.payload).ok()) {
       loaded.emplace_back(s.shard, s.record_no);
     }
     return Status();
@@ -63,12 +64,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (auto [shard, record_no] : loaded) {
     std::string first, second;
     uint64_t no = 0;
-    if (!ledger.SnapshotShard(shard, first, &no).ok()) continue;  // e.g. over the section limit
+    if (!LedgerLog::SnapshotShard(ledger, shard, first, &no).ok()) continue;  // e.g. over the section limit
     if (no != record_no) fuzz::Fail("record number not kept");
     Ledger copy(Catalog::Default(), opt);
-    Status st = copy.LoadShardSection(shard, no, first);
+    Status st = LedgerLog::LoadShardSection(copy, shard, no, first);
     if (!st.ok()) fuzz::Fail("re-encoded shard does not load:", st.ToString());
-    if (!copy.SnapshotShard(shard, second, &no).ok() || first != second) {
+    if (!LedgerLog::SnapshotShard(copy, shard, second, &no).ok() || first != second) {
       fuzz::Fail("shard encoding does not round-trip");
     }
   }

@@ -14,6 +14,7 @@
 #include "genledger/clock.h"
 #include "genledger/ledger.h"
 #include "wal/segment_reader.h"
+#include "ledger/ledger_log.h"
 
 using namespace genledger;
 
@@ -39,14 +40,14 @@ void ApplyAndCheck(const std::vector<Delivered>& records) {
   Ledger one(Catalog::Default(), opt);
   size_t applied_one = 0;
   for (const auto& r : records) {
-    if (!one.ApplyLogRecord(r.type, r.payload).ok()) break;  // replay stops at the first failure
+    if (!LedgerLog::ApplyLogRecord(one, r.type, r.payload).ok()) break;  // replay stops at the first failure
     ++applied_one;
   }
   Ledger batch(Catalog::Default(), opt);
-  std::vector<Ledger::LogRecordView> views;
+  std::vector<LedgerLog::LogRecordView> views;
   for (const auto& r : records) views.push_back({r.type, r.payload});
   size_t applied_batch = 0;
-  (void)batch.ApplyLogBatch(views, &applied_batch);
+  (void)LedgerLog::ApplyLogBatch(batch, views, &applied_batch);
   if (applied_one != applied_batch) {
     fuzz::Fail("ApplyLogBatch applied a different count than ApplyLogRecord",
                std::to_string(applied_batch) + " vs " + std::to_string(applied_one));

@@ -13,6 +13,7 @@
 #include "genledger/ledger.h"
 #include "ledger/log_record.h"
 #include "ledger/shard.h"
+#include "ledger/ledger_log.h"
 
 namespace genledger {
 namespace {
@@ -34,7 +35,7 @@ class ParallelReplayTest : public ::testing::Test {
   // workspaces to touch every shard, in random workspace order: what log lanes write.
   void BuildLog() {
     source_ = Make();
-    source_->EnableLog();
+    LedgerLog::EnableLog(*source_);
     constexpr int kWorkspaces = 3000;
     for (int i = 0; i < kWorkspaces; ++i) {
       ASSERT_TRUE(source_->UpsertWorkspace("ws" + std::to_string(i), i % 5 ? 1'000'000 : kUnlimited, Region::kGlobal).ok());
@@ -62,7 +63,7 @@ class ParallelReplayTest : public ::testing::Test {
         ASSERT_TRUE(source_->Charge(req).status.ok());
       }
     }
-    ASSERT_TRUE(source_->DrainLog([&](uint8_t type, std::string_view p) { log_.push_back({type, std::string(p)}); }).ok());
+    ASSERT_TRUE(LedgerLog::DrainLog(*source_, [&](uint8_t type, std::string_view p) { log_.push_back({type, std::string(p)}); }).ok());
     ASSERT_GT(log_.size(), 60'000u);
   }
 
@@ -102,10 +103,10 @@ TEST_F(ParallelReplayTest, SkipsWhatTheSnapshotAlreadyHolds) {
   std::vector<uint64_t> skip_upto(ledger::kShardCount, 0);
   const size_t prefix = log_.size() / 3;
   for (size_t i = 0; i < prefix; ++i) {
-    ASSERT_TRUE(b->ApplyLogRecord(log_[i].type, log_[i].payload).ok());
+    ASSERT_TRUE(LedgerLog::ApplyLogRecord(*b, log_[i].type, log_[i].payload).ok());
     uint32_t shard = 0;
     uint64_t no = 0;
-    ASSERT_TRUE(Ledger::ParseLogRecordPrefix(log_[i].payload, &shard, &no));
+    ASSERT_TRUE(LedgerLog::ParseLogRecordPrefix(log_[i].payload, &shard, &no));
     skip_upto[shard] = std::max(skip_upto[shard], no);
   }
   ParallelReplayer replayer(*b, skip_upto, 2);
@@ -124,10 +125,10 @@ TEST_F(ParallelReplayTest, AMissingRecordIsCorruptionNamingTheRecordThatCannotAp
   const size_t dropped = 20'000;
   uint32_t shard = 0, other = 0;
   uint64_t no = 0;
-  ASSERT_TRUE(Ledger::ParseLogRecordPrefix(log_[dropped].payload, &shard, &no));
+  ASSERT_TRUE(LedgerLog::ParseLogRecordPrefix(log_[dropped].payload, &shard, &no));
   size_t next = dropped + 1;
   for (; next < log_.size(); ++next) {
-    ASSERT_TRUE(Ledger::ParseLogRecordPrefix(log_[next].payload, &other, &no));
+    ASSERT_TRUE(LedgerLog::ParseLogRecordPrefix(log_[next].payload, &other, &no));
     if (other == shard) break;
   }
   ASSERT_LT(next, log_.size());

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "ledger/ledger_impl.h"
+#include "ledger/ledger_log.h"
 
 namespace genledger {
 namespace {
@@ -32,7 +33,7 @@ class CapacityTest : public ::testing::Test {
   static std::string Id(int i) { return "id-" + std::to_string(i); }
   // A workspace id whose shard differs from `other`'s.
   static std::string OtherShardWorkspace(std::string_view other) {
-    const auto shard_of = [](std::string_view ws) { return Ledger::Impl::ShardOf(Ledger::Impl::HashId(ws)); };
+    const auto shard_of = [](std::string_view ws) { return LedgerLog::Impl::ShardOf(LedgerLog::Impl::HashId(ws)); };
     for (int i = 0;; ++i) {
       std::string ws = "other-" + std::to_string(i);
       if (shard_of(ws) != shard_of(other)) return ws;
@@ -40,15 +41,15 @@ class CapacityTest : public ::testing::Test {
   }
   static void Replay(Ledger& from, Ledger& into) {
     std::vector<std::pair<uint8_t, std::string>> records;
-    ASSERT_TRUE(from.DrainLog([&](uint8_t t, std::string_view p) { records.emplace_back(t, std::string(p)); }).ok());
-    for (const auto& [t, p] : records) ASSERT_TRUE(into.ApplyLogRecord(t, p).ok());
+    ASSERT_TRUE(LedgerLog::DrainLog(from, [&](uint8_t t, std::string_view p) { records.emplace_back(t, std::string(p)); }).ok());
+    for (const auto& [t, p] : records) ASSERT_TRUE(LedgerLog::ApplyLogRecord(into, t, p).ok());
   }
   static void SnapshotInto(const Ledger& from, Ledger& into) {
     for (uint32_t i = 0; i < Ledger::ShardCount(); ++i) {
       std::string payload;
       uint64_t record_no = 0;
-      ASSERT_TRUE(from.SnapshotShard(i, payload, &record_no).ok());
-      ASSERT_TRUE(into.LoadShardSection(i, record_no, payload).ok());
+      ASSERT_TRUE(LedgerLog::SnapshotShard(from, i, payload, &record_no).ok());
+      ASSERT_TRUE(LedgerLog::LoadShardSection(into, i, record_no, payload).ok());
     }
   }
 
@@ -157,7 +158,7 @@ TEST_F(CapacityTest, ReplayAndSnapshotKeepWhatTheBudgetHeld) {
   opt.idempotency_capacity = 65536;
   opt.refund_capacity = 65536;
   auto a = Make(opt);
-  a->EnableLog();
+  LedgerLog::EnableLog(*a);
   ASSERT_TRUE(a->UpsertWorkspace("busy", kUnlimited, Region::kGlobal).ok());
   std::vector<ChargeResult> charges;
   for (int i = 0; i < 20000; ++i) charges.push_back(a->Charge(Text("busy", "u", 1, Id(i))));
@@ -180,7 +181,7 @@ TEST_F(CapacityTest, UserCeilingRefusesNewUsersAndChangesNothing) {
   LedgerOptions opt;
   opt.max_users = 3;
   auto l = Make(opt);
-  l->EnableLog();
+  LedgerLog::EnableLog(*l);
   ASSERT_TRUE(l->UpsertWorkspace("a", 100, Region::kGlobal).ok());
   ASSERT_TRUE(l->UpsertWorkspace("b", 100, Region::kGlobal).ok());
   ASSERT_TRUE(l->Charge(Text("a", "u1")).status.ok());
@@ -227,7 +228,7 @@ TEST_F(CapacityTest, RefusedReserveGivesItsUserSlotBack) {
 // every workspace and user through the public reads (and CheckInvariants' own walk).
 TEST_F(CapacityTest, RunningTotalsEqualAFullWalk) {
   auto l = Make();
-  l->EnableLog();
+  LedgerLog::EnableLog(*l);
   std::mt19937_64 rng(13);
   std::vector<std::string> workspaces;
   for (int w = 0; w < 12; ++w) workspaces.push_back("ws" + std::to_string(w));
@@ -316,7 +317,7 @@ TEST_F(CapacityTest, RunningTotalsEqualAFullWalk) {
 // follow every way a user gets over or back under.
 TEST_F(CapacityTest, OverLimitCountFollowsCapsRefundsReleasesAndResets) {
   auto l = Make();
-  l->EnableLog();
+  LedgerLog::EnableLog(*l);
   ASSERT_TRUE(l->UpsertWorkspace("acme", 100, Region::kGlobal).ok());
   const ChargeResult c = l->Charge(Text("acme", "alice", 8));
   const ReserveResult h = l->Reserve(ReserveRequest{Text("acme", "bob", 6), 0});

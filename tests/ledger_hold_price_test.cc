@@ -12,6 +12,7 @@
 #include "genledger/ledger.h"
 #include "ledger/log_record.h"
 #include "ledger/shard.h"
+#include "ledger/ledger_log.h"
 
 namespace genledger {
 namespace {
@@ -52,11 +53,11 @@ class HoldPriceTest : public ::testing::Test {
   }
   static std::vector<Record> Drain(Ledger& l) {
     std::vector<Record> out;
-    EXPECT_TRUE(l.DrainLog([&](uint8_t t, std::string_view p) { out.push_back({t, std::string(p)}); }).ok());
+    EXPECT_TRUE(LedgerLog::DrainLog(l, [&](uint8_t t, std::string_view p) { out.push_back({t, std::string(p)}); }).ok());
     return out;
   }
   static void Replay(Ledger& l, const std::vector<Record>& log) {
-    for (const Record& r : log) ASSERT_TRUE(l.ApplyLogRecord(r.type, r.payload).ok());
+    for (const Record& r : log) ASSERT_TRUE(LedgerLog::ApplyLogRecord(l, r.type, r.payload).ok());
   }
   // Copies every shard of `from` into `to` through snapshot payloads; `rewrite` may change each.
   template <typename F>
@@ -64,9 +65,9 @@ class HoldPriceTest : public ::testing::Test {
     for (uint32_t i = 0; i < Ledger::ShardCount(); ++i) {
       std::string payload;
       uint64_t no = 0;
-      ASSERT_TRUE(from.SnapshotShard(i, payload, &no).ok());
+      ASSERT_TRUE(LedgerLog::SnapshotShard(from, i, payload, &no).ok());
       payload = rewrite(payload);
-      Status st = to.LoadShardSection(i, no, payload);
+      Status st = LedgerLog::LoadShardSection(to, i, no, payload);
       ASSERT_TRUE(st.ok()) << st.ToString();
     }
   }
@@ -95,7 +96,7 @@ class HoldPriceTest : public ::testing::Test {
 // Before holds kept their price this read the catalog at index UINT32_MAX (a crash).
 TEST_F(HoldPriceTest, WalReplayIntoACatalogWithoutTheModelPricesAsReserved) {
   auto a = Make(before_);
-  a->EnableLog();
+  LedgerLog::EnableLog(*a);
   ReserveVideo(*a);
   const std::vector<Record> log = Drain(*a);
   ASSERT_EQ(log.back().type, uint8_t(ledger::RecordType::kReservePriced));
@@ -110,7 +111,7 @@ TEST_F(HoldPriceTest, WalReplayIntoACatalogWithoutTheModelPricesAsReserved) {
 // Before, the new catalog's rate priced the commit: 28 > 25 held, refused commit_exceeds_hold.
 TEST_F(HoldPriceTest, WalReplayIntoARepricedCatalogPricesAsReserved) {
   auto a = Make(before_);
-  a->EnableLog();
+  LedgerLog::EnableLog(*a);
   ReserveVideo(*a);
   auto b = Make(repriced_);
   Replay(*b, Drain(*a));
@@ -151,7 +152,7 @@ Record ToLegacyReserve(const Record& priced) {
 
 TEST_F(HoldPriceTest, LegacyReserveRecordsTakeTheCurrentPriceOrAreUnpriced) {
   auto a = Make(before_);
-  a->EnableLog();
+  LedgerLog::EnableLog(*a);
   ReserveVideo(*a);
   std::vector<Record> log = Drain(*a);
   log.back() = ToLegacyReserve(log.back());
@@ -243,7 +244,7 @@ TEST_F(HoldPriceTest, SnapshotHoldWithABadUnitIsCorruption) {
   for (uint32_t i = 0; i < Ledger::ShardCount(); ++i) {
     std::string payload;
     uint64_t no = 0;
-    ASSERT_TRUE(a->SnapshotShard(i, payload, &no).ok());
+    ASSERT_TRUE(LedgerLog::SnapshotShard(*a, i, payload, &no).ok());
     // Find the hold by layout: its unit byte is 16 bytes after the hold count.
     ledger::RecordReader r(payload);
     (void)r.U8();
@@ -264,11 +265,11 @@ TEST_F(HoldPriceTest, SnapshotHoldWithABadUnitIsCorruption) {
     for (uint8_t bad : {uint8_t(7), uint8_t(0xFE)}) {
       std::string p = payload;
       p[unit] = char(bad);
-      EXPECT_EQ(b->LoadShardSection(i, no, p).code(), Code::kCorruption);
+      EXPECT_EQ(LedgerLog::LoadShardSection(*b, i, no, p).code(), Code::kCorruption);
     }
     std::string unpriced_with_rate = payload;
     unpriced_with_rate[unit] = char(ledger::kUnpriced);
-    EXPECT_EQ(b->LoadShardSection(i, no, unpriced_with_rate).code(), Code::kCorruption);
+    EXPECT_EQ(LedgerLog::LoadShardSection(*b, i, no, unpriced_with_rate).code(), Code::kCorruption);
     ++rewritten;
   }
   EXPECT_EQ(rewritten, 1);

@@ -16,6 +16,7 @@
 
 #include "genledger/ledger.h"
 #include "ledger/log_record.h"
+#include "ledger/ledger_log.h"
 
 namespace genledger::ledger {
 namespace {
@@ -33,7 +34,7 @@ struct Parsed {
 
 std::vector<Parsed> Parse(const std::string& out) {
   std::vector<Parsed> v;
-  ForEachBufferedRecord(out, [&](uint8_t, std::string_view p) {
+  LedgerLog::ForEachBufferedRecord(out, [&](uint8_t, std::string_view p) {
     Parsed r{};
     std::memcpy(&r.shard, p.data(), 2);
     std::memcpy(&r.no, p.data() + 2, 8);
@@ -115,7 +116,7 @@ TEST(LogLanesTest, ATruncatedLaneIsAnError) {
 // shard (a batch holding record k+1 without k would make CollectLog fail, or show a gap here).
 TEST(LogLanesTest, ConcurrentCollectionsTakeEveryShardsRecordsWithoutGaps) {
   Ledger ledger(Catalog::Default());
-  ledger.EnableLog();
+  LedgerLog::EnableLog(ledger);
   ASSERT_TRUE(ledger.UpsertWorkspace("hot", kUnlimited, Region::kGlobal).ok());
   ASSERT_TRUE(ledger.UpsertWorkspace("other", kUnlimited, Region::kGlobal).ok());
   // Producers run until the collector has taken 50 non-empty batches (or 20 s have passed).
@@ -128,7 +129,7 @@ TEST(LogLanesTest, ConcurrentCollectionsTakeEveryShardsRecordsWithoutGaps) {
     std::string out;
     while (batches_with_records < 50 && std::chrono::steady_clock::now() < deadline) {
       out.clear();
-      collect_status = ledger.CollectLog(out);
+      collect_status = LedgerLog::CollectLog(ledger, out);
       if (!collect_status.ok()) break;
       if (!out.empty()) ++batches_with_records;
       for (const Parsed& r : Parse(out)) {
@@ -167,7 +168,7 @@ TEST(LogLanesTest, ConcurrentCollectionsTakeEveryShardsRecordsWithoutGaps) {
   ASSERT_TRUE(collect_status.ok()) << collect_status.ToString();
   ASSERT_EQ(batches_with_records, 50u) << "the collector ran while records were being appended";
   std::string rest;
-  ASSERT_TRUE(ledger.CollectLog(rest).ok());
+  ASSERT_TRUE(LedgerLog::CollectLog(ledger, rest).ok());
   records += Parse(rest).size();
   EXPECT_EQ(records, 2 + charged.load()) << "every record collected exactly once";
 }

@@ -12,6 +12,7 @@
 #include "genledger/ledger.h"
 #include "ledger/log_record.h"
 #include "ledger/log_record_text.h"
+#include "ledger/ledger_log.h"
 
 namespace genledger {
 namespace {
@@ -23,13 +24,13 @@ struct Record {
 
 std::vector<Record> Drain(Ledger& l) {
   std::vector<Record> out;
-  EXPECT_TRUE(l.DrainLog([&](uint8_t type, std::string_view payload) { out.push_back({type, std::string(payload)}); }).ok());
+  EXPECT_TRUE(LedgerLog::DrainLog(l, [&](uint8_t type, std::string_view payload) { out.push_back({type, std::string(payload)}); }).ok());
   return out;
 }
 
 void ReplayInto(Ledger& l, const std::vector<Record>& records) {
   for (size_t i = 0; i < records.size(); ++i) {
-    Status st = l.ApplyLogRecord(records[i].type, records[i].payload);
+    Status st = LedgerLog::ApplyLogRecord(l, records[i].type, records[i].payload);
     ASSERT_TRUE(st.ok()) << "record " << i << " (" << ledger::RecordTypeName(records[i].type) << "): " << st.ToString();
   }
 }
@@ -53,7 +54,7 @@ class ReplayTest : public ::testing::Test {
 
 TEST_F(ReplayTest, EveryRecordTypeReplaysToTheSameState) {
   auto a = Make();
-  a->EnableLog();
+  LedgerLog::EnableLog(*a);
   ASSERT_TRUE(a->UpsertWorkspace("acme", 100, Region::kGlobal).ok());
   ASSERT_TRUE(a->UpsertWorkspace("china", kUnlimited, Region::kCn).ok());
   ASSERT_TRUE(a->UpsertWorkspace("acme", 120, Region::kGlobal).ok());           // update
@@ -157,7 +158,7 @@ Record ToLegacyCharge(const Record& compact) {
 
 TEST_F(ReplayTest, LegacyChargeRecordsReplayLikeCompactOnes) {
   auto a = Make();
-  a->EnableLog();
+  LedgerLog::EnableLog(*a);
   ASSERT_TRUE(a->UpsertWorkspace("acme", 1000, Region::kGlobal).ok());
   ASSERT_TRUE(a->Charge(Req("acme", "alice", "gpt-4o", 3)).status.ok());               // new user
   ASSERT_TRUE(a->Charge(Req("acme", "alice", "gpt-4o", 2, 0, "idem-1")).status.ok());  // idempotent
@@ -239,7 +240,7 @@ TEST(RecordVarint, RejectsWhatDoesNotFitItsWidth) {
 
 TEST_F(ReplayTest, MalformedCompactChargeIsCorruption) {
   auto a = Make();
-  a->EnableLog();
+  LedgerLog::EnableLog(*a);
   ASSERT_TRUE(a->UpsertWorkspace("acme", 1000, Region::kGlobal).ok());
   ASSERT_TRUE(a->Charge(Req("acme", "alice", "gpt-4o", 3)).status.ok());
   std::vector<Record> log = Drain(*a);
@@ -249,9 +250,9 @@ TEST_F(ReplayTest, MalformedCompactChargeIsCorruption) {
   bad.payload[10] = char(0x85);   // ws becomes an unterminated LEB128 number
   bad.payload.resize(11);
   auto b = Make();
-  ASSERT_TRUE(b->ApplyLogRecord(log[0].type, log[0].payload).ok());
+  ASSERT_TRUE(LedgerLog::ApplyLogRecord(*b, log[0].type, log[0].payload).ok());
   const uint64_t before = b->StateDigest();
-  Status st = b->ApplyLogRecord(bad.type, bad.payload);
+  Status st = LedgerLog::ApplyLogRecord(*b, bad.type, bad.payload);
   EXPECT_EQ(st.code(), Code::kCorruption);
   EXPECT_NE(st.ToString().find("charge_compact"), std::string::npos) << st.ToString();
   EXPECT_EQ(b->StateDigest(), before);
@@ -275,7 +276,7 @@ TEST_F(ReplayTest, DigestSeesADifference) {
 // swept with one recovered from its log). Entries still inside their windows do count.
 TEST_F(ReplayTest, DigestIgnoresWhatTheSweepForgot) {
   auto a = Make();
-  a->EnableLog();
+  LedgerLog::EnableLog(*a);
   ASSERT_TRUE(a->UpsertWorkspace("acme", kUnlimited, Region::kGlobal).ok());
   ChargeResult refunded = a->Charge(Req("acme", "alice", "gpt-4o", 3));
   ASSERT_TRUE(refunded.status.ok());
@@ -303,7 +304,7 @@ TEST_F(ReplayTest, DigestIgnoresWhatTheSweepForgot) {
 
 TEST_F(ReplayTest, RacingLoadWithAConcurrentDrainReplaysExactly) {
   auto a = Make();
-  a->EnableLog();
+  LedgerLog::EnableLog(*a);
   const int kWorkspaces = 40;
   for (int i = 0; i < kWorkspaces; ++i) {
     ASSERT_TRUE(a->UpsertWorkspace("ws" + std::to_string(i), i % 3 ? 3000 : kUnlimited, Region::kGlobal).ok());
@@ -369,24 +370,24 @@ TEST_F(ReplayTest, RacingLoadWithAConcurrentDrainReplaysExactly) {
 
   // The batched, prefetching applier recovery uses gives the same state.
   auto c = Make();
-  std::vector<Ledger::LogRecordView> views;
+  std::vector<LedgerLog::LogRecordView> views;
   for (const Record& r : log) views.push_back({r.type, r.payload});
   size_t applied = 0;
-  ASSERT_TRUE(c->ApplyLogBatch(views, &applied).ok());
+  ASSERT_TRUE(LedgerLog::ApplyLogBatch(*c, views, &applied).ok());
   EXPECT_EQ(applied, log.size());
   EXPECT_EQ(c->StateDigest(), a->StateDigest());
 
   // A batch stops at its first bad record and says how far it got.
   auto d = Make();
-  std::vector<Ledger::LogRecordView> broken(views.begin(), views.begin() + 100);
+  std::vector<LedgerLog::LogRecordView> broken(views.begin(), views.begin() + 100);
   broken[57].payload = broken[57].payload.substr(0, 5);
-  ASSERT_EQ(d->ApplyLogBatch(broken, &applied).code(), Code::kCorruption);
+  ASSERT_EQ(LedgerLog::ApplyLogBatch(*d, broken, &applied).code(), Code::kCorruption);
   EXPECT_EQ(applied, 57u);
 }
 
 TEST_F(ReplayTest, AFullLogLaneRefusesMutationsUntilTheWriterCatchesUp) {
   auto a = Make();
-  a->EnableLog();
+  LedgerLog::EnableLog(*a);
   ASSERT_TRUE(a->UpsertWorkspace("w", kUnlimited, Region::kGlobal).ok());
   uint64_t accepted = 0;
   ChargeResult r;
@@ -407,7 +408,7 @@ TEST_F(ReplayTest, AFullLogLaneRefusesMutationsUntilTheWriterCatchesUp) {
 
 TEST_F(ReplayTest, MalformedRecordsAreCorruptionAndChangeNothing) {
   auto a = Make();
-  a->EnableLog();
+  LedgerLog::EnableLog(*a);
   ASSERT_TRUE(a->UpsertWorkspace("w", 10, Region::kGlobal).ok());
   ASSERT_TRUE(a->Charge(Req("w", "u", "gpt-4o", 2)).status.ok());
   const std::vector<Record> log = Drain(*a);
@@ -416,18 +417,18 @@ TEST_F(ReplayTest, MalformedRecordsAreCorruptionAndChangeNothing) {
   auto b = Make();
   const uint64_t empty = b->StateDigest();
   // A charge before its workspace exists: record number 2 of a shard that has seen none.
-  EXPECT_EQ(b->ApplyLogRecord(log[1].type, log[1].payload).code(), Code::kCorruption);
-  ASSERT_TRUE(b->ApplyLogRecord(log[0].type, log[0].payload).ok());
+  EXPECT_EQ(LedgerLog::ApplyLogRecord(*b, log[1].type, log[1].payload).code(), Code::kCorruption);
+  ASSERT_TRUE(LedgerLog::ApplyLogRecord(*b, log[0].type, log[0].payload).ok());
   const uint64_t created = b->StateDigest();
   EXPECT_NE(created, empty);
   for (size_t cut = 0; cut < log[1].payload.size(); ++cut) {
-    EXPECT_EQ(b->ApplyLogRecord(log[1].type, log[1].payload.substr(0, cut)).code(), Code::kCorruption) << cut;
+    EXPECT_EQ(LedgerLog::ApplyLogRecord(*b, log[1].type, log[1].payload.substr(0, cut)).code(), Code::kCorruption) << cut;
   }
-  EXPECT_EQ(b->ApplyLogRecord(log[1].type, log[1].payload + "x").code(), Code::kCorruption);
-  EXPECT_EQ(b->ApplyLogRecord(99, log[1].payload).code(), Code::kCorruption);
-  EXPECT_EQ(b->ApplyLogRecord(log[0].type, log[0].payload).code(), Code::kCorruption) << "replayed twice";
+  EXPECT_EQ(LedgerLog::ApplyLogRecord(*b, log[1].type, log[1].payload + "x").code(), Code::kCorruption);
+  EXPECT_EQ(LedgerLog::ApplyLogRecord(*b, 99, log[1].payload).code(), Code::kCorruption);
+  EXPECT_EQ(LedgerLog::ApplyLogRecord(*b, log[0].type, log[0].payload).code(), Code::kCorruption) << "replayed twice";
   EXPECT_EQ(b->StateDigest(), created);
-  ASSERT_TRUE(b->ApplyLogRecord(log[1].type, log[1].payload).ok());
+  ASSERT_TRUE(LedgerLog::ApplyLogRecord(*b, log[1].type, log[1].payload).ok());
   EXPECT_EQ(b->StateDigest(), a->StateDigest());
 }
 

@@ -12,6 +12,7 @@
 
 #include "genledger/ledger.h"
 #include "ledger/ledger_impl.h"
+#include "ledger/ledger_log.h"
 
 namespace genledger {
 namespace {
@@ -25,7 +26,7 @@ std::vector<Section> SnapshotAll(const Ledger& l, uint64_t* max_hold_ns = nullpt
   std::vector<Section> out(Ledger::ShardCount());
   for (uint32_t i = 0; i < Ledger::ShardCount(); ++i) {
     uint64_t hold = 0;
-    Status st = l.SnapshotShard(i, out[i].payload, &out[i].record_no, &hold);
+    Status st = LedgerLog::SnapshotShard(l, i, out[i].payload, &out[i].record_no, &hold);
     EXPECT_TRUE(st.ok()) << st.ToString();
     if (max_hold_ns != nullptr) *max_hold_ns = std::max(*max_hold_ns, hold);
   }
@@ -34,7 +35,7 @@ std::vector<Section> SnapshotAll(const Ledger& l, uint64_t* max_hold_ns = nullpt
 
 void LoadAll(Ledger& l, const std::vector<Section>& sections) {
   for (uint32_t i = 0; i < sections.size(); ++i) {
-    Status st = l.LoadShardSection(i, sections[i].record_no, sections[i].payload);
+    Status st = LedgerLog::LoadShardSection(l, i, sections[i].record_no, sections[i].payload);
     ASSERT_TRUE(st.ok()) << "shard " << i << ": " << st.ToString();
   }
 }
@@ -150,7 +151,7 @@ class LedgerSnapshotTest : public ::testing::Test {
 
 TEST_F(LedgerSnapshotTest, RoundTripRebuildsEveryFeature) {
   auto a = Make();
-  a->EnableLog();
+  LedgerLog::EnableLog(*a);
   BuildRichState(*a);
   ASSERT_TRUE(a->CheckInvariants().ok());
   const auto sections = SnapshotAll(*a);
@@ -184,14 +185,14 @@ TEST_F(LedgerSnapshotTest, DamagedPayloadIsCorruptionAndLoadsNothing) {
   auto b = Make();
   // Every truncation, and trailing garbage.
   for (size_t n = 0; n < good.size(); ++n) {
-    ASSERT_EQ(b->LoadShardSection(uint32_t(richest), 0, good.substr(0, n)).code(), Code::kCorruption) << n;
+    ASSERT_EQ(LedgerLog::LoadShardSection(*b, uint32_t(richest), 0, good.substr(0, n)).code(), Code::kCorruption) << n;
   }
-  EXPECT_EQ(b->LoadShardSection(uint32_t(richest), 0, good + "x").code(), Code::kCorruption);
+  EXPECT_EQ(LedgerLog::LoadShardSection(*b, uint32_t(richest), 0, good + "x").code(), Code::kCorruption);
   std::string bad_version = good;
   bad_version[0] = 3;
-  EXPECT_EQ(b->LoadShardSection(uint32_t(richest), 0, bad_version).code(), Code::kCorruption);
+  EXPECT_EQ(LedgerLog::LoadShardSection(*b, uint32_t(richest), 0, bad_version).code(), Code::kCorruption);
   // A payload loaded into the wrong shard: its workspaces hash elsewhere.
-  EXPECT_EQ(b->LoadShardSection(uint32_t((richest + 1) % Ledger::ShardCount()), 0, good).code(), Code::kCorruption);
+  EXPECT_EQ(LedgerLog::LoadShardSection(*b, uint32_t((richest + 1) % Ledger::ShardCount()), 0, good).code(), Code::kCorruption);
   // Random byte flips: each is rejected or yields a consistent ledger, never half a shard.
   std::mt19937 rng(7);
   int rejected = 0;
@@ -199,7 +200,7 @@ TEST_F(LedgerSnapshotTest, DamagedPayloadIsCorruptionAndLoadsNothing) {
     std::string p = good;
     p[rng() % p.size()] ^= char(1 + rng() % 255);
     auto c = Make();
-    Status st = c->LoadShardSection(uint32_t(richest), 0, p);
+    Status st = LedgerLog::LoadShardSection(*c, uint32_t(richest), 0, p);
     if (!st.ok()) {
       ASSERT_EQ(st.code(), Code::kCorruption) << st.ToString();
       ASSERT_EQ(c->StateDigest(), empty_digest);
@@ -209,13 +210,13 @@ TEST_F(LedgerSnapshotTest, DamagedPayloadIsCorruptionAndLoadsNothing) {
   EXPECT_GT(rejected, 500);
   EXPECT_EQ(b->StateDigest(), empty_digest);
   // The shard was left untouched by every failure: the good payload still loads.
-  ASSERT_TRUE(b->LoadShardSection(uint32_t(richest), sections[richest].record_no, good).ok());
-  EXPECT_EQ(b->LoadShardSection(uint32_t(richest), 0, good).code(), Code::kInvalidArgument);   // not empty now
+  ASSERT_TRUE(LedgerLog::LoadShardSection(*b, uint32_t(richest), sections[richest].record_no, good).ok());
+  EXPECT_EQ(LedgerLog::LoadShardSection(*b, uint32_t(richest), 0, good).code(), Code::kInvalidArgument);   // not empty now
 }
 
 TEST_F(LedgerSnapshotTest, SnapshotDuringTrafficPlusLaterRecordsEqualsOriginal) {
   auto a = Make();
-  a->EnableLog();
+  LedgerLog::EnableLog(*a);
   BuildRichState(*a);
   std::vector<Record> log;
   std::atomic<bool> stop{false};
@@ -236,7 +237,7 @@ TEST_F(LedgerSnapshotTest, SnapshotDuringTrafficPlusLaterRecordsEqualsOriginal) 
   std::this_thread::sleep_for(std::chrono::milliseconds(30));
   stop = true;
   for (auto& th : threads) th.join();
-  ASSERT_TRUE(a->DrainLog([&](uint8_t type, std::string_view p) { log.push_back({type, std::string(p)}); }).ok());
+  ASSERT_TRUE(LedgerLog::DrainLog(*a, [&](uint8_t type, std::string_view p) { log.push_back({type, std::string(p)}); }).ok());
 
   auto b = Make();
   LoadAll(*b, sections);
@@ -244,12 +245,12 @@ TEST_F(LedgerSnapshotTest, SnapshotDuringTrafficPlusLaterRecordsEqualsOriginal) 
   for (const Record& r : log) {
     uint32_t shard;
     uint64_t no;
-    ASSERT_TRUE(Ledger::ParseLogRecordPrefix(r.payload, &shard, &no));
+    ASSERT_TRUE(LedgerLog::ParseLogRecordPrefix(r.payload, &shard, &no));
     if (no <= sections[shard].record_no) {
       ++skipped;
       continue;
     }
-    Status st = b->ApplyLogRecord(r.type, r.payload);
+    Status st = LedgerLog::ApplyLogRecord(*b, r.type, r.payload);
     ASSERT_TRUE(st.ok()) << st.ToString();
     ++applied;
   }
@@ -264,20 +265,20 @@ TEST_F(LedgerSnapshotTest, SnapshotDuringTrafficPlusLaterRecordsEqualsOriginal) 
 // partly loaded; ResetForRecovery must return it to exactly the constructed state.
 TEST_F(LedgerSnapshotTest, ResetForRecoveryEmptiesAPartlyLoadedLedger) {
   auto a = Make();
-  a->EnableLog();
+  LedgerLog::EnableLog(*a);
   BuildRichState(*a);
   const auto sections = SnapshotAll(*a);
   const uint64_t empty_digest = Make()->StateDigest();
 
   auto b = Make();
   int wakeups = 0;
-  b->SetLogWakeup([&] { ++wakeups; });
+  LedgerLog::SetLogWakeup(*b, [&] { ++wakeups; });
   for (uint32_t i = 0; i < Ledger::ShardCount() / 2; ++i) {   // as a file damaged half way leaves it
-    ASSERT_TRUE(b->LoadShardSection(i, sections[i].record_no, sections[i].payload).ok());
+    ASSERT_TRUE(LedgerLog::LoadShardSection(*b, i, sections[i].record_no, sections[i].payload).ok());
   }
   ASSERT_NE(b->StateDigest(), empty_digest);
   ASSERT_GT(b->Totals().workspaces, 0u);
-  ASSERT_TRUE(b->ResetForRecovery().ok());
+  ASSERT_TRUE(LedgerLog::ResetForRecovery(*b).ok());
   EXPECT_EQ(b->StateDigest(), empty_digest);
   const LedgerTotals t = b->Totals();
   EXPECT_EQ(t.workspaces, 0u);
@@ -298,13 +299,13 @@ TEST_F(LedgerSnapshotTest, ResetForRecoveryEmptiesAPartlyLoadedLedger) {
   EXPECT_TRUE(b->Charge(Req("acme", "alice", "gpt-4o", 2, 0, "idem-1")).replayed);
 
   // The log wakeup set before the reset survives it.
-  b->EnableLog();
+  LedgerLog::EnableLog(*b);
   ASSERT_TRUE(b->Charge(Req("big", "user1", "gpt-4o", 1)).status.ok());
   EXPECT_GT(wakeups, 0);
 
   // Once logging, the state may have been acknowledged: no reset, nothing changed.
   const uint64_t before = b->StateDigest();
-  EXPECT_EQ(b->ResetForRecovery().code(), Code::kInvalidArgument);
+  EXPECT_EQ(LedgerLog::ResetForRecovery(*b).code(), Code::kInvalidArgument);
   EXPECT_EQ(b->StateDigest(), before);
 }
 
@@ -345,7 +346,7 @@ TEST_F(LedgerSnapshotTest, WrappedRefundRingRoundTrips) {
   // wrap-0's first takes the whole shared pool, so wrap-0's shard keeps only its floor.
   const uint64_t kCapacity = Ledger::ShardCount() * 16 * 5;
   auto a = Make(kCapacity);
-  const auto shard_of = [](std::string_view ws) { return Ledger::Impl::ShardOf(Ledger::Impl::HashId(ws)); };
+  const auto shard_of = [](std::string_view ws) { return LedgerLog::Impl::ShardOf(LedgerLog::Impl::HashId(ws)); };
   std::string filler = "filler";
   while (shard_of(filler) == shard_of("wrap-0")) filler += "x";
   ASSERT_TRUE(a->UpsertWorkspace(filler, kUnlimited, Region::kGlobal).ok());
@@ -381,13 +382,13 @@ TEST_F(LedgerSnapshotTest, WrappedRefundRingRoundTrips) {
 // records after its per-shard record numbers, must equal the live ledger.
 TEST_F(LedgerSnapshotTest, RepeatedSnapshotsDuringGrowthPlusLaterRecordsEqualLive) {
   auto a = Make();
-  a->EnableLog();
+  LedgerLog::EnableLog(*a);
   BuildRichState(*a);
   std::mutex log_mu;
   std::vector<Record> log;
   auto drain = [&] {
     std::lock_guard lock(log_mu);
-    ASSERT_TRUE(a->DrainLog([&](uint8_t type, std::string_view p) { log.push_back({type, std::string(p)}); }).ok());
+    ASSERT_TRUE(LedgerLog::DrainLog(*a, [&](uint8_t type, std::string_view p) { log.push_back({type, std::string(p)}); }).ok());
   };
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
@@ -427,7 +428,7 @@ TEST_F(LedgerSnapshotTest, RepeatedSnapshotsDuringGrowthPlusLaterRecordsEqualLiv
       // Odd rounds start each shard from an empty buffer, so the copy waits for an allocation
       // between sizing and copying, giving traffic more time to change the shard meanwhile.
       if (round % 2 == 1) std::string().swap(buf);
-      ASSERT_TRUE(a->SnapshotShard(i, buf, &sections[i].record_no).ok());
+      ASSERT_TRUE(LedgerLog::SnapshotShard(*a, i, buf, &sections[i].record_no).ok());
       sections[i].payload = buf;
     }
     snapshots.push_back(std::move(sections));
@@ -447,9 +448,9 @@ TEST_F(LedgerSnapshotTest, RepeatedSnapshotsDuringGrowthPlusLaterRecordsEqualLiv
     for (const Record& r : log) {
       uint32_t shard;
       uint64_t no;
-      ASSERT_TRUE(Ledger::ParseLogRecordPrefix(r.payload, &shard, &no));
+      ASSERT_TRUE(LedgerLog::ParseLogRecordPrefix(r.payload, &shard, &no));
       if (no <= sections[shard].record_no) continue;
-      Status st = b->ApplyLogRecord(r.type, r.payload);
+      Status st = LedgerLog::ApplyLogRecord(*b, r.type, r.payload);
       ASSERT_TRUE(st.ok()) << "snapshot " << n << ": " << st.ToString();
       ++applied;
     }

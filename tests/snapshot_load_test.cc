@@ -12,6 +12,7 @@
 #include "genledger/durability.h"
 #include "genledger/ledger.h"
 #include "snapshot/snapshot_file.h"
+#include "ledger/ledger_log.h"
 
 namespace genledger {
 namespace {
@@ -75,8 +76,8 @@ std::string WriteSnapshot(const std::string& dir, const Ledger& source,
     }
     std::string payload;
     uint64_t record_no = 0;
-    EXPECT_TRUE(source.SnapshotShard(i, payload, &record_no).ok());
-    EXPECT_TRUE((*w)->AddSection(Ledger::kShardStateSection, uint16_t(i), record_no, payload).ok());
+    EXPECT_TRUE(LedgerLog::SnapshotShard(source, i, payload, &record_no).ok());
+    EXPECT_TRUE((*w)->AddSection(LedgerLog::kShardStateSection, uint16_t(i), record_no, payload).ok());
   }
   EXPECT_TRUE((*w)->Finish().ok());
   return (*w)->final_path();
@@ -88,10 +89,10 @@ TEST(SnapshotLoadTest, MisplacedPartsAreRefused) {
   const uint32_t shard = 3;
   std::string payload;
   uint64_t record_no = 0;
-  ASSERT_TRUE(source.SnapshotShard(shard, payload, &record_no).ok());
+  ASSERT_TRUE(LedgerLog::SnapshotShard(source, shard, payload, &record_no).ok());
   ASSERT_GT(payload.size(), 16u);
   const std::string a = payload.substr(0, 10), b = payload.substr(10);
-  constexpr uint8_t kPart = Ledger::kShardStatePartSection, kState = Ledger::kShardStateSection;
+  constexpr uint8_t kPart = LedgerLog::kShardStatePartSection, kState = LedgerLog::kShardStateSection;
   const uint16_t s = uint16_t(shard);
   struct Case {
     const char* name;
@@ -135,8 +136,8 @@ TEST(SnapshotLoadTest, PartFollowedByAnotherShardIsRefused) {
   for (uint32_t i = 0; i < Ledger::ShardCount(); ++i) {
     std::string payload;
     uint64_t record_no = 0;
-    ASSERT_TRUE(source.SnapshotShard(i, payload, &record_no).ok());
-    const uint8_t type = i == 0 ? Ledger::kShardStatePartSection : Ledger::kShardStateSection;
+    ASSERT_TRUE(LedgerLog::SnapshotShard(source, i, payload, &record_no).ok());
+    const uint8_t type = i == 0 ? LedgerLog::kShardStatePartSection : LedgerLog::kShardStateSection;
     ASSERT_TRUE((*w)->AddSection(type, uint16_t(i), record_no, i == 0 ? payload.substr(0, 4) : payload).ok());
   }
   ASSERT_TRUE((*w)->Finish().ok());

@@ -21,6 +21,7 @@
 #include "snapshot/format.h"
 #include "snapshot/snapshot_file.h"
 #include "wal/file.h"
+#include "ledger/ledger_log.h"
 
 namespace genledger {
 namespace {
@@ -477,7 +478,7 @@ TEST_F(SnapshotRecoveryTest, UnloadableContentStopsStartUpUnlessTheFileIsAlsoDam
     auto w = snapshot::SnapshotWriter::Open(dir_, ++covered, c.shards);
     ASSERT_TRUE(w.ok()) << w.status().ToString();
     for (uint32_t i = 0; i < c.shards; ++i) {
-      ASSERT_TRUE((*w)->AddSection(Ledger::kShardStateSection, uint16_t(i), 0, "not a shard").ok());
+      ASSERT_TRUE((*w)->AddSection(LedgerLog::kShardStateSection, uint16_t(i), 0, "not a shard").ok());
     }
     ASSERT_TRUE((*w)->Finish().ok());
     const std::string bad = (*w)->final_path();

@@ -152,9 +152,9 @@ class Durability {
   };
   Stats stats() const;
 
-  struct Impl;
-
  private:
+  // Opaque state, defined in src/durability/durability.cc.
+  struct Impl;
   explicit Durability(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

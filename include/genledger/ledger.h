@@ -250,36 +250,8 @@ class Ledger {
   // O(workspaces): for offline tools (genledger-inspect), not for a request path.
   void ForEachWorkspace(const std::function<void(const WorkspaceInfo&)>& f) const;
 
-  // --- Write-ahead log hooks (records: docs/wal-records.md) ---
+  // --- Checks ---
 
-  // From now on every mutation also appends its record to a log lane (held by the mutating
-  // thread), under the shard lock that applied it. Requires: called before any mutation, once.
-  void EnableLog();
-  // Called, on the mutating thread and under a shard lock, whenever an empty log lane gets a
-  // record: the log writer's "there is work" signal. Must be cheap and must not call into the
-  // ledger. Set before EnableLog.
-  void SetLogWakeup(std::function<void()> wakeup);
-  // Moves every pending record to the end of `out`, each as [type u8][payload length u32 LE]
-  // [payload] (ForEachBufferedRecord parses that). The records of one shard come out in the order
-  // they were applied, and a record comes out no earlier than every record of its shard before it
-  // (so writing each call's output whole keeps the log a serial order). kCorruption if that
-  // order cannot be restored, which only a bug can cause: the caller must then stop
-  // acknowledging. Thread-safe; meant for one log writer.
-  Status CollectLog(std::string& out);
-  // CollectLog, then emit(type, payload) for each record it moved.
-  Status DrainLog(const std::function<void(uint8_t type, std::string_view payload)>& emit);
-  // Applies one record's effect, as recovery does. Requires the records of each shard in order.
-  // kCorruption (nothing applied) for a malformed record or one that does not fit the state.
-  Status ApplyLogRecord(uint8_t type, std::string_view payload);
-  // ApplyLogRecord for each record in order, with the cache misses of the batch overlapped
-  // (recovery is bound by memory latency, like charging). Stops at the first failure;
-  // *applied receives how many were applied. Requires: no other thread mutates the shards the
-  // batch touches (recovery gives each shard to one thread).
-  struct LogRecordView {
-    uint8_t type;
-    std::string_view payload;
-  };
-  Status ApplyLogBatch(std::span<const LogRecordView> records, size_t* applied);
   // A hash of the whole observable state at the clock's now: balances, users, holds, charges
   // and idempotency entries still inside their windows, and id counters. Equal ledgers have
   // equal digests; entries past their windows are left out, so a ledger whose sweep
@@ -297,55 +269,16 @@ class Ledger {
 
   // The fixed number of shards; a snapshot records it and is only loadable with the same count.
   static uint32_t ShardCount() noexcept;
-  // Section types of a shard's state (docs/snapshot-format.md): its payload is the parts'
-  // payloads, if any, then the kShardStateSection's, which ends the shard.
-  static constexpr uint8_t kShardStateSection = 1;
-  static constexpr uint8_t kShardStatePartSection = 2;
-  // The largest payload of one shard (docs/snapshot-format.md, "Section types").
-  static constexpr uint64_t kMaxShardStateBytes = uint64_t{64} << 30;
 
-  // Replaces `out` with shard `shard`'s state as one kShardStateSection payload and sets
-  // *record_no to the shard's per-shard record number at the copy: the copy contains the effect
-  // of exactly the shard's records 1..*record_no. Holds only that shard's lock, for the
-  // encoding; *lock_hold_ns (optional) receives how long. Thread-safe, callable during traffic.
-  // Errors: kInvalidArgument for a shard >= ShardCount(); kCapacityExhausted if the payload
-  // would exceed kMaxShardStateBytes (checked on the shard's measured size before the encoding
-  // takes the lock, and again after). The payload may exceed one snapshot section: the caller
-  // splits it (docs/snapshot-format.md).
-  Status SnapshotShard(uint32_t shard, std::string& out, uint64_t* record_no,
-                       uint64_t* lock_hold_ns = nullptr) const;
-
-  // Installs a payload made by SnapshotShard into shard `shard`, whose log position becomes
-  // `record_no` (the next record replayed for it must be record_no + 1).
-  // Requires: the shard is empty (nothing created, applied or loaded) and logging is off.
-  // Guarantees: all or nothing - on error the shard is left untouched.
-  // Errors: kCorruption for any malformed or inconsistent payload (docs/snapshot-format.md,
-  // "Validation when loading"); kInvalidArgument for a bad shard or a non-empty shard.
-  Status LoadShardSection(uint32_t shard, uint64_t record_no, std::string_view payload);
-
-  // Throws away everything the ledger holds, leaving it as if freshly constructed with the same
-  // catalog and options (the log wakeup, if set, is kept). Recovery needs it: it loads a snapshot
-  // in the same pass that verifies it, so a snapshot found damaged late in the file has already
-  // filled part of the ledger, which must be emptied before an older snapshot is tried.
-  // Requires: no other thread uses the ledger during the call, and nothing obtained from it
-  // before (there is nothing: reads return copies) is relied on afterwards.
-  // Errors: kInvalidArgument, with nothing changed, once EnableLog has been called - from then on
-  // the state may have been acknowledged to clients and must never be discarded.
-  Status ResetForRecovery();
-
-  // The shard and per-shard record number a WAL record payload starts with (recovery uses them
-  // to skip records a snapshot already contains). False if the payload is too short. Pure.
-  static bool ParseLogRecordPrefix(std::string_view payload, uint32_t* shard, uint64_t* record_no) noexcept;
+ private:
+  // The write-ahead log and snapshot plumbing (src/ledger/ledger_log.h): only the durability
+  // layer, the ledger's own files and tests reach it, the way LevelDB's WriteBatchInternal
+  // reaches WriteBatch.
+  friend class LedgerLog;
 
   // Opaque state, defined in src/ledger/ledger_impl.h.
   struct Impl;
-
- private:
   std::unique_ptr<Impl> impl_;
 };
-
-// Calls emit(type, payload) for each record of a CollectLog buffer, in order.
-void ForEachBufferedRecord(std::string_view buffer,
-                           const std::function<void(uint8_t type, std::string_view payload)>& emit);
 
 }  // namespace genledger

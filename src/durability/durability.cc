@@ -1,7 +1,7 @@
 // Group commit and recovery (docs/durability.md).
 //
 // Why Ticket() = round + 1 is sound. The writer runs rounds: it first increments `round`, then
-// collects the log lanes, each inside that lane's lock (Ledger::CollectLog). A mutation appends
+// collects the log lanes, each inside that lane's lock (LedgerLog::CollectLog). A mutation appends
 // its record inside its lane's lock; its caller reads `round` after the mutation returned,
 // getting r, and waits for round r + 1. Let Q be the first round whose lane critical section
 // comes after the append's: Q takes the record. Round Q-1's critical section on that lane came
@@ -56,6 +56,7 @@
 #include "log/log.h"
 #include "wal/segment_reader.h"
 #include "wal/segment_writer.h"
+#include "ledger/ledger_log.h"
 
 namespace genledger {
 
@@ -284,7 +285,7 @@ void Durability::Impl::RunRounds() {
     // After clearing `wake`: a request queued from here on also sets it, so it is not slept on.
     ProcessDeletions();
     batch.clear();
-    if (Status st = ledger.CollectLog(batch); !st.ok()) {
+    if (Status st = LedgerLog::CollectLog(ledger, batch); !st.ok()) {
       Fail(Status(Code::kUnavailable, "the log's record order could not be restored: " + st.ToString()));
     }
     if (batch.empty() && !stopping) {
@@ -317,7 +318,7 @@ void Durability::Impl::RunRounds() {
     }
     in_flight_since_ns.store(std::chrono::steady_clock::now().time_since_epoch().count());
     uint64_t records = 0;
-    ForEachBufferedRecord(batch, [&](uint8_t type, std::string_view payload) {
+    LedgerLog::ForEachBufferedRecord(batch, [&](uint8_t type, std::string_view payload) {
       writer->Append(type, payload);
       ++records;
     });
@@ -433,7 +434,7 @@ Status Durability::Impl::TakeSnapshot() {
   uint64_t max_hold_ns = 0;
   for (uint32_t i = 0; i < Ledger::ShardCount(); ++i) {
     uint64_t record_no = 0, hold_ns = 0;
-    Status st = ledger.SnapshotShard(i, snapshot_buf, &record_no, &hold_ns);
+    Status st = LedgerLog::SnapshotShard(ledger, i, snapshot_buf, &record_no, &hold_ns);
     if (st.ok()) st = WriteShardSections(**w, i, record_no, snapshot_buf, opt.snapshot_section_bytes);
     if (!st.ok()) return fail(st);   // the writer's destructor removes the temporary file
     max_hold_ns = std::max(max_hold_ns, hold_ns);
@@ -603,8 +604,8 @@ Result<std::unique_ptr<Durability>> Durability::Open(Ledger& ledger, DurabilityO
   impl->writer = std::move(*writer);
 
   Impl* raw = impl.get();
-  ledger.SetLogWakeup([raw] { raw->Wakeup(); });
-  ledger.EnableLog();
+  LedgerLog::SetLogWakeup(ledger, [raw] { raw->Wakeup(); });
+  LedgerLog::EnableLog(ledger);
   raw->thread = std::thread([raw] { raw->Run(); });
   if (options.snapshot_interval_s != 0) raw->snapshot_thread = std::thread([raw] { raw->SnapshotLoop(); });
   report.elapsed_ms = uint64_t(

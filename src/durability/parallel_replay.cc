@@ -9,6 +9,7 @@
 #include <concurrentqueue/blockingconcurrentqueue.h>
 
 #include "ledger/shard.h"
+#include "ledger/ledger_log.h"
 
 namespace genledger {
 
@@ -63,7 +64,7 @@ ParallelReplayer::ParallelReplayer(Ledger& ledger, const std::vector<uint64_t>& 
 ParallelReplayer::~ParallelReplayer() { (void)Finish(); }
 
 void ParallelReplayer::Run(Worker& w) {
-  std::vector<Ledger::LogRecordView> views;
+  std::vector<LedgerLog::LogRecordView> views;
   std::vector<uint32_t> order;   // views[k] is b->recs[order[k]]
   for (;;) {
     Batch* b = nullptr;
@@ -85,7 +86,7 @@ void ParallelReplayer::Run(Worker& w) {
         views.push_back({r.type, std::string_view(b->bytes).substr(r.offset, r.length)});
       }
       size_t applied = 0;
-      Status st = ledger_.ApplyLogBatch(views, &applied);
+      Status st = LedgerLog::ApplyLogBatch(ledger_, views, &applied);
       w.applied += applied;
       if (!st.ok()) {
         const Batch::Rec& bad = b->recs[order[applied]];
@@ -111,7 +112,7 @@ void ParallelReplayer::Dispatch(unsigned i) {
 Status ParallelReplayer::Add(const wal::Frame& f) {
   uint32_t shard = 0;
   uint64_t no = 0;
-  if (!Ledger::ParseLogRecordPrefix(f.payload, &shard, &no)) {
+  if (!LedgerLog::ParseLogRecordPrefix(f.payload, &shard, &no)) {
     return Status(Code::kCorruption, "WAL record seq " + std::to_string(f.seq) + " at offset " +
                                          std::to_string(f.offset) + " is too short for its shard prefix");
   }

@@ -3,7 +3,7 @@
 // Shards own disjoint workspaces, so only the order of records *within* a shard matters (design
 // notes §1). The scanning thread hands each record to the worker that owns its shard
 // (shard % workers), in batches over bounded queues; each worker applies its batches in order
-// with Ledger::ApplyLogBatch, which overlaps their cache misses. Records a snapshot already
+// with LedgerLog::ApplyLogBatch, which overlaps their cache misses. Records a snapshot already
 // contains are skipped by per-shard record number before they are queued.
 #pragma once
 

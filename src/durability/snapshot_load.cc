@@ -11,6 +11,7 @@
 #include "snapshot/format.h"
 #include "snapshot/snapshot_dir.h"
 #include "snapshot/snapshot_file.h"
+#include "ledger/ledger_log.h"
 
 namespace genledger {
 
@@ -42,7 +43,7 @@ Status LoadSnapshot(Ledger& ledger, const std::string& path, std::vector<uint64_
         for (Task* t = nullptr;;) {
           todo.wait_dequeue(t);
           if (t == nullptr) return;
-          Status st = ledger.LoadShardSection(t->shard, t->record_no, t->payload);
+          Status st = LedgerLog::LoadShardSection(ledger, t->shard, t->record_no, t->payload);
           if (!st.ok()) {
             std::lock_guard lock(error_mu);
             if (worker_error.ok()) {
@@ -78,16 +79,16 @@ Status LoadSnapshot(Ledger& ledger, const std::string& path, std::vector<uint64_
   auto on_section = [&](const snapshot::SectionView& sec) -> Status {
     // After a content error only verification remains: loading more would be wasted.
     if (!content_error.ok() || worker_failed.load(std::memory_order_relaxed)) return Status();
-    const bool piece = sec.type == Ledger::kShardStateSection || sec.type == Ledger::kShardStatePartSection;
+    const bool piece = sec.type == LedgerLog::kShardStateSection || sec.type == LedgerLog::kShardStatePartSection;
     const bool continues = in_parts && sec.shard == parts_shard && sec.record_no == parts_record_no;
     if (!piece || sec.shard >= Ledger::ShardCount() || seen[sec.shard] || (in_parts && !continues) ||
-        parts.size() + sec.payload.size() > Ledger::kMaxShardStateBytes) {
+        parts.size() + sec.payload.size() > LedgerLog::kMaxShardStateBytes) {
       content_error = Status(Code::kCorruption, path + ": offset " + std::to_string(sec.offset) +
                                                     ": unexpected section (type " + std::to_string(sec.type) +
                                                     ", shard " + std::to_string(sec.shard) + ")");
       return Status();
     }
-    if (sec.type == Ledger::kShardStatePartSection) {
+    if (sec.type == LedgerLog::kShardStatePartSection) {
       if (!in_parts) parts_offset = sec.offset;
       in_parts = true;
       parts_shard = sec.shard;
@@ -136,13 +137,13 @@ Status WriteShardSections(snapshot::SnapshotWriter& writer, uint32_t shard, uint
   const uint64_t max = max_section_bytes == 0 ? snapshot::kMaxSectionBytes
                                               : std::min<uint64_t>(max_section_bytes, snapshot::kMaxSectionBytes);
   while (payload.size() > max) {
-    if (Status st = writer.AddSection(Ledger::kShardStatePartSection, uint16_t(shard), record_no, payload.substr(0, max));
+    if (Status st = writer.AddSection(LedgerLog::kShardStatePartSection, uint16_t(shard), record_no, payload.substr(0, max));
         !st.ok()) {
       return st;
     }
     payload.remove_prefix(max);
   }
-  return writer.AddSection(Ledger::kShardStateSection, uint16_t(shard), record_no, payload);
+  return writer.AddSection(LedgerLog::kShardStateSection, uint16_t(shard), record_no, payload);
 }
 
 Result<SnapshotRecovery> LoadNewestValidSnapshot(Ledger& ledger, const std::string& dir) {
@@ -165,7 +166,7 @@ Result<SnapshotRecovery> LoadNewestValidSnapshot(Ledger& ledger, const std::stri
     if (summary.ok()) return st;
     out.rejected.push_back(std::move(summary));
     // Whatever the rejected file put in the ledger (up to all of it) must not mix with the next.
-    if (Status reset = ledger.ResetForRecovery(); !reset.ok()) return reset;
+    if (Status reset = LedgerLog::ResetForRecovery(ledger); !reset.ok()) return reset;
   }
   return out;
 }

@@ -9,6 +9,7 @@
 #include "genledger/ledger.h"
 #include "genledger/status.h"
 #include "snapshot/snapshot_file.h"
+#include "ledger/ledger_log.h"
 
 namespace genledger {
 
@@ -25,16 +26,16 @@ namespace genledger {
 //    wins over any error of the content found before the damage.
 //  - the file verified (summary->ok()) but this build cannot load it: kInvalidArgument for another
 //    shard count; kCorruption naming the file and offset for an unexpected, repeated, misplaced
-//    or missing shard section (or part), a shard over Ledger::kMaxShardStateBytes, or a payload
+//    or missing shard section (or part), a shard over LedgerLog::kMaxShardStateBytes, or a payload
 //    the ledger rejects.
 // On error the ledger may be partly loaded - a bad whole-file CRC is only found at the footer,
-// after every section was loaded - and must be discarded or reset (Ledger::ResetForRecovery).
+// after every section was loaded - and must be discarded or reset (LedgerLog::ResetForRecovery).
 Status LoadSnapshot(Ledger& ledger, const std::string& path, std::vector<uint64_t>* skip_upto, uint64_t* sections,
                     snapshot::SnapshotSummary* summary = nullptr);
 
-// Writes shard `shard`'s payload (Ledger::SnapshotShard) as its sections: pieces of at most
-// max_section_bytes (0: snapshot::kMaxSectionBytes), the last one a Ledger::kShardStateSection and
-// any before it Ledger::kShardStatePartSection, all with `record_no` (docs/snapshot-format.md,
+// Writes shard `shard`'s payload (LedgerLog::SnapshotShard) as its sections: pieces of at most
+// max_section_bytes (0: snapshot::kMaxSectionBytes), the last one a LedgerLog::kShardStateSection and
+// any before it LedgerLog::kShardStatePartSection, all with `record_no` (docs/snapshot-format.md,
 // "Section types"). A payload that fits one section is written as one kShardStateSection, as
 // before parts existed. Errors: the writer's.
 Status WriteShardSections(snapshot::SnapshotWriter& writer, uint32_t shard, uint64_t record_no,
@@ -57,7 +58,7 @@ struct SnapshotRecovery {
 // Start-up's snapshot step: loads into `ledger` the newest snapshot of `dir` whose file verifies,
 // reading each candidate once. Candidates are tried newest first; one whose file fails
 // verification (even at its last byte, after all of it was loaded) is recorded in `rejected`,
-// the ledger is emptied (Ledger::ResetForRecovery) and the next older one is tried: the newest
+// the ledger is emptied (LedgerLog::ResetForRecovery) and the next older one is tried: the newest
 // snapshot that verifies is chosen, as a separate verification pass would choose it.
 // Requires: `ledger` is empty and logging is off.
 // Guarantees on success: the ledger holds exactly the chosen snapshot's state (nothing of any

@@ -57,7 +57,7 @@ Ledger::Impl::Impl(std::shared_ptr<const Catalog> c, LedgerOptions o)
 }
 
 namespace {
-constexpr size_t kHintBytes = sizeof(std::atomic<ledger::Workspace*>) << Ledger::Impl::kHintBits;
+constexpr size_t kHintBytes = sizeof(std::atomic<ledger::Workspace*>) << LedgerLog::Impl::kHintBits;
 constexpr size_t kHugePage = size_t(2) << 20;
 }  // namespace
 
@@ -106,8 +106,8 @@ Prepared Prepare(const ChargeRequest& req) {
       p.status = cost.status();
     } else {
       p.cost = *cost;
-      p.hash = Ledger::Impl::HashId(req.workspace);
-      p.shard = Ledger::Impl::ShardOf(p.hash);
+      p.hash = LedgerLog::Impl::HashId(req.workspace);
+      p.shard = LedgerLog::Impl::ShardOf(p.hash);
     }
   }
   return p;
@@ -124,7 +124,7 @@ struct Admission {
   bool user_slot = false;                     // a place under max_users was taken for a new user
 };
 
-Admission Admit(Ledger::Impl& impl, Shard& s, const ChargeRequest& req, const Prepared& p,
+Admission Admit(LedgerLog::Impl& impl, Shard& s, const ChargeRequest& req, const Prepared& p,
                 IdempotentOp op, uint64_t ttl_ms, uint64_t now) {
   Admission a;
   a.ws = impl.FindFast(s, req.workspace, p.hash);
@@ -172,7 +172,7 @@ Admission Admit(Ledger::Impl& impl, Shard& s, const ChargeRequest& req, const Pr
 
 User& UserFor(Shard& s, Admission& a, std::string_view user_id, IdempotencyParams& params) {
   if (a.user < 0) {
-    a.user = Ledger::Impl::AddUser(s, *a.ws, user_id);
+    a.user = LedgerLog::Impl::AddUser(s, *a.ws, user_id);
     params.user = uint32_t(a.user);
   }
   return a.ws->users[size_t(a.user)];
@@ -209,7 +209,7 @@ void LogIdempotency(ledger::RecordBuilder& b, const ChargeRequest& req) {
 namespace {
 
 // Requires `lane` held (null when not logging).
-ChargeResult ChargePrepared(Ledger::Impl& impl, ledger::LogLane* lane, const ChargeRequest& req, const Prepared& p) {
+ChargeResult ChargePrepared(LedgerLog::Impl& impl, ledger::LogLane* lane, const ChargeRequest& req, const Prepared& p) {
   ChargeResult r;
   if (!p.status.ok()) {
     r.status = p.status;
@@ -244,7 +244,7 @@ ChargeResult ChargePrepared(Ledger::Impl& impl, ledger::LogLane* lane, const Cha
   ws.used += p.cost;
   u.used += p.cost;
   s.used += p.cost;
-  r.charge_id = Ledger::Impl::RecordCharge(s, ws, uint32_t(a.user), p.cost, now);
+  r.charge_id = LedgerLog::Impl::RecordCharge(s, ws, uint32_t(a.user), p.cost, now);
   if (lane != nullptr) {
     auto b = impl.Log(lane, s, ledger::RecordType::kChargeCompact);
     b.UVar(ws.index);
@@ -420,7 +420,7 @@ ReserveResult Ledger::Reserve(const ReserveRequest& req) {
 namespace {
 
 // Finds an open hold, expiring it first if its TTL ran out. On failure says why.
-Status FindOpenHold(Ledger::Impl& impl, ledger::LogLane* lane, Shard& s, uint64_t seq, uint64_t now,
+Status FindOpenHold(LedgerLog::Impl& impl, ledger::LogLane* lane, Shard& s, uint64_t seq, uint64_t now,
                     boost::unordered_flat_map<uint64_t, Hold>::iterator& out) {
   out = s.holds.find(seq);
   if (out == s.holds.end()) {
@@ -434,7 +434,7 @@ Status FindOpenHold(Ledger::Impl& impl, ledger::LogLane* lane, Shard& s, uint64_
                          " names a workspace or user that does not exist");
   }
   if (out->second.expires_at_ms <= now) {
-    Ledger::Impl::DropHold(s, out);
+    LedgerLog::Impl::DropHold(s, out);
     if (lane != nullptr) impl.Log(lane, s, ledger::RecordType::kExpire).U64(seq);
     return Status(Code::kReservationSettled, "the reservation expired and was released");
   }
@@ -501,13 +501,13 @@ namespace {
 // (id = seq << kShardBits | shard); takes a log lane and that shard's lock, refuses while the
 // lane is full, and runs f(lane, shard, seq, now, result) under the lock.
 template <typename R, typename F>
-R WithIdShard(Ledger::Impl& impl, uint64_t id, F&& f) {
+R WithIdShard(LedgerLog::Impl& impl, uint64_t id, F&& f) {
   R r;
   const uint64_t now = impl.clock->NowMs();
   Shard& s = impl.shards[ledger::IdShard(id)];
   LaneHold lane(impl);
   std::lock_guard lock(s.mu);
-  if (Status room = Ledger::Impl::LogRoom(lane.get()); !room.ok()) {
+  if (Status room = LedgerLog::Impl::LogRoom(lane.get()); !room.ok()) {
     r.status = std::move(room);
     return r;
   }
@@ -628,27 +628,32 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
   });
 }
 
-void Ledger::EnableLog() {
+void LedgerLog::EnableLog(Ledger& ledger) {
+  Impl& im = *ledger.impl_;
   for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
-    Shard& s = impl_->shards[i];
+    Shard& s = im.shards[i];
     std::lock_guard lock(s.mu);
-    impl_->lanes.StartNumbering(i, s.log_records);
+    im.lanes.StartNumbering(i, s.log_records);
   }
-  impl_->logging = true;
+  im.logging = true;
 }
 
-void Ledger::SetLogWakeup(std::function<void()> wakeup) { impl_->log_wakeup = std::move(wakeup); }
+void LedgerLog::SetLogWakeup(Ledger& ledger, std::function<void()> wakeup) {
+  ledger.impl_->log_wakeup = std::move(wakeup);
+}
 
-Status Ledger::CollectLog(std::string& out) { return impl_->lanes.Collect(out); }
+Status LedgerLog::CollectLog(Ledger& ledger, std::string& out) { return ledger.impl_->lanes.Collect(out); }
 
-Status Ledger::DrainLog(const std::function<void(uint8_t type, std::string_view payload)>& emit) {
+Status LedgerLog::DrainLog(Ledger& ledger, const std::function<void(uint8_t type, std::string_view payload)>& emit) {
   std::string taken;
-  Status st = CollectLog(taken);
+  Status st = CollectLog(ledger, taken);
   ForEachBufferedRecord(taken, emit);
   return st;
 }
 
-Status Ledger::ApplyLogRecord(uint8_t type, std::string_view payload) { return impl_->Apply(type, payload); }
+Status LedgerLog::ApplyLogRecord(Ledger& ledger, uint8_t type, std::string_view payload) {
+  return ledger.impl_->Apply(type, payload);
+}
 
 uint64_t Ledger::ExpireReservations() {
   const uint64_t now = impl_->clock->NowMs();

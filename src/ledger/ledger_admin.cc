@@ -31,16 +31,16 @@ constexpr const char* kWorkspaceIdRule = "workspace must be 1-128 bytes of [A-Za
 // is full, finds the workspace, and runs f(lane, shard, workspace) under the lock. `lane` is
 // null for reads and when the ledger is not logging.
 template <typename T, typename F>
-Result<T> WithWorkspace(Ledger::Impl& impl, std::string_view workspace, bool mutates, F&& f) {
+Result<T> WithWorkspace(LedgerLog::Impl& impl, std::string_view workspace, bool mutates, F&& f) {
   if (!IsValidId(workspace)) return Status(Code::kInvalidId, kWorkspaceIdRule);
-  const size_t hash = Ledger::Impl::HashId(workspace);
-  Shard& s = impl.shards[Ledger::Impl::ShardOf(hash)];
+  const size_t hash = LedgerLog::Impl::HashId(workspace);
+  Shard& s = impl.shards[LedgerLog::Impl::ShardOf(hash)];
   std::optional<LaneHold> lane;
   if (mutates) lane.emplace(impl);
   std::lock_guard lock(s.mu);
   ledger::LogLane* l = lane ? lane->get() : nullptr;
-  if (Status room = Ledger::Impl::LogRoom(l); !room.ok()) return room;
-  Workspace* ws = Ledger::Impl::Find(s, workspace, hash);
+  if (Status room = LedgerLog::Impl::LogRoom(l); !room.ok()) return room;
+  Workspace* ws = LedgerLog::Impl::Find(s, workspace, hash);
   if (ws == nullptr) return NoWorkspace();
   return f(l, s, *ws);
 }

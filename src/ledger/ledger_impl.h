@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "genledger/ledger.h"
+#include "ledger/ledger_log.h"
 #include "ledger/log_lanes.h"
 #include "ledger/shard.h"
 #include "ledger/shared_budget.h"
@@ -147,7 +148,7 @@ struct Ledger::Impl {
 // otherwise. Take it before any shard lock (docs/durability.md, "The write path").
 class LaneHold {
  public:
-  explicit LaneHold(Ledger::Impl& impl) noexcept : lane_(impl.logging ? impl.lanes.Acquire() : nullptr) {}
+  explicit LaneHold(LedgerLog::Impl& impl) noexcept : lane_(impl.logging ? impl.lanes.Acquire() : nullptr) {}
   ~LaneHold() {
     if (lane_ != nullptr) ledger::LogLanes::Release(lane_);
   }

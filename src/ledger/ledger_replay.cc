@@ -243,8 +243,8 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
   return Status();
 }
 
-void ForEachBufferedRecord(std::string_view buffer,
-                           const std::function<void(uint8_t type, std::string_view payload)>& emit) {
+void LedgerLog::ForEachBufferedRecord(std::string_view buffer,
+                                      const std::function<void(uint8_t type, std::string_view payload)>& emit) {
   while (buffer.size() >= ledger::kBufferedHeader) {
     uint32_t len;
     std::memcpy(&len, buffer.data() + 1, 4);
@@ -254,7 +254,8 @@ void ForEachBufferedRecord(std::string_view buffer,
   }
 }
 
-Status Ledger::ApplyLogBatch(std::span<const LogRecordView> records, size_t* applied) {
+Status LedgerLog::ApplyLogBatch(Ledger& ledger, std::span<const LogRecordView> records, size_t* applied) {
+  Impl& im = *ledger.impl_;
   // Records that name a workspace by index carry it right after the prefix, and the ones that
   // name a user carry it right after that (docs/wal-records.md). `user` is kNewUser when the
   // record names no existing user.
@@ -296,22 +297,22 @@ Status Ledger::ApplyLogBatch(std::span<const LogRecordView> records, size_t* app
     // The caller owns these shards exclusively, so reading their vectors without the lock is safe.
     for (size_t i = 0; i < n; ++i) {
       has[i] = indexes(records[base + i], &shard[i], &ws[i], &user[i]) &&
-               ws[i] < impl_->shards[shard[i]].workspaces.size();
-      if (has[i]) __builtin_prefetch(&impl_->shards[shard[i]].workspaces[ws[i]]);
+               ws[i] < im.shards[shard[i]].workspaces.size();
+      if (has[i]) __builtin_prefetch(&im.shards[shard[i]].workspaces[ws[i]]);
     }
     for (size_t i = 0; i < n; ++i) {
       if (!has[i]) continue;
-      const Workspace* w = impl_->shards[shard[i]].workspaces[ws[i]].get();
+      const Workspace* w = im.shards[shard[i]].workspaces[ws[i]].get();
       __builtin_prefetch(w, 1);
       __builtin_prefetch(reinterpret_cast<const char*>(w) + 64, 1);
     }
     for (size_t i = 0; i < n; ++i) {
       if (!has[i] || user[i] == ledger::kNewUser) continue;
-      const Workspace* w = impl_->shards[shard[i]].workspaces[ws[i]].get();
+      const Workspace* w = im.shards[shard[i]].workspaces[ws[i]].get();
       if (user[i] < w->users.size()) __builtin_prefetch(w->users.data() + user[i], 1);
     }
     for (size_t i = 0; i < n; ++i) {
-      if (Status st = impl_->Apply(records[base + i].type, records[base + i].payload); !st.ok()) return st;
+      if (Status st = im.Apply(records[base + i].type, records[base + i].payload); !st.ok()) return st;
       ++*applied;
     }
   }

@@ -172,11 +172,11 @@ size_t MeasureShard(const Shard& s, const Catalog& catalog) {
 
 }  // namespace
 
-Status Ledger::SnapshotShard(uint32_t shard, std::string& out, uint64_t* record_no,
-                             uint64_t* lock_hold_ns) const {
+Status LedgerLog::SnapshotShard(const Ledger& ledger, uint32_t shard, std::string& out, uint64_t* record_no,
+                                uint64_t* lock_hold_ns) {
   if (shard >= ledger::kShardCount) return Status(Code::kInvalidArgument, "shard out of range");
-  const Shard& s = impl_->shards[shard];
-  const Catalog& catalog = *impl_->catalog;
+  const Shard& s = ledger.impl_->shards[shard];
+  const Catalog& catalog = *ledger.impl_->catalog;
   // Sized (and zero-filled) before the lock, with room for what traffic may add meanwhile; if
   // the shard outgrows that, the writer grows the buffer under the lock, which is only slower.
   const size_t measured = MeasureShard(s, catalog);

@@ -45,16 +45,16 @@ struct StagedEntry {
 
 }  // namespace
 
-bool Ledger::ParseLogRecordPrefix(std::string_view payload, uint32_t* shard, uint64_t* record_no) noexcept {
+bool LedgerLog::ParseLogRecordPrefix(std::string_view payload, uint32_t* shard, uint64_t* record_no) noexcept {
   RecordReader r(payload);
   *shard = r.U16();
   *record_no = r.U64();
   return r.ok();
 }
 
-Status Ledger::LoadShardSection(uint32_t shard, uint64_t record_no, std::string_view payload) {
+Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t record_no, std::string_view payload) {
   if (shard >= ledger::kShardCount) return Status(Code::kInvalidArgument, "shard out of range");
-  Impl& im = *impl_;
+  Impl& im = *ledger.impl_;
   const Catalog& catalog = *im.catalog;
   auto item_of = [&](std::string_view model) -> uint32_t {
     if (model.empty()) return UINT32_MAX;
@@ -264,17 +264,18 @@ Status Ledger::LoadShardSection(uint32_t shard, uint64_t record_no, std::string_
   return Status();
 }
 
-Status Ledger::ResetForRecovery() {
-  if (impl_->logging) {
+Status LedgerLog::ResetForRecovery(Ledger& ledger) {
+  std::unique_ptr<Impl>& impl = ledger.impl_;
+  if (impl->logging) {
     return Status(Code::kInvalidArgument, "the ledger is logging; its state cannot be thrown away");
   }
   // A new Impl rather than clearing each structure: every field (shards, counters, the lookup
   // hints that point at the workspaces about to be freed) is back to its constructed value by
   // construction, including any added later. Built before the old one goes, so a failed
   // allocation leaves the ledger as it was.
-  auto fresh = std::make_unique<Impl>(impl_->catalog, impl_->opt);
-  fresh->log_wakeup = std::move(impl_->log_wakeup);
-  impl_ = std::move(fresh);
+  auto fresh = std::make_unique<Impl>(impl->catalog, impl->opt);
+  fresh->log_wakeup = std::move(impl->log_wakeup);
+  impl = std::move(fresh);
   return Status();
 }
 

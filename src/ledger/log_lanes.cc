@@ -7,14 +7,14 @@
 
 #include <boost/endian/conversion.hpp>
 
-#include "genledger/ledger.h"
+#include "ledger/ledger_log.h"
 
 namespace genledger::ledger {
 
 namespace {
 
 // The record at lane[p]: [type u8][payload length u32][payload], the payload starting with its
-// shard and record number (read as replay reads them, Ledger::ParseLogRecordPrefix).
+// shard and record number (read as replay reads them, LedgerLog::ParseLogRecordPrefix).
 struct Head {
   size_t size = 0;
   uint32_t shard = 0;
@@ -26,7 +26,7 @@ bool ReadHead(std::string_view lane, size_t p, Head* h) noexcept {
   std::memcpy(&len, lane.data() + p + 1, sizeof len);
   h->size = kBufferedHeader + boost::endian::little_to_native(len);
   return h->size <= lane.size() - p &&
-         Ledger::ParseLogRecordPrefix(lane.substr(p + kBufferedHeader, h->size - kBufferedHeader), &h->shard, &h->no) &&
+         LedgerLog::ParseLogRecordPrefix(lane.substr(p + kBufferedHeader, h->size - kBufferedHeader), &h->shard, &h->no) &&
          h->shard < kShardCount;
 }
 
