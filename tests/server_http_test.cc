@@ -23,15 +23,7 @@
 namespace genledger::server {
 namespace {
 
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
-namespace net = boost::asio;
-namespace json = boost::json;
-using tcp = net::ip::tcp;
-using Response = http::response<http::string_body>;
-
-using namespace beast_test;
+using namespace beast_test;   // the namespace aliases, tokens and clients shared with other tests
 
 class ServerTest : public ::testing::Test {
  protected:
