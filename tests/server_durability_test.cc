@@ -125,7 +125,13 @@ class ServerDurabilityTest : public ::testing::Test {
     durability_.reset();
   }
 
-  LatchFileSystem* latch_ = nullptr;   // opened at tear-down so the writer can stop
+  // Owned by the fixture, not the test body: the server and the WAL writer use it until
+  // TearDown, which opens it so the writer can stop.
+  LatchFileSystem& UseLatch() {
+    latch_ = std::make_unique<LatchFileSystem>();
+    return *latch_;
+  }
+  std::unique_ptr<LatchFileSystem> latch_;
   genledger::testing::TempDir tmp_;
   const std::string dir_ = tmp_.path();
   std::shared_ptr<Ledger> ledger_;
@@ -161,8 +167,7 @@ TEST_F(ServerDurabilityTest, AnsweredMutationsSurviveARestart) {
 // charge refused because of the balance it left (402) and a GET that sees it all wait; an
 // answer that reads no ledger state does not. Once the latch opens they all arrive.
 TEST_F(ServerDurabilityTest, AnswersWaitForWhatTheyObservedToBeDurable) {
-  LatchFileSystem latch;
-  latch_ = &latch;
+  LatchFileSystem& latch = UseLatch();
   Start(&latch);
   Conn c(server_->port());
   std::string body;
@@ -205,8 +210,7 @@ TEST_F(ServerDurabilityTest, AnswersWaitForWhatTheyObservedToBeDurable) {
 // for a held fdatasync, the server applies exactly --max-ws-inflight frames and then stops
 // reading; once the disk answers, every frame is applied and answered, in order.
 TEST_F(ServerDurabilityTest, WebSocketBackpressureBoundsHeldReplies) {
-  LatchFileSystem latch;
-  latch_ = &latch;
+  LatchFileSystem& latch = UseLatch();
   ServerOptions opt;
   opt.max_ws_inflight = 4;
   Start(&latch, opt);
@@ -259,8 +263,7 @@ TEST_F(ServerDurabilityTest, AnIdleWalHasNothingToWaitFor) {
 // parked reply is answered 503 at its deadline, its outcome unknown; a retry with the same id
 // after the disk recovers gets the original result, applied once.
 TEST_F(ServerDurabilityTest, AHungFsyncShowsInHealthAndParkedRepliesMeetTheirDeadline) {
-  LatchFileSystem latch;
-  latch_ = &latch;
+  LatchFileSystem& latch = UseLatch();
   ServerOptions opt;
   opt.reply_deadline_ms = 50;
   opt.health_unsynced_ms = 1;
