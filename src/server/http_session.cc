@@ -301,7 +301,10 @@ class HttpSession final : public SessionBase, public std::enable_shared_from_thi
 
 void StartHttpSession(tcp::socket&& socket, Server::Impl& srv, size_t idx, Listener listener) {
   auto session = std::make_shared<HttpSession>(std::move(socket), srv, idx, listener);
-  net::post(*srv.ctxs[idx], [session] { session->Run(); });
+  // Moved, not copied: the only reference must live on the session's own thread, or a session
+  // that ends quickly would be destroyed here (the accepting thread) and touch its thread's
+  // registry from the wrong thread (TSan: data race on registry[idx]).
+  net::post(*srv.ctxs[idx], [session = std::move(session)] { session->Run(); });
 }
 
 }  // namespace genledger::server
