@@ -1,4 +1,4 @@
-// Gate operations: charge, quote, reserve, commit, release, refund, expiry.
+// Gate operations: charge, quote, reserve, expiry (commit, release and refund: ledger_settle.cc).
 #include "genledger/ledger.h"
 
 #include <sys/mman.h>
@@ -417,31 +417,6 @@ ReserveResult Ledger::Reserve(const ReserveRequest& req) {
   return r;
 }
 
-namespace {
-
-// Finds an open hold, expiring it first if its TTL ran out. On failure says why.
-Status FindOpenHold(LedgerLog::Impl& impl, ledger::LogLane* lane, Shard& s, uint64_t seq, uint64_t now,
-                    boost::unordered_flat_map<uint64_t, Hold>::iterator& out) {
-  out = s.holds.find(seq);
-  if (out == s.holds.end()) {
-    // Reservation ids are dense per shard, so any earlier id was issued and has since settled.
-    if (seq >= 1 && seq < s.next_reservation_seq) return Status(Code::kReservationSettled);
-    return Status(Code::kUnknownReservation);
-  }
-  const Hold& h = out->second;
-  if (h.workspace >= s.workspaces.size() || h.user >= s.workspaces[h.workspace]->users.size()) {
-    return InternalError("reservation " + std::to_string(seq) + " of shard " + std::to_string(s.index) +
-                         " names a workspace or user that does not exist");
-  }
-  if (out->second.expires_at_ms <= now) {
-    LedgerLog::Impl::DropHold(s, out);
-    if (lane != nullptr) impl.Log(lane, s, ledger::RecordType::kExpire).U64(seq);
-    return Status(Code::kReservationSettled, "the reservation expired and was released");
-  }
-  return Status();
-}
-
-}  // namespace
 
 uint64_t Ledger::Impl::DropHold(Shard& s, boost::unordered_flat_map<uint64_t, Hold>::iterator it) {
   const Hold h = it->second;
@@ -493,139 +468,6 @@ uint64_t Ledger::Impl::ExpireShard(ledger::LogLane* lane, Shard& s, uint64_t now
   s.idempotency.Sweep(now_ms);
   s.charges.Expire(now_ms);
   return n;
-}
-
-namespace {
-
-// The frame of every operation addressed by a charge or reservation id: the id names the shard
-// (id = seq << kShardBits | shard); takes a log lane and that shard's lock, refuses while the
-// lane is full, and runs f(lane, shard, seq, now, result) under the lock.
-template <typename R, typename F>
-R WithIdShard(LedgerLog::Impl& impl, uint64_t id, F&& f) {
-  R r;
-  const uint64_t now = impl.clock->NowMs();
-  Shard& s = impl.shards[ledger::IdShard(id)];
-  LaneHold lane(impl);
-  std::lock_guard lock(s.mu);
-  if (Status room = LedgerLog::Impl::LogRoom(lane.get()); !room.ok()) {
-    r.status = std::move(room);
-    return r;
-  }
-  f(lane.get(), s, ledger::IdSeq(id), now, r);
-  return r;
-}
-
-}  // namespace
-
-CommitResult Ledger::Commit(uint64_t reservation_id, std::optional<Usage> actual) {
-  return WithIdShard<CommitResult>(*impl_, reservation_id, [&](ledger::LogLane* lane, Shard& s, uint64_t seq, uint64_t now, CommitResult& r) {
-    boost::unordered_flat_map<uint64_t, Hold>::iterator it;
-    r.status = FindOpenHold(*impl_, lane, s, seq, now, it);
-    if (!r.status.ok()) return;
-    const Hold h = it->second;
-    uint64_t cost = h.held;
-    if (actual.has_value()) {
-      if (!h.priced()) {
-        r.status = Status(Code::kUnknownModel,
-                          "this reservation's model is no longer in the catalog and the reservation was "
-                          "recorded without its price, so a usage cannot be priced: commit it without a usage "
-                          "(the whole hold) or release it");
-        return;
-      }
-      if (h.unit > kMaxUnitCode) {
-        r.status = InternalError("reservation " + std::to_string(seq) + " has unit code " + std::to_string(h.unit));
-        return;
-      }
-      Result<uint64_t> c = Cost(Price{Unit(h.unit), h.rate_milli}, *actual, "this reservation's model");
-      if (!c.ok()) {
-        r.status = c.status();
-        return;
-      }
-      if (*c > h.held) {
-        r.status = Status(Code::kCommitExceedsHold, "the actual cost " + std::to_string(*c) +
-                                                        " is more than the " + std::to_string(h.held) + " held");
-        return;
-      }
-      cost = *c;
-    }
-    Impl::CommitHold(s, it, cost);
-    Workspace& ws = *s.workspaces[h.workspace];
-    r.cost = cost;
-    r.charge_id = Impl::RecordCharge(s, ws, h.user, cost, now);
-    r.remaining = ws.remaining();
-    if (lane != nullptr) impl_->Log(lane, s, ledger::RecordType::kCommit).U64(seq).U64(cost).U64(now);
-  });
-}
-
-ReleaseResult Ledger::Release(uint64_t reservation_id) {
-  return WithIdShard<ReleaseResult>(*impl_, reservation_id, [&](ledger::LogLane* lane, Shard& s, uint64_t seq, uint64_t now, ReleaseResult& r) {
-    boost::unordered_flat_map<uint64_t, Hold>::iterator it;
-    r.status = FindOpenHold(*impl_, lane, s, seq, now, it);
-    if (!r.status.ok()) return;
-    const uint32_t ws_index = it->second.workspace;
-    r.released = Impl::DropHold(s, it);
-    if (lane != nullptr) impl_->Log(lane, s, ledger::RecordType::kRelease).U64(seq);
-    r.remaining = s.workspaces[ws_index]->remaining();
-  });
-}
-
-RefundResult Ledger::Refund(uint64_t charge_id) {
-  return WithIdShard<RefundResult>(*impl_, charge_id, [&](ledger::LogLane* lane, Shard& s, uint64_t seq, uint64_t now, RefundResult& r) {
-    ledger::ChargeRecord* c = s.charges.Find(seq);
-    if (c == nullptr) {
-      r.status = (seq >= 1 && seq < s.charges.next_seq())
-                     ? Status(Code::kUnknownCharge, "the charge is too old to refund (beyond the refund capacity)")
-                     : Status(Code::kUnknownCharge);
-      return;
-    }
-    // The window first: an expired charge answers the same whether or not the sweep has
-    // forgotten it yet (docs/api.md: outside the window is unknown_charge).
-    if (s.charges.Expired(*c, now)) {
-      r.status = Status(Code::kUnknownCharge, "the charge is outside the refund window");
-      return;
-    }
-    if (c->refunded()) {
-      r.status = Status(Code::kAlreadyRefunded);
-      return;
-    }
-    if (c->workspace >= s.workspaces.size() || c->user >= s.workspaces[c->workspace]->users.size()) {
-      r.status = InternalError("charge " + std::to_string(seq) + " of shard " + std::to_string(s.index) +
-                               " names a workspace or user that does not exist");
-      return;
-    }
-    Workspace& ws = *s.workspaces[c->workspace];
-    if (c->period() != ledger::ChargeRecord::PeriodBits(ws.period)) {
-      // Charged before a period reset: its cost left `used` with the old period, so it is given
-      // back to the current period's allowance instead (docs/ledger.md, "Refunds").
-      Impl::RefundToAllowance(s, ws, c->cost);
-      c->set_refunded();
-      r.refunded = c->cost;
-      if (lane != nullptr) {
-        impl_->Log(lane, s, ledger::RecordType::kRefundToAllowance).U64(seq).U32(c->workspace).U64(c->cost);
-      }
-      r.remaining = ws.remaining();
-      return;
-    }
-    User& u = ws.users[c->user];
-    // The charge is in this period's `used`, so these hold unless the ledger is inconsistent;
-    // replay refuses such a record, so acknowledging it would make the log unrecoverable.
-    if (ws.used < c->cost || u.used < c->cost) {
-      r.status = InternalError("charge " + std::to_string(seq) + " of shard " + std::to_string(s.index) +
-                               " costs more than its workspace's or user's used");
-      return;
-    }
-    const bool was_over = ws.over_limit_users != 0 && ledger::IsOverLimit(u);
-    ws.used -= c->cost;
-    u.used -= c->cost;
-    s.used -= c->cost;
-    if (was_over && !ledger::IsOverLimit(u)) --ws.over_limit_users;
-    c->set_refunded();
-    r.refunded = c->cost;
-    if (lane != nullptr) {
-      impl_->Log(lane, s, ledger::RecordType::kRefund).U64(seq).U32(c->workspace).U32(c->user).U64(c->cost);
-    }
-    r.remaining = ws.remaining();
-  });
 }
 
 void LedgerLog::EnableLog(Ledger& ledger) {
