@@ -1,9 +1,12 @@
+// Request routing and the gate ops: the route table (Api::Routes) and HandleHttp, and charge,
+// quote, reserve, commit, release and refund over HTTP, /v1/batch and WebSocket frames. The
+// service and admin routes and the access checks are in api_admin.cc.
+
 #include "server/api.h"
 
 #include "log/log.h"
+#include "server/api_internal.h"
 
-#include <cctype>
-#include <charconv>
 #include <chrono>
 #include <optional>
 #include <span>
@@ -40,15 +43,6 @@ uint32_t RequiredFields(OpKind k) {
   return 0;
 }
 
-void SetError(HttpReply& out, const WireError& e) {
-  out.status = e.http;
-  out.body = ErrorBody(e);
-}
-
-void SetError(HttpReply& out, int http, std::string_view code, std::string msg) {
-  SetError(out, WireError::Make(http, code, std::move(msg)));
-}
-
 WireError WithCost(const Status& s, uint64_t cost, uint64_t remaining) {
   WireError e = WireError::FromStatus(s);
   if (s.code() == Code::kInsufficientGenerations || s.code() == Code::kUserLimitExceeded) {
@@ -74,8 +68,6 @@ bool Split(std::string_view path, std::string_view (&seg)[5], int& n) {
     path.remove_prefix(slash + 1);
   }
 }
-
-thread_local ParsedBody tl_body;
 
 // A capacity ceiling (workspaces, users, open holds, ... : 429) refuses requests: one log line a
 // minute at most, with the count, so the operator learns a limit is in the way.
@@ -278,7 +270,7 @@ bool Api::RunOps(const std::vector<OpRequest>& ops, std::string& out) {
 }
 
 void Api::Batch(std::string_view body, HttpReply& out) {
-  ParsedBody& pb = tl_body;
+  ParsedBody& pb = ThreadParsedBody();
   ParseBody(body, BodyShape::kBatch, limits_.max_batch_ops, pb);
   if (!pb.error.ok()) return SetError(out, pb.error);
   out.status = 200;
@@ -289,7 +281,7 @@ void Api::Batch(std::string_view body, HttpReply& out) {
 
 bool Api::HandleFrame(std::string_view text, std::string& out) {
   auto start = std::chrono::steady_clock::now();
-  ParsedBody& pb = tl_body;
+  ParsedBody& pb = ThreadParsedBody();
   ParseBody(text, BodyShape::kFrame, limits_.max_batch_ops, pb);
   bool observed = false;
   if (pb.error.ok() && durability_ != nullptr && !durability_->status().ok()) {
@@ -315,61 +307,6 @@ bool Api::HandleFrame(std::string_view text, std::string& out) {
                                  .count()));
   return observed;
 }
-
-bool Api::AuthorizeWebSocket(std::string_view authorization, HttpReply& out) {
-  Role role = auth_->Check(authorization);
-  if (role == Role::kNone) {
-    out.www_authenticate = true;
-    SetError(out, 401, "unauthorized", "missing or invalid bearer token");
-    return false;
-  }
-  if (role < Role::kGate) {
-    SetError(out, 403, "forbidden", "the token's role may not use /v1/ws (needs gate or admin)");
-    return false;
-  }
-  return true;
-}
-
-namespace {
-
-// GET /v1/workspaces/{ws}/users?limit=&cursor= (docs/api.md): one page of users.
-void ListUsersPage(const Ledger& ledger, std::string_view ws, std::string_view query, HttpReply& out) {
-  constexpr size_t kDefaultLimit = 100;
-  std::optional<std::string> limit_text, cursor;
-  if (!FindQueryParam(query, "limit", &limit_text) || !FindQueryParam(query, "cursor", &cursor)) {
-    return SetError(out, 400, "invalid_argument", "malformed %-escape in the query string");
-  }
-  size_t limit = kDefaultLimit;
-  if (limit_text) {
-    const char* end = limit_text->data() + limit_text->size();
-    auto [p, ec] = std::from_chars(limit_text->data(), end, limit);
-    if (ec != std::errc() || p != end || limit < 1 || limit > Ledger::kMaxUsersPage) {
-      return SetError(out, 400, "invalid_argument",
-                      "limit must be an integer from 1 to " + std::to_string(Ledger::kMaxUsersPage));
-    }
-  }
-  if (cursor && cursor->empty()) {
-    return SetError(out, 400, "invalid_argument", "cursor must be a next_cursor returned by this endpoint");
-  }
-  Result<UserPage> page = ledger.ListUsers(ws, limit, cursor ? std::string_view(*cursor) : std::string_view());
-  if (!page.ok()) return SetError(out, WireError::FromStatus(page.status()));
-  out.status = 200;
-  out.body.clear();
-  AppendUsers(out.body, *page);
-}
-
-}  // namespace
-
-// One routed HTTP request, as the route handlers see it.
-struct Api::Call {
-  std::string_view method;
-  std::string_view seg[5];   // the path's segments, e.g. {"v1", "workspaces", ws, "users", user}
-  int n = 0;
-  std::string_view query;
-  std::string_view body;
-  std::string_view authorization;
-  Role role = Role::kNone;
-};
 
 // Which listener serves a route (Listener): the API's routes, the metrics listener's, or both.
 constexpr uint8_t kOnApi = 1, kOnMetrics = 2;
@@ -435,56 +372,14 @@ bool PatternMatches(std::string_view pattern, const std::string_view* seg, int n
   }
 }
 
-// Parses an admin body holding one object with fields among `allowed`, all of `required`;
-// nullptr (and `out` filled with the error) when it is not.
-const OpRequest* ParseAdminBody(std::string_view body, uint32_t allowed, uint32_t required,
-                                bool allow_empty, HttpReply& out) {
-  ParsedBody& pb = tl_body;
-  ParseBody(body, BodyShape::kObject, 1, pb, allow_empty);
-  if (!pb.error.ok()) {
-    SetError(out, pb.error);
-    return nullptr;
-  }
-  const OpRequest& r = pb.ops[0];
-  if (!r.error.ok()) {
-    SetError(out, r.error);
-    return nullptr;
-  }
-  WireError e = CheckFields(r, allowed, required);
-  if (!e.ok()) {
-    SetError(out, e);
-    return nullptr;
-  }
-  return &r;
-}
-
-void ReplyWorkspace(const Result<WorkspaceInfo>& w, HttpReply& out) {
-  out.ledger_state = true;
-  if (!w.ok()) return SetError(out, WireError::FromStatus(w.status()));
-  out.status = 200;
-  out.body.clear();
-  AppendWorkspace(out.body, *w);
-}
-
 }  // namespace
-
-void Api::HandleHealth(const Call&, HttpReply& out) { Health(out); }
-
-void Api::HandleMetrics(const Call& c, HttpReply& out) {
-  if (!MetricsAllowed(c.authorization, out)) return;
-  out.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  out.body = metrics_->Render(ledger_->Totals());
-  if (durability_ != nullptr) out.body += RenderDurabilityMetrics(*durability_);
-}
-
-void Api::HandleCatalog(const Call&, HttpReply& out) { out.body = ledger_->catalog().ToJson(); }
 
 void Api::HandleWsWithoutUpgrade(const Call&, HttpReply& out) {
   SetError(out, 400, "invalid_argument", "/v1/ws needs a WebSocket upgrade request");
 }
 
 void Api::HandleOp(const Call& c, HttpReply& out) {
-  ParsedBody& pb = tl_body;
+  ParsedBody& pb = ThreadParsedBody();
   ParseBody(c.body, BodyShape::kObject, 1, pb);
   if (!pb.error.ok()) return SetError(out, pb.error);
   std::string fields = "{";
@@ -500,113 +395,6 @@ void Api::HandleOp(const Call& c, HttpReply& out) {
 }
 
 void Api::HandleBatch(const Call& c, HttpReply& out) { Batch(c.body, out); }
-
-void Api::HandleGetWorkspace(const Call& c, HttpReply& out) {
-  ReplyWorkspace(ledger_->GetWorkspace(c.seg[2]), out);
-}
-
-void Api::HandlePutWorkspace(const Call& c, HttpReply& out) {
-  const OpRequest* r = ParseAdminBody(c.body, kFLimit | kFRegion, 0, false, out);
-  if (!r) return;
-  // A partial update: the fields not given are kept, read under the lock that applies it.
-  WorkspaceUpdate update;
-  if (r->has(kFRegion)) {
-    Result<Region> rg = ParseRegion(r->region);
-    if (!rg.ok())
-      return SetError(out, 400, "invalid_argument", "field 'region' must be \"global\" or \"cn\"");
-    update.region = *rg;
-  }
-  if (r->has(kFLimit)) update.limit = r->limit;
-  ReplyWorkspace(ledger_->UpdateWorkspace(c.seg[2], update), out);
-}
-
-void Api::HandleListUsers(const Call& c, HttpReply& out) {
-  out.ledger_state = true;
-  ListUsersPage(*ledger_, c.seg[2], c.query, out);
-}
-
-void Api::HandlePutUser(const Call& c, HttpReply& out) {
-  const std::string_view ws = c.seg[2];
-  const OpRequest* r = ParseAdminBody(c.body, kFLimit, kFLimit, false, out);
-  if (!r) return;
-  Result<UserInfo> u = ledger_->SetUserLimit(ws, c.seg[4], r->limit);
-  out.ledger_state = true;
-  if (!u.ok()) return SetError(out, WireError::FromStatus(u.status()));
-  out.status = 200;
-  out.body = "{\"workspace\":";
-  AppendJsonString(out.body, ws);
-  out.body += ",\"user\":";
-  AppendJsonString(out.body, u->user);
-  out.body += ",\"used\":";
-  AppendU64(out.body, u->used);
-  out.body += ",\"reserved\":";
-  AppendU64(out.body, u->reserved);
-  out.body += ",\"limit\":";
-  AppendLimit(out.body, u->limit);
-  out.body += "}";
-}
-
-void Api::HandleTopUp(const Call& c, HttpReply& out) {
-  const OpRequest* r = ParseAdminBody(c.body, kFAmount, kFAmount, false, out);
-  if (!r) return;
-  ReplyWorkspace(ledger_->TopUp(c.seg[2], r->amount), out);
-}
-
-void Api::HandleReset(const Call& c, HttpReply& out) {
-  if (!ParseAdminBody(c.body, 0, 0, true, out)) return;
-  ReplyWorkspace(ledger_->ResetPeriod(c.seg[2]), out);
-}
-
-void Api::Health(HttpReply& out) {
-  if (durability_ == nullptr) {
-    out.body = "{\"status\":\"ok\",\"wal\":\"off\"}";
-  } else if (Status wal = durability_->status(); !wal.ok()) {
-    // No answer derived from ledger state can be given until a restart recovers the log: what
-    // it would show may include changes the log lost.
-    out.status = 503;
-    out.body = "{\"status\":\"failing\",\"wal\":\"failed\",\"error\":";
-    AppendJsonString(out.body, wal.message());
-    out.body += "}";
-  } else if (const uint64_t age = durability_->UnsyncedAgeMs(); age >= health_unsynced_ms_) {
-    // A hung fdatasync: every answer waits for it (and runs into its deadline), so say so.
-    out.status = 503;
-    out.body = "{\"status\":\"degraded\",\"wal\":\"slow\",\"unsynced_ms\":";
-    AppendU64(out.body, age);
-    out.body += "}";
-  } else {
-    out.body = "{\"status\":\"ok\",\"wal\":\"ok\"}";
-  }
-}
-
-bool Api::MetricsAllowed(std::string_view authorization, HttpReply& out) {
-  if (!policy_.metrics_need_token) return true;
-  // The metrics token, or any token with a role (open mode grants no role here: with
-  // --metrics-token set, an open server still wants that token).
-  if (!policy_.metrics_token.empty() && Auth::Matches(authorization, policy_.metrics_token)) return true;
-  if (!auth_->open() && auth_->Check(authorization) >= Role::kRead) return true;
-  out.www_authenticate = true;
-  SetError(out, 401, "unauthorized", "/metrics needs the metrics token or a read token");
-  return false;
-}
-
-bool Api::CheckOrigin(std::optional<std::string_view> origin, HttpReply& out) {
-  if (!origin) return true;
-  for (const std::string& allowed : policy_.origins) {
-    if (allowed.size() != origin->size()) continue;
-    bool same = true;
-    for (size_t i = 0; i < allowed.size() && same; ++i) {
-      same = std::tolower(static_cast<unsigned char>(allowed[i])) ==
-             std::tolower(static_cast<unsigned char>((*origin)[i]));
-    }
-    if (same) return true;
-  }
-  out = HttpReply{};
-  SetError(out, 403, "forbidden_origin",
-           "requests from another site's page are refused (the Origin header is neither this "
-           "server's origin nor an --allow-origin)");
-  metrics_->Count(MetricOp::kOther, 403);
-  return false;
-}
 
 void Api::HandleHttp(std::string_view method, std::string_view target,
                      std::string_view authorization, std::string_view body, HttpReply& out,

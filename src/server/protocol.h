@@ -57,7 +57,13 @@ enum FieldBit : uint32_t {
   kFRegion = 1u << 14,
   kFAmount = 1u << 15,
 };
+// The name of field `bit` ("?" for none), and the bit of field `name` (0 for an unknown name).
 std::string_view FieldName(uint32_t bit) noexcept;
+uint32_t FieldBitOf(std::string_view name) noexcept;
+
+// Digits only (JSON integer text without sign/fraction/exponent) that fit a u64: true and `out`
+// set, else false.
+bool ParseU64Text(std::string_view text, uint64_t& out) noexcept;
 
 // Every field any request body may carry, typed. Which ones a given operation accepts is
 // checked afterwards by CheckFields.
