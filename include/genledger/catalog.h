@@ -85,6 +85,21 @@ Result<uint64_t> Cost(const CatalogItem& item, const Usage& usage);
 // The same rules for a Price; `model` names the item in error messages.
 Result<uint64_t> Cost(const Price& price, const Usage& usage, std::string_view model);
 
+// The largest usage of `price` whose cost is at most `budget` generations (any budget, UINT64_MAX
+// included): MaxQuantity in units for items not priced per second, MaxSecondsMilli in
+// milliseconds of each of `outputs` outputs (0 means 1) for per-second items. Closed forms
+// (docs/pricing.md, "Largest affordable usage"), with n = max(outputs, 1):
+//   MaxQuantity     = min(kMaxQuantity,     floor(budget x 1,000 / rate_milli))
+//   MaxSecondsMilli = min(kMaxSecondsMilli, floor(floor(budget / n) x 1,000,000 / rate_milli))
+// and the cap for a free item (rate 0). Guarantees: exact against Cost(): for the result m,
+// m <= the cap; m = 0 exactly when the smallest usage (1 unit / 1 ms) costs more than `budget`;
+// otherwise Cost(m) <= budget and, unless m is the cap, Cost(m + 1) > budget (for seconds:
+// m + 1 ms). kInvalidQuantity when `outputs` > kMaxOutputs or when the function does not fit the
+// price's unit (MaxQuantity of a per-second item, MaxSecondsMilli of any other). Integer
+// arithmetic only, never overflows for any 32-bit rate; thread-safe (pure function).
+Result<uint64_t> MaxQuantity(const Price& price, uint64_t budget);
+Result<uint64_t> MaxSecondsMilli(const Price& price, uint32_t outputs, uint64_t budget);
+
 // Parses a non-negative decimal with at most 3 fractional digits from its JSON text
 // ("3", "3.03", "0.5", "1e1" is rejected) into thousandths: "3.03" -> 3030.
 // kInvalidQuantity for anything else (sign, exponent, >3 decimals, empty, overflow past `max`).
