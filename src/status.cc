@@ -27,6 +27,7 @@ std::string_view CodeName(Code code) noexcept {
     case Code::kIOError: return "io_error";
     case Code::kNotFound: return "not_found";
     case Code::kInternal: return "internal";
+    case Code::kUnknownGrant: return "unknown_grant";
   }
   return "unknown_error";
 }

@@ -86,6 +86,21 @@ TEST_F(ReplayTest, EveryRecordTypeReplaysToTheSameState) {
   ASSERT_TRUE(a->ResetPeriod("acme").ok());
   ASSERT_TRUE(a->Charge(Req("acme", "alice", "o3", 1)).status.ok());
   ASSERT_TRUE(a->Refund(before_reset.charge_id).status.ok());   // refund_to_allowance
+  WorkspaceUpdate plan;
+  plan.interval = Interval::kMinute;   // idempotency ids stay inside their window
+  plan.rollover = RolloverSpec{5, 1};
+  ASSERT_TRUE(a->UpdateWorkspace("china", plan).ok());                         // set_plan
+  GrantRequest g;
+  g.amount = 50;
+  g.priority = 0;
+  auto grant = a->AddGrant("china", g);                                          // grant
+  ASSERT_TRUE(grant.ok());
+  ChargeResult from_grant = a->Charge(Req("china", "li", "gpt-4o", 2));
+  ASSERT_TRUE(from_grant.status.ok());
+  ASSERT_TRUE(a->Refund(from_grant.charge_id).status.ok());                     // refund_sources
+  ASSERT_TRUE(a->VoidGrant("china", grant->grant).ok());                         // grant_end
+  clock_.Advance(60 * 1000);
+  ASSERT_TRUE(a->Charge(Req("china", "li", "gpt-4o", 1)).status.ok());          // rollover first
 
   const std::vector<Record> log = Drain(*a);
   std::set<uint8_t> types;

@@ -325,18 +325,20 @@ TEST_F(LedgerTest, RefundFromAnEarlierPeriodGoesToTheCurrentAllowance) {
   EXPECT_EQ(r.remaining, 5u);
   WorkspaceInfo w = Ws("acme");
   EXPECT_EQ(w.used, 8u);          // this period's charges stay charged
-  EXPECT_EQ(w.topup, 3u);
-  EXPECT_EQ(w.limit, 13u);
+  EXPECT_EQ(w.granted_remaining, 3u);   // a refund grant ending with the period
+  EXPECT_EQ(w.limit, 10u);
+  EXPECT_EQ(w.remaining, 5u);
   EXPECT_EQ(ledger_->ListUsers("acme", 10)->users.at(0).used, 8u);
   ExpectInvariants();
   // At most once, answered as a state conflict (409).
   RefundResult again = ledger_->Refund(c.charge_id);
   EXPECT_EQ(again.status.code(), Code::kAlreadyRefunded);
-  EXPECT_EQ(Ws("acme").limit, 13u);
+  EXPECT_EQ(Ws("acme").remaining, 5u);
   EXPECT_TRUE(ledger_->Charge(Text("acme", "bob", 3)).status.ok());
   // Like a top-up it ends with the period.
   ASSERT_TRUE(ledger_->ResetPeriod("acme").ok());
-  EXPECT_EQ(Ws("acme").limit, 10u);
+  EXPECT_EQ(Ws("acme").granted_remaining, 0u);
+  EXPECT_EQ(Ws("acme").remaining, 10u);
   ExpectInvariants();
 }
 
@@ -637,8 +639,9 @@ TEST_F(LedgerTest, TopUpAddsToThisPeriodOnly) {
   ASSERT_TRUE(ledger_->Charge(Text("acme", "u", 10)).status.ok());
   auto w = ledger_->TopUp("acme", 5);
   ASSERT_TRUE(w.ok());
-  EXPECT_EQ(w->limit, 15u);
+  EXPECT_EQ(w->limit, 10u);       // the plan's allowance; the top-up is a grant on top
   EXPECT_EQ(w->topup, 5u);
+  EXPECT_EQ(w->granted_remaining, 5u);
   EXPECT_EQ(w->remaining, 5u);
   EXPECT_TRUE(ledger_->Charge(Text("acme", "u", 5)).status.ok());
   auto reset = ledger_->ResetPeriod("acme");

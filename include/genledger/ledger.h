@@ -18,6 +18,7 @@
 
 #include "genledger/catalog.h"
 #include "genledger/clock.h"
+#include "genledger/period.h"
 #include "genledger/status.h"
 
 namespace genledger {
@@ -58,6 +59,55 @@ struct LedgerOptions {
   uint64_t max_users = 10'000'000;
 };
 
+// --- Subscriptions (docs/ledger.md, "Subscriptions") -----------------------------------
+
+// What happens to a charge the workspace's allowance cannot cover. The codes are stored on disk.
+enum class OverageMode : uint8_t {
+  kHard = 0,     // refused (402 insufficient_generations)
+  kSoft = 1,     // accepted, the uncovered part counted as overage, up to overage_limit
+  kShadow = 2,   // nothing refused for the allowance or a user cap; results say what hard would refuse
+};
+std::string_view OverageModeName(OverageMode m) noexcept;   // "hard", "soft", "shadow"
+Result<OverageMode> ParseOverageMode(std::string_view text);
+
+// Where a grant came from. The codes are stored on disk; kPlan names the plan allowance in
+// listings only.
+enum class GrantSource : uint8_t { kPlan = 0, kTopup = 1, kPromo = 2, kAdjustment = 3, kRefund = 4, kRollover = 5 };
+std::string_view GrantSourceName(GrantSource s) noexcept;   // "plan", "topup", ...
+// Parses what an admin may create: "topup", "promo", "adjustment".
+Result<GrantSource> ParseGrantSource(std::string_view text);
+
+inline constexpr uint16_t kDefaultGrantPriority = 100;
+inline constexpr uint16_t kMaxGrantPriority = 1000;
+// Live grants an admin may add to one workspace (rollover and refund grants come on top).
+inline constexpr size_t kMaxGrantsPerWorkspace = 64;
+inline constexpr uint32_t kMaxRolloverPeriods = 24;
+
+struct RolloverSpec {
+  uint64_t max = 0;        // 0: no rollover; else 1..kMaxLimit
+  uint32_t periods = 1;    // 1..kMaxRolloverPeriods
+};
+
+struct GrantRequest {
+  uint64_t amount = 0;                       // 1..kMaxLimit
+  uint16_t priority = kDefaultGrantPriority;  // 0..kMaxGrantPriority, lower burns first
+  uint64_t expires_at_ms = 0;                // 0: never
+  GrantSource source = GrantSource::kTopup;  // topup, promo or adjustment
+  std::string_view idempotency_id;           // empty: none; a retry returns the same grant
+};
+
+struct GrantInfo {
+  uint32_t grant = 0;                        // 0: the plan allowance ("plan"), else "gr_<n>"
+  GrantSource source = GrantSource::kPlan;
+  uint64_t amount = 0;                       // kUnlimited for an unlimited plan
+  uint64_t remaining = 0;
+  uint16_t priority = kDefaultGrantPriority;
+  uint64_t expires_at_ms = 0;                // 0: never (the plan: its period_end, 0 when none)
+  uint64_t created_at_ms = 0;
+  bool ends_with_period = false;
+  bool replayed = false;                     // AddGrant: an idempotent retry
+};
+
 // --- Requests and results --------------------------------------------------------------
 
 struct ChargeRequest {
@@ -76,6 +126,8 @@ struct ChargeResult {
   uint64_t cost = 0;
   uint64_t remaining = 0;     // workspace remaining after the debit; kUnlimited if no limit
   uint64_t user_used = 0;     // the user's used after the debit
+  uint64_t overage = 0;       // soft/shadow: the part of the cost no source covered
+  Code would_refuse = Code::kOk;   // shadow: what hard mode would have refused
   bool replayed = false;      // an idempotent retry: the original result, nothing debited
 };
 
@@ -90,6 +142,7 @@ struct ReserveResult {
   uint64_t held = 0;          // also filled on 402 refusals (the cost that did not fit)
   uint64_t remaining = 0;
   uint64_t expires_at_ms = 0;
+  Code would_refuse = Code::kOk;   // shadow: what hard mode would have refused
   bool replayed = false;
 };
 
@@ -98,6 +151,7 @@ struct CommitResult {
   uint64_t cost = 0;          // what was charged
   uint64_t remaining = 0;
   uint64_t charge_id = 0;     // the charge the commit became (refundable like any charge)
+  uint64_t overage = 0;       // soft/shadow: the part of the cost no source covered
 };
 
 struct ReleaseResult {
@@ -114,15 +168,29 @@ struct RefundResult {
 
 struct WorkspaceInfo {
   std::string workspace;
-  uint64_t limit = kUnlimited;      // this period's allowance: base limit + top-ups
-  uint64_t base_limit = kUnlimited; // the limit set by the admin, restored by Reset
-  uint64_t topup = 0;               // added to this period's allowance
-  uint64_t used = 0;
+  uint64_t limit = kUnlimited;      // the plan allowance of a period (the admin's limit)
+  uint64_t base_limit = kUnlimited; // the same (kept for older clients)
+  uint64_t topup = 0;               // remaining of the top-up grants ending with this period
+  uint64_t used = 0;                // this period, from every source
   uint64_t reserved = 0;
-  uint64_t remaining = kUnlimited;  // max(0, limit - used - reserved), kUnlimited if no limit
+  uint64_t remaining = kUnlimited;  // plan left + grants' remaining - reserved, >= 0; kUnlimited if no limit
+  uint64_t granted_remaining = 0;   // grants' remaining
   Region region = Region::kGlobal;
   uint64_t period = 1;
   uint64_t users = 0;
+  Interval interval = Interval::kNone;
+  uint64_t anchor_ms = 0;
+  uint64_t period_start_ms = 0;     // 0 for interval none until a schedule is set
+  uint64_t period_end_ms = UINT64_MAX;   // UINT64_MAX: none
+  uint16_t plan_priority = kDefaultGrantPriority;
+  RolloverSpec rollover;
+  OverageMode overage_mode = OverageMode::kHard;
+  uint64_t overage = 0;
+  uint64_t overage_limit = kUnlimited;
+  std::optional<uint64_t> pending_limit;   // applies at the next boundary
+  // Generations committed beyond what is spendable: a grant expired under open holds (hard mode)
+  // or soft/shadow overage. 0 normally.
+  uint64_t overdrawn = 0;
 };
 
 // A partial change of a workspace's settings: what is given changes, the rest keeps its value.
@@ -130,6 +198,14 @@ struct WorkspaceInfo {
 struct WorkspaceUpdate {
   std::optional<uint64_t> limit;    // kUnlimited or <= kMaxLimit
   std::optional<Region> region;
+  // A lower limit applies at the next boundary unless limit_now; a higher one applies now.
+  bool limit_now = false;
+  std::optional<Interval> interval; // with anchor_ms: the period schedule
+  std::optional<uint64_t> anchor_ms;   // <= kMaxTimeMs; default: now when an interval is given
+  std::optional<uint16_t> plan_priority;
+  std::optional<RolloverSpec> rollover;
+  std::optional<OverageMode> overage_mode;
+  std::optional<uint64_t> overage_limit;   // kUnlimited: none
 };
 
 struct UserInfo {
@@ -212,7 +288,8 @@ class Ledger {
   // inconsistency, logged; nothing changes).
   RefundResult Refund(uint64_t charge_id);
 
-  // Releases every hold whose TTL has run out at the clock's now. Returns how many. Also forgets
+  // Applies every rollover and grant expiry due at the clock's now (workspaces nobody touched),
+  // releases every hold whose TTL has run out, and returns how many holds. Also forgets
   // the idempotency ids and refundable charges past their windows, and gives back to the shared
   // budgets what each shard no longer needs (the periodic sweep).
   uint64_t ExpireReservations();
@@ -230,9 +307,19 @@ class Ledger {
   Result<UserInfo> SetUserLimit(std::string_view workspace, std::string_view user, uint64_t limit);
   // Adds `amount` (1..kMaxLimit) to this period's allowance. invalid_argument if unlimited.
   Result<WorkspaceInfo> TopUp(std::string_view workspace, uint64_t amount);
-  // Starts a new period: used -> 0 for the workspace and its users, top-up cleared, period+1.
-  // Open holds are kept.
+  // Starts a new period: used -> 0 for the workspace and its users, grants ending with the
+  // period dropped, a pending limit applied, period+1; the schedule (anchor) is kept. Open holds
+  // are kept.
   Result<WorkspaceInfo> ResetPeriod(std::string_view workspace);
+
+  // Adds a grant. Refusals: unknown_workspace, invalid_argument (amount, priority, an expiry
+  // not in the future, source), capacity_exhausted (kMaxGrantsPerWorkspace live grants),
+  // idempotency_conflict (the id names a different grant).
+  Result<GrantInfo> AddGrant(std::string_view workspace, const GrantRequest& req);
+  // The plan allowance (grant 0), then every live grant, in burn order.
+  Result<std::vector<GrantInfo>> ListGrants(std::string_view workspace);
+  // Voids what is left of a grant. Refusals: unknown_workspace, unknown_grant.
+  Result<GrantInfo> VoidGrant(std::string_view workspace, uint32_t grant);
 
   // --- Reads ---
   Result<WorkspaceInfo> GetWorkspace(std::string_view workspace) const;

@@ -36,6 +36,7 @@ enum class Code : uint8_t {
   kIOError,
   kNotFound,               // generic (files, etc.)
   kInternal,               // the ledger found its own state inconsistent (a bug); nothing changed
+  kUnknownGrant,           // no live grant with that number in the workspace
 };
 
 // Stable snake_case name used on the wire, e.g. "insufficient_generations".

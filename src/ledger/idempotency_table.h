@@ -20,7 +20,7 @@
 
 namespace genledger::ledger {
 
-enum class IdempotentOp : uint8_t { kCharge = 1, kReserve = 2 };
+enum class IdempotentOp : uint8_t { kCharge = 1, kReserve = 2, kGrant = 3 };
 
 // Everything a retry must repeat exactly to be the same request.
 struct IdempotencyParams {

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <optional>
 #include <mutex>
 
 #include "ledger/ledger_impl.h"
@@ -120,11 +121,12 @@ struct Admission {
   int64_t user = -1;                          // -1: the user does not exist yet
   const IdempotencyEntry* replay = nullptr;   // an idempotent retry of this entry
   IdempotencyParams params;
+  Code would_refuse = Code::kOk;              // shadow mode: what hard mode would have refused
   uint64_t remaining = 0;                     // for 402 refusals
   bool user_slot = false;                     // a place under max_users was taken for a new user
 };
 
-Admission Admit(LedgerLog::Impl& impl, Shard& s, const ChargeRequest& req, const Prepared& p,
+Admission Admit(LedgerLog::Impl& impl, ledger::LogLane* lane, Shard& s, const ChargeRequest& req, const Prepared& p,
                 IdempotentOp op, uint64_t ttl_ms, uint64_t now) {
   Admission a;
   a.ws = impl.FindFast(s, req.workspace, p.hash);
@@ -133,6 +135,9 @@ Admission Admit(LedgerLog::Impl& impl, Shard& s, const ChargeRequest& req, const
     return a;
   }
   Workspace& ws = *a.ws;
+  // A period boundary or grant expiry passed since the last operation: apply it first. One
+  // compare on the line the charge reads anyway.
+  if (now >= ws.next_event_ms) [[unlikely]] impl.Advance(lane, s, ws, now);
   if (!req.item->available_in(ws.region)) {
     a.status = Status(Code::kModelNotAvailableInRegion);
     return a;
@@ -152,14 +157,22 @@ Admission Admit(LedgerLog::Impl& impl, Shard& s, const ChargeRequest& req, const
     }
   }
   a.remaining = ws.remaining();
-  if (!ledger::Affords(ws.limit(), ws.used, ws.reserved, p.cost)) {
+  const ledger::Fit fit = ws.slow == 0
+                              ? (ledger::Affords(ws.limit(), ws.used, ws.reserved, p.cost) ? ledger::Fit::kFits : ledger::Fit::kRefused)
+                              : ledger::WorkspaceFit(ws, p.cost);
+  if (fit == ledger::Fit::kRefused) {
     a.status = Status(Code::kInsufficientGenerations);
     return a;
   }
+  if (fit == ledger::Fit::kShadow) a.would_refuse = Code::kInsufficientGenerations;
   if (a.user >= 0) {
     const User& u = ws.users[size_t(a.user)];
     if (!ledger::Affords(u.limit, u.used, u.reserved, p.cost)) {
-      a.status = Status(Code::kUserLimitExceeded);
+      if (ws.slow != 0 && ws.plan && OverageMode(ws.plan->overage_mode) == OverageMode::kShadow) {
+        if (a.would_refuse == Code::kOk) a.would_refuse = Code::kUserLimitExceeded;
+      } else {
+        a.status = Status(Code::kUserLimitExceeded);
+      }
     }
   } else if (ws.users.size() >= impl.users_per_workspace) {
     a.status = Status(Code::kCapacityExhausted, "the workspace has reached its user ceiling");
@@ -223,7 +236,7 @@ ChargeResult ChargePrepared(LedgerLog::Impl& impl, ledger::LogLane* lane, const 
     r.status = std::move(room);
     return r;
   }
-  Admission a = Admit(impl, s, req, p, IdempotentOp::kCharge, 0, now);
+  Admission a = Admit(impl, lane, s, req, p, IdempotentOp::kCharge, 0, now);
   if (a.replay != nullptr) {
     const IdempotencyOutcome& o = a.replay->outcome;
     r.charge_id = o.id;
@@ -241,10 +254,23 @@ ChargeResult ChargePrepared(LedgerLog::Impl& impl, ledger::LogLane* lane, const 
   Workspace& ws = *a.ws;
   const bool new_user = a.user < 0;
   User& u = UserFor(s, a, req.user, a.params);
-  ws.used += p.cost;
+  // Shadow mode may take a user past its cap: keep the over-limit count right then.
+  std::optional<ledger::OverLimitUpdate> over;
+  if (ws.slow != 0) over.emplace(ws, u);
+  const ledger::BurnParts parts = LedgerLog::Impl::Debit(ws, p.cost);
   u.used += p.cost;
   s.used += p.cost;
-  r.charge_id = LedgerLog::Impl::RecordCharge(s, ws, uint32_t(a.user), p.cost, now);
+  if (over) {
+    over->Done();
+    ws.limit_lowered = ledger::OverLimit(ws);
+    for (const ledger::BurnPart& part : parts) r.overage += part.grant == ledger::kOverPart ? part.amount : 0;
+    if (a.would_refuse != Code::kOk) {
+      r.would_refuse = a.would_refuse;
+      (a.would_refuse == Code::kUserLimitExceeded ? impl.shadow_user_limit : impl.shadow_insufficient)
+          .fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  r.charge_id = LedgerLog::Impl::RecordCharge(s, ws, uint32_t(a.user), p.cost, now, false, &parts);
   if (lane != nullptr) {
     auto b = impl.Log(lane, s, ledger::RecordType::kChargeCompact);
     b.UVar(ws.index);
@@ -370,7 +396,7 @@ ReserveResult Ledger::Reserve(const ReserveRequest& req) {
     r.status = std::move(room);
     return r;
   }
-  Admission a = Admit(*impl_, s, req.charge, p, IdempotentOp::kReserve, req.ttl_ms, now);
+  Admission a = Admit(*impl_, lane.get(), s, req.charge, p, IdempotentOp::kReserve, req.ttl_ms, now);
   if (a.replay != nullptr) {
     const IdempotencyOutcome& o = a.replay->outcome;
     r.reservation_id = o.id;
@@ -392,9 +418,20 @@ ReserveResult Ledger::Reserve(const ReserveRequest& req) {
   Workspace& ws = *a.ws;
   const bool new_user = a.user < 0;
   User& u = UserFor(s, a, req.charge.user, a.params);
+  std::optional<ledger::OverLimitUpdate> over;
+  if (ws.slow != 0) over.emplace(ws, u);
   ws.reserved += p.cost;
   u.reserved += p.cost;
   s.totals.reserved += p.cost;
+  if (over) {
+    over->Done();
+    ws.limit_lowered = ledger::OverLimit(ws);
+    if (a.would_refuse != Code::kOk) {
+      r.would_refuse = a.would_refuse;
+      (a.would_refuse == Code::kUserLimitExceeded ? impl_->shadow_user_limit : impl_->shadow_insufficient)
+          .fetch_add(1, std::memory_order_relaxed);
+    }
+  }
   const uint64_t seq = s.next_reservation_seq++;
   r.expires_at_ms = now + ttl;
   s.holds.emplace(seq, Hold{ws.index, uint32_t(a.user), price->rate_milli, uint8_t(price->unit), p.cost,
@@ -439,21 +476,25 @@ uint64_t Ledger::Impl::DropHold(Shard& s, boost::unordered_flat_map<uint64_t, Ho
   return h.held;
 }
 
-void Ledger::Impl::CommitHold(Shard& s, boost::unordered_flat_map<uint64_t, Hold>::iterator it, uint64_t cost) {
+ledger::BurnParts Ledger::Impl::CommitHold(Shard& s, boost::unordered_flat_map<uint64_t, Hold>::iterator it,
+                                           uint64_t cost) {
   const Hold h = it->second;
   Workspace& ws = *s.workspaces[h.workspace];
   User& u = ws.users[h.user];
   const bool was_over = ledger::IsOverLimit(u);
   DropHold(s, it);
   const bool freed = was_over && !ledger::IsOverLimit(u);   // DropHold counted the user as back under
-  ws.used += cost;
+  ledger::BurnParts parts = Debit(ws, cost);
   u.used += cost;
   s.used += cost;
   // cost <= held, so the user ends no higher than it started, but it may still be over.
   if (freed && ledger::IsOverLimit(u)) ++ws.over_limit_users;
+  if (ws.slow != 0) ws.limit_lowered = ledger::OverLimit(ws);
+  return parts;
 }
 
 uint64_t Ledger::Impl::ExpireShard(ledger::LogLane* lane, Shard& s, uint64_t now_ms) {
+  AdvanceShard(lane, s, now_ms);
   uint64_t n = 0;
   while (!s.expiry.empty() && s.expiry.top().first <= now_ms) {
     const auto [at, seq] = s.expiry.top();
@@ -467,6 +508,10 @@ uint64_t Ledger::Impl::ExpireShard(ledger::LogLane* lane, Shard& s, uint64_t now
   }
   s.idempotency.Sweep(now_ms);
   s.charges.Expire(now_ms);
+  if (!s.breakdowns.empty()) {
+    const uint64_t first = s.charges.first_seq();
+    boost::unordered::erase_if(s.breakdowns, [first](const auto& e) { return e.first < first; });
+  }
   return n;
 }
 

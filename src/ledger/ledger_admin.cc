@@ -37,12 +37,20 @@ Result<T> WithWorkspace(LedgerLog::Impl& impl, std::string_view workspace, bool 
   Shard& s = impl.shards[LedgerLog::Impl::ShardOf(hash)];
   std::optional<LaneHold> lane;
   if (mutates) lane.emplace(impl);
-  std::lock_guard lock(s.mu);
-  ledger::LogLane* l = lane ? lane->get() : nullptr;
-  if (Status room = LedgerLog::Impl::LogRoom(l); !room.ok()) return room;
-  Workspace* ws = LedgerLog::Impl::Find(s, workspace, hash);
-  if (ws == nullptr) return NoWorkspace();
-  return f(l, s, *ws);
+  const uint64_t now = impl.clock->NowMs();
+  {
+    std::lock_guard lock(s.mu);
+    ledger::LogLane* l = lane ? lane->get() : nullptr;
+    if (Status room = LedgerLog::Impl::LogRoom(l); !room.ok()) return room;
+    Workspace* ws = LedgerLog::Impl::Find(s, workspace, hash);
+    if (ws == nullptr) return NoWorkspace();
+    // A boundary or grant expiry is due: apply it first (it is a WAL record, so a read that
+    // finds one due retries as a mutation, taking a lane before the lock as every writer does).
+    const bool due = now >= ws->next_event_ms;
+    if (due && (mutates || !impl.logging)) impl.Advance(l, s, *ws, now);
+    if (!due || mutates || !impl.logging) return f(l, s, *ws);
+  }
+  return WithWorkspace<T>(impl, workspace, true, std::forward<F>(f));
 }
 
 }  // namespace
@@ -66,33 +74,26 @@ Workspace* Ledger::Impl::CreateWorkspace(Shard& s, std::string_view id, size_t h
 void ApplyWorkspaceSettings(Shard& s, Workspace& ws, uint64_t limit, Region region) {
   CountLimit(s.totals, ws, false);
   ws.base_limit = limit;
-  if (limit == kUnlimited) ws.topup = 0;
   ws.region = region;
   CountLimit(s.totals, ws, true);
   ws.limit_lowered = ledger::OverLimit(ws);
 }
 
 void ResetWorkspacePeriod(Shard& s, Workspace& ws) {
-  CountLimit(s.totals, ws, false);
-  s.used -= ws.used;
-  ws.used = 0;
-  ws.topup = 0;
-  ws.period += 1;
-  uint32_t over = 0;
-  for (User& u : ws.users) {   // a reset touches every user anyway
-    u.used = 0;
-    over += ledger::IsOverLimit(u) ? 1 : 0;
-  }
-  ws.over_limit_users = over;
-  CountLimit(s.totals, ws, true);
-  ws.limit_lowered = ledger::OverLimit(ws);
+  const ledger::Plan* p = ws.plan.get();
+  LedgerLog::Impl::ApplyNewPeriod(s, ws, 0, p ? p->period_start_ms : 0, p ? p->period_end_ms : ledger::kNoEnd);
 }
 
 void ApplyTopUp(Shard& s, Workspace& ws, uint64_t amount) {
-  CountLimit(s.totals, ws, false);
-  ws.topup += amount;
-  CountLimit(s.totals, ws, true);
-  ws.limit_lowered = ledger::OverLimit(ws);
+  ledger::Plan& p = ledger::EnsurePlan(ws);
+  ledger::Grant g;
+  g.number = p.next_grant++;
+  g.source = uint8_t(GrantSource::kTopup);
+  g.flags = ledger::kGrantEndsWithPeriod;
+  g.amount = g.remaining = amount;
+  g.created_ms = p.period_start_ms;   // replay has no clock: the period's start
+  ledger::InsertGrant(p, g);
+  LedgerLog::Impl::PlanChanged(s, ws);
 }
 
 void ApplyUserLimit(Workspace& ws, User& u, uint64_t limit) {
@@ -103,14 +104,8 @@ void ApplyUserLimit(Workspace& ws, User& u, uint64_t limit) {
 }
 
 void Ledger::Impl::RefundToAllowance(Shard& s, Workspace& ws, uint64_t cost) {
-  if (ws.base_limit == kUnlimited) return;
-  CountLimit(s.totals, ws, false);
-  // Bounded like every allowance (a chain of resets and refunds could otherwise grow it
-  // without limit); base_limit <= kMaxLimit, so this cannot wrap.
-  ws.topup = std::min(ws.topup + cost, kMaxLimit - std::min(ws.base_limit, kMaxLimit));
-  CountLimit(s.totals, ws, true);
-  // A larger allowance can only bring balances back under their limits.
-  ws.limit_lowered = ledger::OverLimit(ws);
+  ledger::AddRefundGrant(ws, cost, 0);
+  PlanChanged(s, ws);
 }
 
 WorkspaceInfo MakeWorkspaceInfo(const Workspace& ws) {
@@ -118,25 +113,117 @@ WorkspaceInfo MakeWorkspaceInfo(const Workspace& ws) {
   info.workspace = ws.id;
   info.limit = ws.limit();
   info.base_limit = ws.base_limit;
-  info.topup = ws.topup;
   info.used = ws.used;
   info.reserved = ws.reserved;
   info.remaining = ws.remaining();
   info.region = ws.region;
   info.period = ws.period;
   info.users = ws.users.size();
+  if (const ledger::Plan* p = ws.plan.get()) {
+    for (const ledger::Grant& g : p->grants) {
+      info.granted_remaining += g.remaining;
+      if (GrantSource(g.source) == GrantSource::kTopup && (g.flags & ledger::kGrantEndsWithPeriod)) info.topup += g.remaining;
+    }
+    info.interval = p->interval;
+    info.anchor_ms = p->anchor_ms;
+    info.period_start_ms = p->period_start_ms;
+    info.period_end_ms = p->period_end_ms;
+    info.plan_priority = p->plan_priority;
+    info.rollover = RolloverSpec{p->rollover_max, p->rollover_periods};
+    info.overage_mode = OverageMode(p->overage_mode);
+    info.overage = p->overage;
+    info.overage_limit = p->overage_limit;
+    if (p->pending_limit != ledger::kNoPending) info.pending_limit = p->pending_limit;
+  }
+  const uint64_t sp = ledger::Spendable(ws);
+  const uint64_t plan_used = ws.used - (ws.plan ? ws.plan->grant_used : 0);
+  if (sp != kUnlimited) {
+    // What is owed beyond every source: plan overdrawn, or holds beyond what is left.
+    const uint64_t over_plan = plan_used > ws.base_limit ? plan_used - ws.base_limit : 0;
+    info.overdrawn = over_plan + (ws.reserved > sp ? ws.reserved - sp : 0);
+  }
   return info;
 }
 
 Result<WorkspaceInfo> Ledger::UpsertWorkspace(std::string_view workspace, uint64_t limit, Region region) {
-  return UpdateWorkspace(workspace, WorkspaceUpdate{limit, region});
+  WorkspaceUpdate u;
+  u.limit = limit;
+  u.region = region;
+  u.limit_now = true;   // this older call always applied a limit at once
+  return UpdateWorkspace(workspace, u);
 }
+
+namespace {
+
+Status CheckUpdate(const WorkspaceUpdate& u) {
+  if (u.limit.has_value()) {
+    if (Status st = CheckLimit(*u.limit, "limit"); !st.ok()) return st;
+  }
+  if (u.overage_limit.has_value()) {
+    if (Status st = CheckLimit(*u.overage_limit, "overage_limit"); !st.ok()) return st;
+  }
+  if (u.plan_priority.has_value() && *u.plan_priority > kMaxGrantPriority) {
+    return Status(Code::kInvalidArgument, "plan_priority must be between 0 and " + std::to_string(kMaxGrantPriority));
+  }
+  if (u.anchor_ms.has_value() && *u.anchor_ms > kMaxTimeMs) {
+    return Status(Code::kInvalidArgument, "period.anchor must be at most 9999-12-31T23:59:59.999Z");
+  }
+  if (u.rollover.has_value() && u.rollover->max != 0) {
+    if (u.rollover->max > kMaxLimit) return Status(Code::kInvalidArgument, "rollover.max must be at most " + std::to_string(kMaxLimit));
+    if (u.rollover->periods < 1 || u.rollover->periods > kMaxRolloverPeriods) {
+      return Status(Code::kInvalidArgument, "rollover.periods must be between 1 and " + std::to_string(kMaxRolloverPeriods));
+    }
+  }
+  return Status();
+}
+
+// The subscription settings after `u`, from `cur`; the schedule's current period is computed at
+// now_ms. invalid_argument when the result does not make sense.
+Result<PlanSettings> UpdatedPlan(PlanSettings cur, const WorkspaceUpdate& u, uint64_t now_ms) {
+  if (u.interval.has_value() || u.anchor_ms.has_value()) {
+    const Interval interval = u.interval.value_or(cur.interval);
+    if (interval == Interval::kNone) {
+      if (u.anchor_ms.has_value()) return Status(Code::kInvalidArgument, "period.anchor needs an interval other than none");
+      cur.interval = Interval::kNone;
+      cur.anchor_ms = 0;
+      cur.period_end_ms = ledger::kNoEnd;
+    } else {
+      // A new interval without an anchor starts its schedule now; the same interval keeps its anchor.
+      const uint64_t anchor = u.anchor_ms.value_or(interval == cur.interval ? cur.anchor_ms : now_ms);
+      const auto bounds = PeriodContaining(interval, anchor, now_ms);
+      if (!bounds) return Status(Code::kInvalidArgument, "period: no period of that schedule contains the current time");
+      cur.interval = interval;
+      cur.anchor_ms = anchor;
+      cur.period_start_ms = bounds->start_ms;
+      cur.period_end_ms = bounds->end_ms;
+    }
+  }
+  if (u.plan_priority.has_value()) cur.plan_priority = *u.plan_priority;
+  if (u.rollover.has_value()) {
+    cur.rollover_max = u.rollover->max;
+    cur.rollover_periods = u.rollover->max == 0 ? 1 : u.rollover->periods;
+  }
+  if (cur.rollover_max != 0 && cur.interval == Interval::kNone) {
+    return Status(Code::kInvalidArgument, "rollover needs a period interval (it expires after whole periods)");
+  }
+  if (u.overage_mode.has_value()) cur.overage_mode = uint8_t(*u.overage_mode);
+  if (u.overage_limit.has_value()) cur.overage_limit = *u.overage_limit;
+  return cur;
+}
+
+bool SamePlan(const PlanSettings& a, const PlanSettings& b) {
+  return a.interval == b.interval && a.anchor_ms == b.anchor_ms && a.period_start_ms == b.period_start_ms &&
+         a.period_end_ms == b.period_end_ms && a.plan_priority == b.plan_priority && a.rollover_max == b.rollover_max &&
+         a.rollover_periods == b.rollover_periods && a.overage_mode == b.overage_mode &&
+         a.overage_limit == b.overage_limit && a.pending_limit == b.pending_limit;
+}
+
+}  // namespace
 
 Result<WorkspaceInfo> Ledger::UpdateWorkspace(std::string_view workspace, const WorkspaceUpdate& update) {
   if (!IsValidId(workspace)) return Status(Code::kInvalidId, kWorkspaceIdRule);
-  if (update.limit.has_value()) {
-    if (Status st = CheckLimit(*update.limit, "limit"); !st.ok()) return st;
-  }
+  if (Status st = CheckUpdate(update); !st.ok()) return st;
+  const uint64_t now = impl_->clock->NowMs();
   const size_t hash = Impl::HashId(workspace);
   const uint32_t shard = Impl::ShardOf(hash);
   Shard& s = impl_->shards[shard];
@@ -144,10 +231,26 @@ Result<WorkspaceInfo> Ledger::UpdateWorkspace(std::string_view workspace, const 
   std::lock_guard lock(s.mu);
   if (Status room = Impl::LogRoom(lane.get()); !room.ok()) return room;
   Workspace* ws = Impl::Find(s, workspace, hash);
+  if (ws != nullptr && now >= ws->next_event_ms) impl_->Advance(lane.get(), s, *ws, now);
   // The fields not given are read under the same lock that writes them: nothing can change them
   // in between.
-  const uint64_t limit = update.limit.value_or(ws != nullptr ? ws->base_limit : kUnlimited);
   const Region region = update.region.value_or(ws != nullptr ? ws->region : Region::kGlobal);
+  PlanSettings plan = ws != nullptr ? CurrentPlanSettings(*ws) : PlanSettings{};
+  uint64_t limit = ws != nullptr ? ws->base_limit : kUnlimited;
+  if (update.limit.has_value()) {
+    // An increase applies now; a decrease at the next boundary unless asked for now.
+    const bool increase = ws == nullptr || *update.limit == kUnlimited ||
+                          (limit != kUnlimited && *update.limit >= limit);
+    if (increase || update.limit_now) {
+      limit = *update.limit;
+      plan.pending_limit = ledger::kNoPending;
+    } else {
+      plan.pending_limit = *update.limit;
+    }
+  }
+  Result<PlanSettings> next = UpdatedPlan(plan, update, now);
+  if (!next.ok()) return next.status();
+  const bool plan_changes = !SamePlan(*next, ws != nullptr ? CurrentPlanSettings(*ws) : PlanSettings{});
   if (ws == nullptr) {
     // Reserve a slot in the global count first so concurrent creators cannot overshoot.
     if (impl_->workspace_count.fetch_add(1, std::memory_order_relaxed) >= impl_->opt.max_workspaces) {
@@ -162,6 +265,10 @@ Result<WorkspaceInfo> Ledger::UpdateWorkspace(std::string_view workspace, const 
     impl_->Log(lane.get(), s, ledger::RecordType::kUpdateWorkspace).U32(ws->index).U64(limit).U8(uint8_t(region));
   }
   ApplyWorkspaceSettings(s, *ws, limit, region);
+  if (plan_changes) {
+    ApplyPlanSettings(s, *ws, *next);
+    if (lane.get() != nullptr) LogPlanSettings(impl_->Log(lane.get(), s, ledger::RecordType::kSetPlan), ws->index, *next);
+  }
   return MakeWorkspaceInfo(*ws);
 }
 
@@ -202,8 +309,8 @@ Result<WorkspaceInfo> Ledger::TopUp(std::string_view workspace, uint64_t amount)
     if (ws.base_limit == kUnlimited) {
       return Status(Code::kInvalidArgument, "the workspace is unlimited; a top-up would change nothing");
     }
-    if (ws.limit() + amount > kMaxLimit) {
-      return Status(Code::kInvalidArgument, "the allowance would exceed " + std::to_string(kMaxLimit));
+    if (ledger::GrantedRemaining(ws) + amount > kMaxLimit) {
+      return Status(Code::kInvalidArgument, "the workspace's grants would exceed " + std::to_string(kMaxLimit));
     }
     ApplyTopUp(s, ws, amount);
     if (lane != nullptr) impl_->Log(lane, s, ledger::RecordType::kTopUp).U32(ws.index).U64(amount);
@@ -363,8 +470,16 @@ Status Ledger::CheckInvariants() const {
                                              " but the workspace has " + std::to_string(ws.used) + "/" +
                                              std::to_string(ws.reserved));
       }
-      if (!ws.limit_lowered && !ledger::Affords(ws.limit(), ws.used, ws.reserved, 0)) {
+      if (!ws.limit_lowered && ledger::WorkspaceOver(ws)) {
         return Status(Code::kCorruption, "workspace " + ws.id + " is over its limit");
+      }
+      if (const ledger::Plan* p = ws.plan.get()) {
+        if (p->grant_used > ws.used) return Status(Code::kCorruption, "workspace " + ws.id + " drew more from grants than it used");
+        for (const ledger::Grant& g : p->grants) {
+          if (g.remaining > g.amount || g.number == 0 || g.number >= p->next_grant) {
+            return Status(Code::kCorruption, "workspace " + ws.id + " has an inconsistent grant " + std::to_string(g.number));
+          }
+        }
       }
       if (over != ws.over_limit_users) {
         return Status(Code::kCorruption, "workspace " + ws.id + " counts " + std::to_string(ws.over_limit_users) +

@@ -11,6 +11,7 @@
 #include "genledger/ledger.h"
 #include "ledger/ledger_log.h"
 #include "ledger/log_lanes.h"
+#include "ledger/plan.h"
 #include "ledger/shard.h"
 #include "ledger/shared_budget.h"
 
@@ -57,16 +58,49 @@ struct Ledger::Impl {
 
   // Records a debit as a refundable charge; returns its id. Requires s.mu held. `recovering`:
   // replay (SharedBudget::Borrow).
+  // `parts`: where the cost was drawn from when not the plan alone (ledger::Burn).
   static uint64_t RecordCharge(ledger::Shard& s, const ledger::Workspace& ws, uint32_t user, uint64_t cost,
-                               uint64_t now_ms, bool recovering = false) {
+                               uint64_t now_ms, bool recovering = false, const ledger::BurnParts* parts = nullptr) {
     ledger::ChargeRecord rec;
     rec.cost = cost;
     rec.workspace = ws.index;
     rec.user = user;
     rec.at_s = uint32_t(now_ms / 1000);
     rec.period_refunded = ledger::ChargeRecord::PeriodBits(ws.period);
-    return ledger::MakeId(s.charges.Add(rec, now_ms, recovering), s.index);
+    if (parts != nullptr && !parts->empty()) rec.set_has_breakdown();
+    const uint64_t seq = s.charges.Add(rec, now_ms, recovering);
+    if (parts != nullptr && !parts->empty()) AddBreakdown(s, seq, *parts);
+    return ledger::MakeId(seq, s.index);
   }
+  static void AddBreakdown(ledger::Shard& s, uint64_t seq, const ledger::BurnParts& parts);
+
+  // Adds a debit of `cost` to ws.used: drawn in burn order when the workspace is slow
+  // (plan.h, Burn), else from the plan (the plain path). Returns the parts (empty: the plan).
+  static ledger::BurnParts Debit(ledger::Workspace& ws, uint64_t cost) {
+    if (ws.slow == 0) {
+      ws.used += cost;
+      return {};
+    }
+    return ledger::Burn(ws, cost);
+  }
+
+  // --- Subscriptions (ledger_plan.cc) ---
+
+  // Applies what is due at now_ms (ws.next_event_ms <= now_ms): a rollover (WAL type 16), then
+  // expired grants (type 18). Requires s.mu held and `lane` held (null when not logging).
+  void Advance(ledger::LogLane* lane, ledger::Shard& s, ledger::Workspace& ws, uint64_t now_ms);
+  // Advance for every workspace of the shard with something due (the sweeper).
+  void AdvanceShard(ledger::LogLane* lane, ledger::Shard& s, uint64_t now_ms);
+  // After any change to ws's plan state: recomputes slow / next_event_ms, queues the next event
+  // for the sweeper and re-derives limit_lowered. Requires s.mu held.
+  static void PlanChanged(ledger::Shard& s, ledger::Workspace& ws);
+  // The effects of a period boundary (type 16) and of a manual reset (type 5, boundaries 0).
+  static void ApplyNewPeriod(ledger::Shard& s, ledger::Workspace& ws, uint64_t boundaries, uint64_t start_ms,
+                             uint64_t end_ms);
+
+  // Refusals hard mode would have made that shadow mode let through, since start.
+  std::atomic<uint64_t> shadow_insufficient{0};
+  std::atomic<uint64_t> shadow_user_limit{0};
 
   // Takes one place under the global user ceiling (opt.max_users) for a user about to be
   // created; kCapacityExhausted, nothing taken, at the ceiling. Taking before creating keeps
@@ -88,7 +122,7 @@ struct Ledger::Impl {
   }
 
   // The effect of refunding a charge made in an earlier period (live and in replay, WAL record
-  // type 14): its cost becomes a top-up of the current period, ending with it, when the
+  // type 14): its cost becomes a refund grant ending with the current period when the
   // workspace is capped; an unlimited workspace has no allowance to give it back to. Users'
   // `used` count the current period only, so no user changes. Requires the shard lock.
   static void RefundToAllowance(ledger::Shard& s, ledger::Workspace& ws, uint64_t cost);
@@ -137,8 +171,9 @@ struct Ledger::Impl {
   static uint64_t DropHold(ledger::Shard& s, boost::unordered_flat_map<uint64_t, ledger::Hold>::iterator it);
   // Settles a hold as a charge of `cost` (Commit, and its replay); does not record the charge.
   // Requires s.mu held, `it` valid and cost <= its held.
-  static void CommitHold(ledger::Shard& s, boost::unordered_flat_map<uint64_t, ledger::Hold>::iterator it,
-                         uint64_t cost);
+  // Returns where the cost was drawn from (Debit).
+  static ledger::BurnParts CommitHold(ledger::Shard& s, boost::unordered_flat_map<uint64_t, ledger::Hold>::iterator it,
+                                      uint64_t cost);
   // Expires the holds of one shard whose TTL has run out. Requires s.mu held, and `lane` held
   // (null when not logging).
   uint64_t ExpireShard(ledger::LogLane* lane, ledger::Shard& s, uint64_t now_ms);
@@ -170,7 +205,24 @@ WorkspaceInfo MakeWorkspaceInfo(const ledger::Workspace& ws);
 // shard's running totals. Require s.mu held and ws in s.
 void ApplyWorkspaceSettings(ledger::Shard& s, ledger::Workspace& ws, uint64_t limit, Region region);
 void ResetWorkspacePeriod(ledger::Shard& s, ledger::Workspace& ws);
+// A top-up (WAL type 4): a topup grant ending with the period.
 void ApplyTopUp(ledger::Shard& s, ledger::Workspace& ws, uint64_t amount);
+// A workspace's subscription settings (WAL type 15), as a whole.
+struct PlanSettings {
+  Interval interval = Interval::kNone;
+  uint64_t anchor_ms = 0;
+  uint64_t period_start_ms = 0;
+  uint64_t period_end_ms = ledger::kNoEnd;
+  uint16_t plan_priority = kDefaultGrantPriority;
+  uint64_t rollover_max = 0;
+  uint32_t rollover_periods = 1;
+  uint8_t overage_mode = 0;
+  uint64_t overage_limit = kUnlimited;
+  uint64_t pending_limit = ledger::kNoPending;
+};
+PlanSettings CurrentPlanSettings(const ledger::Workspace& ws);
+void ApplyPlanSettings(ledger::Shard& s, ledger::Workspace& ws, const PlanSettings& p);
+void LogPlanSettings(ledger::RecordBuilder b, uint32_t ws_index, const PlanSettings& p);
 void ApplyUserLimit(ledger::Workspace& ws, ledger::User& u, uint64_t limit);
 // Adds (add) or removes (!add) ws's allowance from its shard's totals: around every change to a
 // limit or top-up.

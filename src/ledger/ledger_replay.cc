@@ -26,7 +26,9 @@ std::string_view ledger::RecordTypeName(uint8_t type) noexcept {
                                                 "set_user_limit", "top_up",           "reset_period",
                                                 "charge",         "reserve",          "commit",
                                                 "release",        "expire",           "refund",
-                                                "charge_compact", "reserve_priced",   "refund_to_allowance"};
+                                                "charge_compact", "reserve_priced",   "refund_to_allowance",
+                                                "set_plan",       "rollover",         "grant",
+                                                "grant_end",      "refund_sources"};
   return type <= kMaxRecordType ? kNames[type] : "unknown";
 }
 
@@ -176,12 +178,14 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
         s.expiry.emplace(expires_at, seq);
         outcome = {ledger::MakeId(seq, shard), amount, ws->remaining(), usr.used, expires_at};
       } else {
-        ws->used += amount;
+        // Drawn from the same sources as live: they depend only on the state before the record.
+        const ledger::BurnParts parts = Debit(*ws, amount);
         usr.used += amount;
         s.used += amount;
-        outcome = {RecordCharge(s, *ws, user, amount, at, /*recovering=*/true), amount, ws->remaining(), usr.used, 0};
+        outcome = {RecordCharge(s, *ws, user, amount, at, /*recovering=*/true, &parts), amount, ws->remaining(), usr.used, 0};
       }
       over.Done();
+      if (ws->slow != 0) ws->limit_lowered = ledger::OverLimit(*ws);
       if (idem.present) {
         const ledger::IdempotencyParams params{
             reserve ? ledger::IdempotentOp::kReserve : ledger::IdempotentOp::kCharge,
@@ -198,8 +202,8 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       auto it = s.holds.find(seq);
       if (!r.ok() || !r.done() || it == s.holds.end() || cost > it->second.held) return Corrupt(bad());
       const Hold h = it->second;
-      CommitHold(s, it, cost);
-      RecordCharge(s, *s.workspaces[h.workspace], h.user, cost, at, /*recovering=*/true);
+      const ledger::BurnParts parts = CommitHold(s, it, cost);
+      RecordCharge(s, *s.workspaces[h.workspace], h.user, cost, at, /*recovering=*/true, &parts);
       break;
     }
     case RecordType::kRelease:
@@ -224,6 +228,106 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       ws->users[user].used -= cost;
       s.used -= cost;
       over.Done();
+      if (ws->slow != 0) ws->limit_lowered = ledger::OverLimit(*ws);
+      if (ledger::ChargeRecord* c = s.charges.Find(seq)) c->set_refunded();
+      break;
+    }
+    case RecordType::kSetPlan: {
+      Workspace* ws = workspace(r.U32());
+      PlanSettings p;
+      p.interval = Interval(r.U8());
+      p.anchor_ms = r.U64();
+      p.period_start_ms = r.U64();
+      p.period_end_ms = r.U64();
+      p.plan_priority = r.U16();
+      p.rollover_max = r.U64();
+      p.rollover_periods = r.U32();
+      p.overage_mode = r.U8();
+      p.overage_limit = r.U64();
+      p.pending_limit = r.U64();
+      if (!r.ok() || !r.done() || ws == nullptr || uint8_t(p.interval) > 6 || p.overage_mode > 2 ||
+          p.plan_priority > kMaxGrantPriority || p.rollover_periods > kMaxRolloverPeriods) {
+        return Corrupt(bad());
+      }
+      ApplyPlanSettings(s, *ws, p);
+      break;
+    }
+    case RecordType::kRollover: {
+      Workspace* ws = workspace(r.U32());
+      const uint64_t boundaries = r.U64();
+      const uint64_t start = r.U64();
+      const uint64_t end = r.U64();
+      if (!r.ok() || !r.done() || ws == nullptr || !ws->plan || boundaries == 0 || end <= start) return Corrupt(bad());
+      ApplyNewPeriod(s, *ws, boundaries, start, end);
+      break;
+    }
+    case RecordType::kGrant: {
+      Workspace* ws = workspace(r.U32());
+      ledger::Grant g;
+      g.number = r.UVar32();
+      g.source = r.U8();
+      g.priority = r.U16();
+      g.amount = g.remaining = r.U64();
+      g.expires_at_ms = r.U64();
+      g.flags = r.U8();
+      g.created_ms = r.U64();
+      const std::string_view id = r.Str8();
+      if (!r.ok() || !r.done() || ws == nullptr || g.source == 0 || g.source > 5 || g.flags > 1 ||
+          g.priority > kMaxGrantPriority || g.amount == 0 || g.amount > kMaxLimit || (!id.empty() && !IsValidId(id))) {
+        return Corrupt(bad());
+      }
+      ledger::Plan& p = ledger::EnsurePlan(*ws);
+      if (g.number != p.next_grant) return Corrupt(bad());
+      p.next_grant++;
+      ledger::InsertGrant(p, g);
+      PlanChanged(s, *ws);
+      if (!id.empty()) {
+        const ledger::IdempotencyParams params{ledger::IdempotentOp::kGrant, UINT32_MAX, UINT32_MAX, g.amount,
+                                               g.priority, uint32_t(g.source), 0, g.expires_at_ms};
+        s.idempotency.Insert(ws->index, id, g.created_ms, params, ledger::IdempotencyOutcome{g.number, g.amount, 0, 0, 0},
+                             /*recovering=*/true);
+      }
+      break;
+    }
+    case RecordType::kGrantEnd: {
+      Workspace* ws = workspace(r.U32());
+      const uint32_t number = r.UVar32();
+      const uint8_t reason = r.U8();
+      if (!r.ok() || !r.done() || ws == nullptr || reason < 1 || reason > 2 || ledger::FindGrant(*ws, number) == nullptr) {
+        return Corrupt(bad());
+      }
+      ledger::RemoveGrant(*ws, number);
+      PlanChanged(s, *ws);
+      break;
+    }
+    case RecordType::kRefundSources: {
+      const uint64_t seq = r.U64();
+      Workspace* ws = workspace(r.U32());
+      const uint32_t user = r.U32();
+      const uint64_t cost = r.U64();
+      ledger::Unburned back;
+      back.to_plan = r.U64();
+      back.to_new_grant = r.U64();
+      const uint8_t n = r.U8();
+      for (uint8_t i = 0; r.ok() && i < n; ++i) {
+        const uint32_t grant = r.UVar32();
+        const uint64_t amount = r.U64();
+        if (grant == 0) {
+          back.from_overage += amount;
+        } else {
+          back.to_grants.push_back({grant, amount});
+        }
+      }
+      if (!r.ok() || !r.done() || ws == nullptr || user >= ws->users.size() || ws->users[user].used < cost ||
+          !ledger::CheckUnburn(*ws, back, cost).ok()) {
+        return Corrupt(bad());
+      }
+      ledger::OverLimitUpdate over(*ws, ws->users[user]);
+      ws->users[user].used -= cost;
+      s.used -= cost;
+      ledger::ApplyUnburn(*ws, back, cost, 0);
+      over.Done();
+      PlanChanged(s, *ws);
       if (ledger::ChargeRecord* c = s.charges.Find(seq)) c->set_refunded();
       break;
     }
@@ -338,9 +442,23 @@ uint64_t Ledger::StateDigest() const {
     for (const auto& wp : s.workspaces) {
       const Workspace& ws = *wp;
       mix(ws.id);
-      for (uint64_t v : {ws.base_limit, ws.topup, ws.used, ws.reserved, ws.period, uint64_t(ws.region),
-                         uint64_t(ws.limit_lowered)}) {
+      for (uint64_t v : {ws.base_limit, ws.next_event_ms, ws.used, ws.reserved, ws.period, uint64_t(ws.region),
+                         uint64_t(ws.limit_lowered), uint64_t(ws.slow)}) {
         mix(v);
+      }
+      if (const ledger::Plan* p = ws.plan.get()) {
+        for (uint64_t v : {uint64_t(p->interval), uint64_t(p->overage_mode), uint64_t(p->plan_priority),
+                           uint64_t(p->rollover_periods), uint64_t(p->next_grant), p->anchor_ms, p->period_start_ms,
+                           p->period_end_ms, p->rollover_max, p->overage_limit, p->pending_limit, p->overage,
+                           p->grant_used}) {
+          mix(v);
+        }
+        for (const ledger::Grant& g : p->grants) {
+          for (uint64_t v : {uint64_t(g.number), uint64_t(g.source), uint64_t(g.flags), uint64_t(g.priority), g.amount,
+                             g.remaining, g.expires_at_ms, g.created_ms}) {
+            mix(v);
+          }
+        }
       }
       for (const User& u : ws.users) {
         mix(u.id);
@@ -361,8 +479,16 @@ uint64_t Ledger::StateDigest() const {
       if (charges.Expired(*c, now)) continue;
       mix(seq);
       for (uint64_t v : {c->cost, uint64_t(c->workspace), uint64_t(c->user), uint64_t(c->at_s),
-                         uint64_t(c->period()), uint64_t(c->refunded())}) {
+                         uint64_t(c->period()), uint64_t(c->refunded()), uint64_t(c->has_breakdown())}) {
         mix(v);
+      }
+      if (c->has_breakdown()) {
+        if (auto bd = s.breakdowns.find(seq); bd != s.breakdowns.end()) {
+          for (const auto& [grant, amount] : bd->second) {
+            mix(uint64_t(grant));
+            mix(amount);
+          }
+        }
       }
     }
     s.idempotency.ForEach([&](const std::string& key, const ledger::IdempotencyEntry& e) {

@@ -66,6 +66,7 @@ CommitResult Ledger::Commit(uint64_t reservation_id, std::optional<Usage> actual
     r.status = FindOpenHold(*impl_, lane, s, seq, now, it);
     if (!r.status.ok()) return;
     const Hold h = it->second;
+    if (Workspace& hw = *s.workspaces[h.workspace]; now >= hw.next_event_ms) impl_->Advance(lane, s, hw, now);
     uint64_t cost = h.held;
     if (actual.has_value()) {
       if (!h.priced()) {
@@ -91,10 +92,11 @@ CommitResult Ledger::Commit(uint64_t reservation_id, std::optional<Usage> actual
       }
       cost = *c;
     }
-    Impl::CommitHold(s, it, cost);
     Workspace& ws = *s.workspaces[h.workspace];
+    const ledger::BurnParts parts = Impl::CommitHold(s, it, cost);
+    for (const ledger::BurnPart& part : parts) r.overage += part.grant == ledger::kOverPart ? part.amount : 0;
     r.cost = cost;
-    r.charge_id = Impl::RecordCharge(s, ws, h.user, cost, now);
+    r.charge_id = Impl::RecordCharge(s, ws, h.user, cost, now, false, &parts);
     r.remaining = ws.remaining();
     if (lane != nullptr) impl_->Log(lane, s, ledger::RecordType::kCommit).U64(seq).U64(cost).U64(now);
   });
@@ -137,6 +139,8 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
       return;
     }
     Workspace& ws = *s.workspaces[c->workspace];
+    // A boundary due but not yet applied ends the charge's period first.
+    if (now >= ws.next_event_ms) impl_->Advance(lane, s, ws, now);
     if (c->period() != ledger::ChargeRecord::PeriodBits(ws.period)) {
       // Charged before a period reset: its cost left `used` with the old period, so it is given
       // back to the current period's allowance instead (docs/ledger.md, "Refunds").
@@ -157,11 +161,43 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
                                " costs more than its workspace's or user's used");
       return;
     }
+    if (c->has_breakdown()) {
+      // Drawn from grants or beyond the allowance: each part goes back where it came from.
+      auto bd = s.breakdowns.find(seq);
+      ledger::BurnParts parts;
+      if (bd != s.breakdowns.end()) {
+        for (const auto& [grant, amount] : bd->second) parts.push_back({grant, amount});
+      }
+      const ledger::Unburned back = ledger::PlanUnburn(ws, parts, c->cost);
+      if (bd == s.breakdowns.end() || !ledger::CheckUnburn(ws, back, c->cost).ok()) {
+        r.status = InternalError("charge " + std::to_string(seq) + " of shard " + std::to_string(s.index) +
+                                 " has no consistent record of its sources");
+        return;
+      }
+      ledger::OverLimitUpdate over(ws, u);
+      u.used -= c->cost;
+      s.used -= c->cost;
+      ledger::ApplyUnburn(ws, back, c->cost, now);
+      over.Done();
+      Impl::PlanChanged(s, ws);
+      c->set_refunded();
+      r.refunded = c->cost;
+      if (lane != nullptr) {
+        auto b = impl_->Log(lane, s, ledger::RecordType::kRefundSources);
+        b.U64(seq).U32(c->workspace).U32(c->user).U64(c->cost).U64(back.to_plan).U64(back.to_new_grant);
+        b.U8(uint8_t(back.to_grants.size() + (back.from_overage != 0 ? 1 : 0)));
+        for (const ledger::BurnPart& part : back.to_grants) b.UVar(part.grant).U64(part.amount);
+        if (back.from_overage != 0) b.UVar(0).U64(back.from_overage);
+      }
+      r.remaining = ws.remaining();
+      return;
+    }
     const bool was_over = ws.over_limit_users != 0 && ledger::IsOverLimit(u);
     ws.used -= c->cost;
     u.used -= c->cost;
     s.used -= c->cost;
     if (was_over && !ledger::IsOverLimit(u)) --ws.over_limit_users;
+    if (ws.slow != 0) ws.limit_lowered = ledger::OverLimit(ws);
     c->set_refunded();
     r.refunded = c->cost;
     if (lane != nullptr) {

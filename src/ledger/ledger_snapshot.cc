@@ -14,6 +14,7 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "genledger/ledger.h"
 #include "ledger/ledger_impl.h"
@@ -82,6 +83,7 @@ void PrefetchAhead(const Shard& s, size_t i) {
     const Workspace* next = s.workspaces[i + kAhead].get();
     __builtin_prefetch(next);
     __builtin_prefetch(reinterpret_cast<const char*>(next) + 64);
+    __builtin_prefetch(reinterpret_cast<const char*>(next) + 128);   // the plan pointer
   }
   if (i + kAhead / 2 < s.workspaces.size()) __builtin_prefetch(s.workspaces[i + kAhead / 2]->users.data());
 }
@@ -89,7 +91,7 @@ void PrefetchAhead(const Shard& s, size_t i) {
 void EncodeWorkspace(PayloadWriter& o, const Workspace& ws) {
   o.Room(kWorkspaceFixedBytes + ws.id.size());
   o.Str8(ws.id);
-  for (uint64_t v : {ws.base_limit, ws.topup, ws.used, ws.reserved, ws.period}) o.U64(v);
+  for (uint64_t v : {ws.base_limit, uint64_t(0), ws.used, ws.reserved, ws.period}) o.U64(v);   // 0: top-ups are grants
   o.U8(uint8_t(ws.region));
   o.U8(ws.limit_lowered ? 1 : 0);
   o.U32(uint32_t(ws.users.size()));
@@ -98,6 +100,51 @@ void EncodeWorkspace(PayloadWriter& o, const Workspace& ws) {
     o.Str8(u.id);
     for (uint64_t v : {u.used, u.reserved, u.limit}) o.U64(v);
   }
+}
+
+// Version 3's subscription state: the plans of the workspaces listed, and the breakdowns of the
+// kept charges drawn from more than the plan.
+void EncodePlans(PayloadWriter& o, const Shard& s, const std::vector<uint32_t>& planned) {
+  o.Room(4);
+  o.U32(uint32_t(planned.size()));
+  for (uint32_t index : planned) {
+    const ledger::Plan& p = *s.workspaces[index]->plan;
+    o.Room(ledger::kPlanFixedBytes + p.grants.size() * ledger::kGrantBytes);
+    o.U32(index);
+    o.U8(uint8_t(p.interval));
+    for (uint64_t v : {p.anchor_ms, p.period_start_ms, p.period_end_ms}) o.U64(v);
+    o.U16(p.plan_priority);
+    o.U64(p.rollover_max);
+    o.U32(p.rollover_periods);
+    o.U8(p.overage_mode);
+    for (uint64_t v : {p.overage_limit, p.pending_limit, p.overage, p.grant_used}) o.U64(v);
+    o.U32(p.next_grant);
+    o.U32(uint32_t(p.grants.size()));
+    for (const ledger::Grant& g : p.grants) {
+      o.U32(g.number);
+      o.U8(g.source);
+      o.U16(g.priority);
+      for (uint64_t v : {g.amount, g.remaining, g.expires_at_ms}) o.U64(v);
+      o.U8(g.flags);
+      o.U64(g.created_ms);
+    }
+  }
+  o.Room(4);
+  const size_t count_at = o.size();
+  o.U32(0);
+  uint32_t n = 0;
+  for (const auto& [seq, parts] : s.breakdowns) {
+    if (seq < s.charges.first_seq() || seq >= s.charges.next_seq()) continue;   // forgotten by the ring
+    o.Room(9 + parts.size() * 12);
+    o.U64(seq);
+    o.U8(uint8_t(parts.size()));
+    for (const auto& [grant, amount] : parts) {
+      o.U32(grant);
+      o.U64(amount);
+    }
+    ++n;
+  }
+  o.PatchU32(count_at, n);
 }
 
 void EncodeCharges(PayloadWriter& o, const ledger::RecentCharges& charges) {
@@ -167,6 +214,9 @@ size_t MeasureShard(const Shard& s, const Catalog& catalog) {
   bytes += 16 + (s.charges.next_seq() - s.charges.first_seq()) * kChargeBytes;
   bytes += 4;
   s.idempotency.ForEach([&](const std::string& key, const IdempotencyEntry& e) { bytes += EntryBytes(key, e, catalog); });
+  // Plans are not measured one by one (that would read every workspace's third line again);
+  // PayloadWriter::Room grows the buffer if they do not fit the slack.
+  bytes += 8 + s.breakdowns.size() * (9 + 2 * 12);
   return bytes;
 }
 
@@ -200,9 +250,11 @@ Status LedgerLog::SnapshotShard(const Ledger& ledger, uint32_t shard, std::strin
   o.U8(ledger::kPayloadVersion);
   o.U64(s.next_reservation_seq);
   o.U32(uint32_t(s.workspaces.size()));
+  std::vector<uint32_t> planned;
   for (size_t i = 0; i < s.workspaces.size(); ++i) {
     PrefetchAhead(s, i);
     EncodeWorkspace(o, *s.workspaces[i]);
+    if (s.workspaces[i]->plan) planned.push_back(uint32_t(i));
   }
   o.Room(4);
   o.U32(uint32_t(s.holds.size()));
@@ -220,6 +272,7 @@ Status LedgerLog::SnapshotShard(const Ledger& ledger, uint32_t shard, std::strin
   o.Room(4);
   o.U32(uint32_t(s.idempotency.size()));
   s.idempotency.ForEach([&](const std::string& key, const IdempotencyEntry& e) { EncodeEntry(o, key, e, catalog); });
+  EncodePlans(o, s, planned);
   const auto t1 = std::chrono::steady_clock::now();
   lock.unlock();
 

@@ -43,6 +43,84 @@ struct StagedEntry {
   IdempotencyOutcome outcome;
 };
 
+// Version 3's plans and breakdowns (docs/snapshot-format.md), into the staged workspaces.
+Status LoadPlans(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<Workspace>>& staged,
+                 const std::vector<ChargeRecord>& charges, uint64_t first_seq,
+                 std::vector<std::pair<uint64_t, ledger::BurnParts>>& breakdowns) {
+  const uint32_t plan_count = r.U32();
+  if (!r.ok() || plan_count > staged.size()) return Corrupt(shard, "bad plan count");
+  int64_t last = -1;
+  for (uint32_t i = 0; i < plan_count; ++i) {
+    const uint32_t index = r.U32();
+    if (!r.ok() || int64_t(index) <= last || index >= staged.size()) return Corrupt(shard, "bad plan workspace index");
+    last = index;
+    Workspace& ws = *staged[index];
+    auto p = std::make_unique<ledger::Plan>();
+    p->interval = Interval(r.U8());
+    p->anchor_ms = r.U64();
+    p->period_start_ms = r.U64();
+    p->period_end_ms = r.U64();
+    p->plan_priority = r.U16();
+    p->rollover_max = r.U64();
+    p->rollover_periods = r.U32();
+    p->overage_mode = r.U8();
+    p->overage_limit = r.U64();
+    p->pending_limit = r.U64();
+    p->overage = r.U64();
+    p->grant_used = r.U64();
+    p->next_grant = r.U32();
+    const uint32_t grant_count = r.U32();
+    if (!r.ok() || uint8_t(p->interval) > 6 || p->overage_mode > 2 || p->plan_priority > kMaxGrantPriority ||
+        p->rollover_periods > kMaxRolloverPeriods || p->grant_used > ws.used || p->next_grant == 0 ||
+        grant_count > 4096) {
+      return Corrupt(shard, "bad plan of workspace " + ws.id);
+    }
+    for (uint32_t j = 0; j < grant_count; ++j) {
+      ledger::Grant g;
+      g.number = r.U32();
+      g.source = r.U8();
+      g.priority = r.U16();
+      g.amount = r.U64();
+      g.remaining = r.U64();
+      g.expires_at_ms = r.U64();
+      g.flags = r.U8();
+      g.created_ms = r.U64();
+      if (!r.ok() || g.number == 0 || g.number >= p->next_grant || g.source == 0 || g.source > 5 || g.flags > 1 ||
+          g.priority > kMaxGrantPriority || g.remaining > g.amount || g.amount > kMaxLimit) {
+        return Corrupt(shard, "bad grant of workspace " + ws.id);
+      }
+      for (const ledger::Grant& o : p->grants) {
+        if (o.number == g.number) return Corrupt(shard, "duplicate grant of workspace " + ws.id);
+      }
+      ledger::InsertGrant(*p, g);
+    }
+    ws.plan = std::move(p);
+  }
+  const uint32_t bd_count = r.U32();
+  if (!r.ok() || bd_count > charges.size()) return Corrupt(shard, "bad breakdown count");
+  uint64_t marked = 0;
+  for (const ChargeRecord& c : charges) marked += c.has_breakdown() ? 1 : 0;
+  if (marked != bd_count) return Corrupt(shard, "breakdowns do not match the charges marked as having one");
+  for (uint32_t i = 0; i < bd_count; ++i) {
+    const uint64_t seq = r.U64();
+    const uint8_t n = r.U8();
+    ledger::BurnParts parts;
+    uint64_t sum = 0;
+    for (uint8_t j = 0; r.ok() && j < n; ++j) {
+      const uint32_t grant = r.U32();
+      const uint64_t amount = r.U64();
+      parts.push_back({grant, amount});
+      sum += amount;   // each part <= a cost: no overflow for n <= 255
+    }
+    if (!r.ok() || seq < first_seq || seq - first_seq >= charges.size() ||
+        !charges[seq - first_seq].has_breakdown() || sum != charges[seq - first_seq].cost) {
+      return Corrupt(shard, "a breakdown names no marked charge or does not sum to its cost");
+    }
+    breakdowns.emplace_back(seq, std::move(parts));
+  }
+  return Status();
+}
+
 }  // namespace
 
 bool LedgerLog::ParseLogRecordPrefix(std::string_view payload, uint32_t* shard, uint64_t* record_no) noexcept {
@@ -66,7 +144,7 @@ Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t reco
   // the whole payload is known to be consistent.
   RecordReader r(payload);
   const uint8_t version = r.U8();
-  if (!r.ok() || (version != 1 && version != kPayloadVersion)) {
+  if (!r.ok() || version < 1 || version > kPayloadVersion) {
     return Corrupt(shard, "unsupported payload version or empty payload");
   }
   const uint64_t next_reservation_seq = r.U64();
@@ -83,7 +161,7 @@ Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t reco
     auto ws = std::make_unique<Workspace>();
     const std::string_view id = r.Str8();
     ws->base_limit = r.U64();
-    ws->topup = r.U64();
+    const uint64_t topup = r.U64();
     ws->used = r.U64();
     ws->reserved = r.U64();
     ws->period = r.U64();
@@ -96,6 +174,17 @@ Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t reco
       return Corrupt(shard, "workspace " + std::to_string(w) + " has a bad or duplicate id, region or flag");
     }
     if (user_count > payload.size() / 26) return Corrupt(shard, "user count exceeds payload");
+    if (topup != 0) {
+      // Versions 1 and 2 kept this period's top-ups as a number: a topup grant now (number 1).
+      if (version >= 3 || topup > kMaxLimit) return Corrupt(shard, "workspace " + std::to_string(w) + " has a bad topup");
+      ledger::Plan& p = ledger::EnsurePlan(*ws);
+      ledger::Grant g;
+      g.number = p.next_grant++;
+      g.source = uint8_t(GrantSource::kTopup);
+      g.flags = ledger::kGrantEndsWithPeriod;
+      g.amount = g.remaining = topup;
+      ledger::InsertGrant(p, g);
+    }
     ws->id.assign(id);
     ws->index = w;
     ws->region = Region(region);
@@ -179,12 +268,15 @@ Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t reco
   }
   const uint64_t charge_count = next_seq - first_seq;
   std::vector<ChargeRecord> charges(charge_count);
+  std::vector<std::pair<uint64_t, ledger::BurnParts>> breakdowns;
   for (ChargeRecord& c : charges) {
     c.cost = r.U64();
     c.workspace = r.U32();
     c.user = r.U32();
     c.at_s = r.U32();
     c.period_refunded = r.U32();
+    // Before version 3 bit 30 was the period's (never reached: 2^30 resets); now it marks a breakdown.
+    if (version < 3) c.period_refunded &= ~0x40000000u;
     if (!r.ok()) return Corrupt(shard, "truncated refund ring");
     if (c.workspace >= ws_count || c.user >= staged[c.workspace]->users.size()) {
       return Corrupt(shard, "a refundable charge names no user");
@@ -213,10 +305,14 @@ Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t reco
     e.outcome.user_used = r.U64();
     e.outcome.expires_at_ms = r.U64();
     if (!r.ok()) return Corrupt(shard, "truncated idempotency entry");
-    if ((op != 1 && op != 2) || !IsValidId(e.id) || e.workspace >= ws_count ||
-        e.params.user >= staged[e.workspace]->users.size()) {
+    const bool grant = op == 3 && version >= 3;
+    if ((op != 1 && op != 2 && !grant) || !IsValidId(e.id) || e.workspace >= ws_count ||
+        (grant ? e.params.user != UINT32_MAX : e.params.user >= staged[e.workspace]->users.size())) {
       return Corrupt(shard, "idempotency entry has a bad op, id, workspace or user");
     }
+  }
+  if (version >= 3) {
+    if (Status st = LoadPlans(r, shard, staged, charges, first_seq, breakdowns); !st.ok()) return st;
   }
   if (!r.done()) return Corrupt(shard, std::to_string(payload.size()) + "-byte payload has trailing bytes");
 
@@ -233,7 +329,6 @@ Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t reco
     Workspace& src = *staged[w];
     CountLimit(s.totals, dst, false);
     dst.base_limit = src.base_limit;
-    dst.topup = src.topup;
     dst.used = src.used;
     dst.reserved = src.reserved;
     dst.period = src.period;
@@ -242,8 +337,15 @@ Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t reco
     dst.users = std::move(src.users);
     dst.user_tags = src.user_tags;
     dst.user_index = std::move(src.user_index);
+    dst.plan = std::move(src.plan);
     for (const User& u : dst.users) dst.over_limit_users += ledger::IsOverLimit(u) ? 1 : 0;
     CountLimit(s.totals, dst, true);
+    if (dst.plan) {
+      // slow, next_event_ms and the sweeper's queue follow from the plan; limit_lowered is kept
+      // as stored (live, only some operations re-derive it).
+      ledger::RefreshPlanState(dst);
+      if (dst.next_event_ms != ledger::kNoEnd) s.events.emplace(dst.next_event_ms, dst.index);
+    }
     s.used += dst.used;
     s.totals.reserved += dst.reserved;
     users += dst.users.size();
@@ -257,6 +359,9 @@ Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t reco
     s.expiry.emplace(h.hold.expires_at_ms, h.seq);
   }
   s.charges.Restore(first_seq, charge_count, [&](uint64_t i) { return charges[i]; });
+  for (const auto& [seq, parts] : breakdowns) {
+    if (s.charges.Find(seq) != nullptr) Impl::AddBreakdown(s, seq, parts);
+  }
   for (const StagedEntry& e : entries) {
     s.idempotency.Restore(e.workspace, e.id, e.created_ms, e.params, e.outcome);
   }

@@ -26,8 +26,13 @@ enum class RecordType : uint8_t {
   kChargeCompact = 12,   // what charges are written as; kCharge is only replayed
   kReservePriced = 13,   // what reservations are written as (the hold's price); kReserve is only replayed
   kRefundToAllowance = 14,   // a refund of a charge made before a period reset
+  kSetPlan = 15,             // a workspace's subscription settings (docs/wal-records.md, types 15-19)
+  kRollover = 16,            // a period boundary passed
+  kGrant = 17,               // a grant created (or a refund grant grown)
+  kGrantEnd = 18,            // a grant voided or expired
+  kRefundSources = 19,       // a refund of a charge drawn from more than the plan
 };
-inline constexpr uint8_t kMaxRecordType = 14;
+inline constexpr uint8_t kMaxRecordType = 19;
 std::string_view RecordTypeName(uint8_t type) noexcept;
 
 // A user reference with this index is a new user; its id follows.

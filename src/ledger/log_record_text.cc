@@ -10,7 +10,7 @@
 namespace genledger::ledger {
 namespace {
 
-enum class Kind { kUnit, kU8, kU32, kU64, kLimit, kStr, kUser, kIdempotency, kRegion, kUVar32, kUVar64, kUVarUser };
+enum class Kind { kUnit, kU8, kU32, kU64, kLimit, kStr, kUser, kIdempotency, kRegion, kUVar32, kUVar64, kUVarUser, kU16, kParts };
 struct Field {
   const char* name;
   Kind kind;
@@ -34,6 +34,19 @@ constexpr Field kReservePriced[] = {{"ws", Kind::kU32},          {"user", Kind::
                                     {"expires_at_ms", Kind::kU64}, {"at_ms", Kind::kU64},         {"ttl_ms", Kind::kU64},
                                     {"idempotency", Kind::kIdempotency}};
 constexpr Field kRefundToAllowance[] = {{"charge_seq", Kind::kU64}, {"ws", Kind::kU32}, {"cost", Kind::kU64}};
+constexpr Field kSetPlan[] = {{"ws", Kind::kU32},           {"interval", Kind::kU8},        {"anchor_ms", Kind::kU64},
+                              {"period_start_ms", Kind::kU64}, {"period_end_ms", Kind::kLimit}, {"plan_priority", Kind::kU16},
+                              {"rollover_max", Kind::kU64},    {"rollover_periods", Kind::kU32}, {"overage_mode", Kind::kU8},
+                              {"overage_limit", Kind::kLimit}, {"pending_limit", Kind::kU64}};
+constexpr Field kRollover[] = {{"ws", Kind::kU32}, {"boundaries", Kind::kU64}, {"period_start_ms", Kind::kU64},
+                               {"period_end_ms", Kind::kLimit}};
+constexpr Field kGrant[] = {{"ws", Kind::kU32},       {"grant", Kind::kUVar32},      {"source", Kind::kU8},
+                            {"priority", Kind::kU16}, {"amount", Kind::kU64},        {"expires_at_ms", Kind::kU64},
+                            {"flags", Kind::kU8},     {"created_ms", Kind::kU64},    {"id", Kind::kStr}};
+constexpr Field kGrantEnd[] = {{"ws", Kind::kU32}, {"grant", Kind::kUVar32}, {"reason", Kind::kU8}};
+constexpr Field kRefundSources[] = {{"charge_seq", Kind::kU64}, {"ws", Kind::kU32},       {"user", Kind::kU32},
+                                    {"cost", Kind::kU64},       {"to_plan", Kind::kU64},  {"to_new_grant", Kind::kU64},
+                                    {"parts", Kind::kParts}};
 constexpr Field kCommit[] = {{"reservation_seq", Kind::kU64}, {"cost", Kind::kU64}, {"at_ms", Kind::kU64}};
 constexpr Field kSettle[] = {{"reservation_seq", Kind::kU64}};
 constexpr Field kRefund[] = {{"charge_seq", Kind::kU64}, {"ws", Kind::kU32}, {"user", Kind::kU32}, {"cost", Kind::kU64}};
@@ -54,6 +67,11 @@ std::span<const Field> Schema(RecordType t) {
     case RecordType::kChargeCompact: return kChargeCompact;
     case RecordType::kReservePriced: return kReservePriced;
     case RecordType::kRefundToAllowance: return kRefundToAllowance;
+    case RecordType::kSetPlan: return kSetPlan;
+    case RecordType::kRollover: return kRollover;
+    case RecordType::kGrant: return kGrant;
+    case RecordType::kGrantEnd: return kGrantEnd;
+    case RecordType::kRefundSources: return kRefundSources;
   }
   return {};
 }
@@ -78,7 +96,17 @@ Result<boost::json::object> DescribeRecord(uint8_t type, std::string_view payloa
         o[f.name] = UnitName(Unit(code));
         break;
       }
+      case Kind::kU16: o[f.name] = r.U16(); break;
       case Kind::kU32: o[f.name] = r.U32(); break;
+      case Kind::kParts: {
+        boost::json::array parts;
+        for (uint8_t n = r.U8(), i = 0; r.ok() && i < n; ++i) {
+          const uint32_t grant = r.UVar32();
+          parts.push_back(boost::json::object{{"grant", grant}, {"amount", r.U64()}});
+        }
+        o[f.name] = std::move(parts);
+        break;
+      }
       case Kind::kU64: o[f.name] = r.U64(); break;
       case Kind::kLimit: o[f.name] = Limit(r.U64()); break;
       case Kind::kStr: o[f.name] = r.Str8(); break;

@@ -22,14 +22,17 @@ struct ChargeRecord {
   uint32_t workspace = 0;     // Workspace::index
   uint32_t user = 0;          // index in Workspace::users
   uint32_t at_s = 0;          // seconds since the epoch (refund windows are checked to the second)
-  // Low 31 bits: the low 31 bits of the workspace's period when charged; top bit: refunded.
+  // Bits 0-29: the low 30 bits of the workspace's period when charged; bit 30: drawn from more
+  // than the plan allowance (Shard::breakdowns has its parts); bit 31: refunded.
   // Not bit-fields: copying a bit-field makes the compiler read the destination's word first,
   // and on the charge path that destination is a ring slot not yet in cache (a load miss that
   // measured as the largest single cost of a charge).
   uint32_t period_refunded = 0;
 
-  static uint32_t PeriodBits(uint64_t period) noexcept { return uint32_t(period & 0x7fffffffu); }
-  uint32_t period() const noexcept { return period_refunded & 0x7fffffffu; }
+  static uint32_t PeriodBits(uint64_t period) noexcept { return uint32_t(period & 0x3fffffffu); }
+  uint32_t period() const noexcept { return period_refunded & 0x3fffffffu; }
+  bool has_breakdown() const noexcept { return (period_refunded & 0x40000000u) != 0; }
+  void set_has_breakdown() noexcept { period_refunded |= 0x40000000u; }
   bool refunded() const noexcept { return (period_refunded >> 31) != 0; }
   void set_refunded() noexcept { period_refunded |= 0x80000000u; }
 };

@@ -13,10 +13,12 @@
 #include <utility>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
 
 #include "genledger/catalog.h"
 #include "genledger/ledger.h"
+#include "genledger/period.h"
 #include "ledger/idempotency_table.h"
 #include "ledger/log_record.h"
 #include "ledger/recent_charges.h"
@@ -52,6 +54,44 @@ inline uint16_t UserTag(std::string_view id) noexcept {
   return uint16_t(std::hash<std::string_view>{}(id) >> 48);
 }
 
+// A grant: generations added on top of the plan allowance (docs/ledger.md, "Subscriptions").
+struct Grant {
+  uint32_t number = 0;        // per workspace, 1, 2, ... ("gr_<number>")
+  uint8_t source = 0;         // GrantSource
+  uint8_t flags = 0;          // kGrantEndsWithPeriod
+  uint16_t priority = 100;
+  uint64_t amount = 0;
+  uint64_t remaining = 0;
+  uint64_t expires_at_ms = 0; // 0: never (a grant ending with the period also goes at the rollover)
+  uint64_t created_ms = 0;
+};
+inline constexpr uint8_t kGrantEndsWithPeriod = 1;
+
+// "No end": period_end_ms of interval none, and Workspace::next_event_ms with nothing due.
+inline constexpr uint64_t kNoEnd = UINT64_MAX;
+// Plan::pending_limit when no limit change is scheduled (kUnlimited is a valid pending limit).
+inline constexpr uint64_t kNoPending = UINT64_MAX - 1;
+
+// A workspace's subscription state beyond the plain allowance: allocated only for workspaces that
+// have a period schedule, grants, a rollover or overage setting, or a pending limit, so that a
+// workspace without any costs what it did before subscriptions (one pointer).
+struct Plan {
+  Interval interval = Interval::kNone;
+  uint8_t overage_mode = 0;            // OverageMode
+  uint16_t plan_priority = kDefaultGrantPriority;
+  uint32_t rollover_periods = 0;
+  uint32_t next_grant = 1;
+  uint64_t anchor_ms = 0;
+  uint64_t period_start_ms = 0;
+  uint64_t period_end_ms = kNoEnd;
+  uint64_t rollover_max = 0;           // 0: no rollover
+  uint64_t overage_limit = kUnlimited;
+  uint64_t pending_limit = kNoPending;
+  uint64_t overage = 0;                // this period's soft/shadow overage
+  uint64_t grant_used = 0;             // the part of Workspace::used drawn from grants this period
+  std::vector<Grant> grants;           // live grants, in burn order (plan.cc, GrantBefore)
+};
+
 // Laid out for the charge path, which is bound by memory latency: everything a charge reads is
 // in the first two cache lines (id and balances; then users, tags, index, region, period).
 struct alignas(64) Workspace {
@@ -60,13 +100,19 @@ struct alignas(64) Workspace {
   uint64_t used = 0;
   uint64_t reserved = 0;
   uint64_t base_limit = kUnlimited;
-  uint64_t topup = 0;
+  // The first time something is due without any call: the period's end or a grant's expiry
+  // (kNoEnd: nothing). An operation at or after it applies what is due first (Advance).
+  uint64_t next_event_ms = kNoEnd;
   // Line 2.
   std::vector<User> users;
   uint64_t period = 1;
   uint32_t index = 0;              // position in Shard::workspaces; stable for the ledger's life
   Region region = Region::kGlobal;
   bool limit_lowered = false;      // an admin change left used + reserved above the limit
+  // Nonzero when a charge cannot take the plain path (plan-only, hard mode): the workspace has
+  // grants, a soft or shadow overage mode, or used drawn from grants this period. Kept by
+  // RefreshPlanState; it sits in padding, so the plain path reads no extra line.
+  uint8_t slow = 0;
   // Users whose used + reserved is above their own limit (an admin lowered it): kept as a count
   // so an admin change need not rescan every user to know whether any is over (OverLimit).
   uint32_t over_limit_users = 0;
@@ -78,13 +124,17 @@ struct alignas(64) Workspace {
   std::atomic<const User*> users_hint{nullptr};
   // Line 3: built once a workspace has more than kUserScanMax users.
   std::unique_ptr<StringMap<uint32_t>> user_index;
+  std::unique_ptr<Plan> plan;   // subscription state, when there is any
 
-  uint64_t limit() const noexcept { return base_limit == kUnlimited ? kUnlimited : base_limit + topup; }
+  uint64_t limit() const noexcept { return base_limit; }
+  // Everything spendable now (plan allowance left + grants' remaining) minus holds.
   uint64_t remaining() const noexcept {
+    if (slow != 0) return SlowRemaining();
     if (base_limit == kUnlimited) return kUnlimited;
-    const uint64_t l = limit(), taken = used + reserved;
-    return taken >= l ? 0 : l - taken;
+    const uint64_t taken = used + reserved;
+    return taken >= base_limit ? 0 : base_limit - taken;
   }
+  uint64_t SlowRemaining() const noexcept;   // plan.cc
 
   // Index of the user or -1.
   int64_t FindUser(std::string_view user) const noexcept {
@@ -125,8 +175,10 @@ inline bool Affords(uint64_t limit, uint64_t used, uint64_t reserved, uint64_t c
 inline bool IsOverLimit(const User& u) noexcept { return !Affords(u.limit, u.used, u.reserved, 0); }
 
 // Whether the workspace or any of its users is above its limit. O(1): see over_limit_users.
+bool WorkspaceOver(const Workspace& ws) noexcept;   // plan.cc: the same test with grants and modes
 inline bool OverLimit(const Workspace& ws) noexcept {
-  return ws.over_limit_users != 0 || !Affords(ws.limit(), ws.used, ws.reserved, 0);
+  if (ws.over_limit_users != 0) return true;
+  return ws.plan ? WorkspaceOver(ws) : !Affords(ws.limit(), ws.used, ws.reserved, 0);
 }
 
 // Keeps Workspace::over_limit_users right across a change to one user's balance or limit:
@@ -211,6 +263,14 @@ struct alignas(64) Shard {
                       std::greater<>> expiry;
 
   RecentCharges charges;
+  // Which sources a kept charge was drawn from, for the charges not drawn from the plan alone
+  // (ChargeRecord::has_breakdown): refunds give each part back to where it came from. Entries of
+  // charges the ring forgot are dropped by the sweep.
+  boost::unordered_flat_map<uint64_t, boost::container::small_vector<std::pair<uint32_t, uint64_t>, 2>> breakdowns;
+  // (next_event_ms, workspace index), earliest first: what the sweeper must apply to workspaces
+  // nobody touches (rollovers, grant expiries). Stale entries (the workspace's next_event_ms moved)
+  // are skipped when popped.
+  std::priority_queue<std::pair<uint64_t, uint32_t>, std::vector<std::pair<uint64_t, uint32_t>>, std::greater<>> events;
   IdempotencyTable idempotency;
 };
 

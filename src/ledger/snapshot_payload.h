@@ -14,9 +14,11 @@
 
 namespace genledger::ledger {
 
-// The version written. Version 1 (holds named their model instead of keeping their price) is
-// still loaded (docs/snapshot-format.md).
-inline constexpr uint8_t kPayloadVersion = 2;
+// The version written. Versions 1 (holds named their model instead of keeping their price) and
+// 2 (top-ups were a field, no subscription state) are still loaded (docs/snapshot-format.md).
+inline constexpr uint8_t kPayloadVersion = 3;
+inline constexpr size_t kPlanFixedBytes = 4 + 1 + 8 * 3 + 2 + 8 + 4 + 1 + 8 * 4 + 4 + 4;   // + grants
+inline constexpr size_t kGrantBytes = 4 + 1 + 2 + 8 * 3 + 1 + 8;
 
 // Encoded sizes of the payload's parts, not counting their variable-length strings.
 inline constexpr size_t kPayloadHeaderBytes = 1 + 8 + 4;            // version, next seq, count
@@ -49,7 +51,13 @@ class PayloadWriter {
     p_ += sizeof v;
   }
   void U8(uint8_t v) { *p_++ = char(v); }
+  void U16(uint16_t v) { Raw(v); }
   void U32(uint32_t v) { Raw(v); }
+  // Overwrites 4 bytes written earlier at `pos` (a count known only after its entries).
+  void PatchU32(size_t pos, uint32_t v) {
+    v = boost::endian::native_to_little(v);
+    std::memcpy(b_.data() + pos, &v, sizeof v);
+  }
   void U64(uint64_t v) { Raw(v); }
   // u8 length, then the bytes. Ids are at most 128 bytes and model ids shorter.
   void Str8(std::string_view s) {

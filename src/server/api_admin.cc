@@ -93,6 +93,7 @@ void Api::HandlePutWorkspace(const Call& c, HttpReply& out) {
   if (!r) return;
   // A partial update: the fields not given are kept, read under the lock that applies it.
   WorkspaceUpdate update;
+  update.limit_now = true;   // until "limit_change" is parsed: PUT applied a limit at once
   if (r->has(kFRegion)) {
     Result<Region> rg = ParseRegion(r->region);
     if (!rg.ok())

@@ -32,6 +32,7 @@ int HttpStatus(Code code) noexcept {
     case Code::kUnknownWorkspace:
     case Code::kUnknownReservation:
     case Code::kUnknownCharge:
+    case Code::kUnknownGrant:
     case Code::kNotFound: return 404;
     case Code::kIdempotencyConflict:
     case Code::kReservationSettled:
