@@ -42,6 +42,31 @@ Fixture& Shared() {
   return *f;
 }
 
+// The same workspaces, each with 5 live grants (issue 14 §6): a promo that burns before the
+// plan (priority 50, expiring in a year), two packs after it, two more promos of priority 200.
+// Every charge is drawn from the first promo, so it takes the subscription path (burn order)
+// and keeps a breakdown for its refund: the grants' worst common case.
+Fixture& SharedWithGrants() {
+  static Fixture* f = [] {
+    auto* fx = new Fixture();
+    const uint64_t year = uint64_t(365) * 24 * 3600 * 1000;
+    const uint64_t expiry = SystemClock().NowMs() + year;
+    for (const std::string& ws : fx->workspaces) {
+      for (auto [priority, expires] : {std::pair<uint16_t, uint64_t>{50, expiry}, {100, 0}, {100, 0},
+                                       {200, expiry}, {200, expiry + 1}}) {
+        GrantRequest g;
+        g.amount = kMaxLimit / 8;
+        g.priority = priority;
+        g.expires_at_ms = expires;
+        g.source = GrantSource::kPromo;
+        (void)fx->ledger->AddGrant(ws, g);
+      }
+    }
+    return fx;
+  }();
+  return *f;
+}
+
 // A pre-drawn random sequence per thread keeps the RNG out of the measured loop.
 std::vector<uint32_t> RandomOrder(int seed, uint32_t range = kWorkspaces) {
   std::mt19937 rng(seed);
@@ -52,8 +77,7 @@ std::vector<uint32_t> RandomOrder(int seed, uint32_t range = kWorkspaces) {
 
 // The goal benchmark: random workspaces out of 100,000 (a working set far larger than this
 // machine's caches, so it measures memory latency as much as code).
-void ChargeLoop(benchmark::State& state, uint32_t range) {
-  Fixture& f = Shared();
+void ChargeLoop(benchmark::State& state, uint32_t range, Fixture& f = Shared()) {
   const std::vector<uint32_t> order = RandomOrder(state.thread_index() + 1, range);
   ChargeRequest req{{}, {}, f.text, {}, {}};
   req.usage.quantity = 1;
@@ -72,6 +96,10 @@ void ChargeLoop(benchmark::State& state, uint32_t range) {
 
 void BM_LedgerCharge(benchmark::State& state) { ChargeLoop(state, kWorkspaces); }
 BENCHMARK(BM_LedgerCharge)->Threads(1)->Threads(2)->UseRealTime();
+
+// BM_LedgerCharge on workspaces that have 5 live grants each.
+void BM_LedgerChargeGrants(benchmark::State& state) { ChargeLoop(state, kWorkspaces, SharedWithGrants()); }
+BENCHMARK(BM_LedgerChargeGrants)->Threads(1)->Threads(2)->UseRealTime();
 
 // The same loop over the first 1,000 workspaces only: cache-resident, so it shows what the code
 // path itself costs.

@@ -292,6 +292,64 @@ TEST_F(PlanTest, GrantIdempotencyAndVoid) {
   EXPECT_EQ(ledger_->AddGrant("acme", g).status().code(), Code::kInvalidArgument);
 }
 
+// docs/ledger.md, "Worked example", step by step.
+TEST_F(PlanTest, WorkedExampleFromTheDocs) {
+  clock_.Set(T("2026-01-31T00:00:00Z"));
+  Monthly("acme", 1000, "2026-01-31T00:00:00Z");
+  clock_.Set(T("2026-02-01T09:00:00Z"));
+  const uint32_t pack = Grant("acme", 500);                                                   // gr_1
+  const uint32_t promo = Grant("acme", 100, T("2026-02-14T00:00:00Z"), 100, GrantSource::kPromo);   // gr_2
+  EXPECT_EQ(Ws("acme").remaining, 1600u);
+  clock_.Set(T("2026-02-05T10:00:00Z"));
+  ASSERT_TRUE(Charge("acme", 60).status.ok());
+  EXPECT_EQ(GrantRemaining("acme", promo), 40u);
+  clock_.Set(T("2026-02-14T00:00:00Z"));
+  EXPECT_EQ(GrantRemaining("acme", promo), UINT64_MAX);   // expired with 40 unused
+  EXPECT_EQ(Ws("acme").remaining, 1500u);
+  clock_.Set(T("2026-02-20T10:00:00Z"));
+  ASSERT_TRUE(Charge("acme", 1100).status.ok());
+  EXPECT_EQ(GrantRemaining("acme", 0), 0u);
+  EXPECT_EQ(GrantRemaining("acme", pack), 400u);
+  clock_.Set(T("2026-02-27T23:59:00Z"));
+  ChargeResult late = Charge("acme", 30);
+  ASSERT_TRUE(late.status.ok());
+  EXPECT_EQ(GrantRemaining("acme", pack), 370u);
+  EXPECT_EQ(Ws("acme").remaining, 370u);
+  clock_.Set(T("2026-02-28T00:00:00Z"));
+  WorkspaceInfo w = Ws("acme");
+  EXPECT_EQ(w.period, 2u);
+  EXPECT_EQ(w.used, 0u);
+  EXPECT_EQ(w.remaining, 1370u);
+  clock_.Set(T("2026-02-28T00:01:00Z"));
+  ASSERT_TRUE(ledger_->Refund(late.charge_id).status.ok());   // the pack is live: back to it
+  EXPECT_EQ(GrantRemaining("acme", pack), 400u);
+  w = Ws("acme");
+  EXPECT_EQ(w.used, 0u);
+  EXPECT_EQ(w.remaining, 1400u);
+  ExpectInvariants();
+}
+
+// A charge of the ended period drawn from the plan and a grant: the grant's part goes back to the
+// grant, the plan's part (its period is over) becomes a refund grant.
+TEST_F(PlanTest, RefundAcrossTheBoundarySplitsBetweenLiveGrantAndRefundGrant) {
+  Monthly("acme", 10, "2026-01-31T00:00:00Z");
+  const uint32_t pack = Grant("acme", 5);
+  ASSERT_TRUE(Charge("acme", 8).status.ok());
+  ChargeResult c = Charge("acme", 4);   // 2 from the plan, 2 from the pack
+  ASSERT_TRUE(c.status.ok());
+  EXPECT_EQ(GrantRemaining("acme", pack), 3u);
+  clock_.Set(T("2026-02-28T00:00:00Z"));
+  ASSERT_TRUE(ledger_->Refund(c.charge_id).status.ok());
+  EXPECT_EQ(GrantRemaining("acme", pack), 5u);
+  auto gs = ledger_->ListGrants("acme");
+  ASSERT_TRUE(gs.ok());
+  ASSERT_EQ(gs->size(), 3u);
+  EXPECT_EQ((*gs)[1].source, GrantSource::kRefund);
+  EXPECT_EQ((*gs)[1].remaining, 2u);
+  EXPECT_EQ(Ws("acme").remaining, 17u);
+  ExpectInvariants();
+}
+
 // Everything above, through the log: a ledger rebuilt from the records has the same state.
 TEST_F(PlanTest, ReplayRebuildsTheSameState) {
   LedgerLog::EnableLog(*ledger_);

@@ -305,6 +305,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       Workspace* ws = workspace(r.U32());
       const uint32_t user = r.U32();
       const uint64_t cost = r.U64();
+      const uint8_t past = r.U8();
       ledger::Unburned back;
       back.to_plan = r.U64();
       back.to_new_grant = r.U64();
@@ -318,14 +319,16 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
           back.to_grants.push_back({grant, amount});
         }
       }
-      if (!r.ok() || !r.done() || ws == nullptr || user >= ws->users.size() || ws->users[user].used < cost ||
-          !ledger::CheckUnburn(*ws, back, cost).ok()) {
+      if (!r.ok() || !r.done() || ws == nullptr || past > 1 || user >= ws->users.size() ||
+          (past == 0 && ws->users[user].used < cost) || !ledger::CheckUnburn(*ws, back, cost, past != 0).ok()) {
         return Corrupt(bad());
       }
       ledger::OverLimitUpdate over(*ws, ws->users[user]);
-      ws->users[user].used -= cost;
-      s.used -= cost;
-      ledger::ApplyUnburn(*ws, back, cost, 0);
+      if (past == 0) {
+        ws->users[user].used -= cost;
+        s.used -= cost;
+      }
+      ledger::ApplyUnburn(*ws, back, cost, 0, past != 0);
       over.Done();
       PlanChanged(s, *ws);
       if (ledger::ChargeRecord* c = s.charges.Find(seq)) c->set_refunded();

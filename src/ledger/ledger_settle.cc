@@ -141,9 +141,46 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
     Workspace& ws = *s.workspaces[c->workspace];
     // A boundary due but not yet applied ends the charge's period first.
     if (now >= ws.next_event_ms) impl_->Advance(lane, s, ws, now);
-    if (c->period() != ledger::ChargeRecord::PeriodBits(ws.period)) {
-      // Charged before a period reset: its cost left `used` with the old period, so it is given
-      // back to the current period's allowance instead (docs/ledger.md, "Refunds").
+    const bool past = c->period() != ledger::ChargeRecord::PeriodBits(ws.period);
+    User& u = ws.users[c->user];
+    if (c->has_breakdown()) {
+      // Drawn from grants or beyond the allowance: each part goes back where it came from while
+      // that is live; the rest becomes a refund grant (docs/ledger.md, "Refunds").
+      auto bd = s.breakdowns.find(seq);
+      ledger::BurnParts parts;
+      if (bd != s.breakdowns.end()) {
+        for (const auto& [grant, amount] : bd->second) parts.push_back({grant, amount});
+      }
+      const ledger::Unburned back = past ? ledger::PlanUnburnPast(ws, parts, c->cost) : ledger::PlanUnburn(ws, parts, c->cost);
+      if (bd == s.breakdowns.end() || !ledger::CheckUnburn(ws, back, c->cost, past).ok() ||
+          (!past && u.used < c->cost)) {
+        r.status = InternalError("charge " + std::to_string(seq) + " of shard " + std::to_string(s.index) +
+                                 " has no consistent record of its sources");
+        return;
+      }
+      ledger::OverLimitUpdate over(ws, u);
+      if (!past) {
+        u.used -= c->cost;
+        s.used -= c->cost;
+      }
+      ledger::ApplyUnburn(ws, back, c->cost, now, past);
+      over.Done();
+      Impl::PlanChanged(s, ws);
+      c->set_refunded();
+      r.refunded = c->cost;
+      if (lane != nullptr) {
+        auto b = impl_->Log(lane, s, ledger::RecordType::kRefundSources);
+        b.U64(seq).U32(c->workspace).U32(c->user).U64(c->cost).U8(past ? 1 : 0).U64(back.to_plan).U64(back.to_new_grant);
+        b.U8(uint8_t(back.to_grants.size() + (back.from_overage != 0 ? 1 : 0)));
+        for (const ledger::BurnPart& part : back.to_grants) b.UVar(part.grant).U64(part.amount);
+        if (back.from_overage != 0) b.UVar(0).U64(back.from_overage);
+      }
+      r.remaining = ws.remaining();
+      return;
+    }
+    if (past) {
+      // Charged before a period boundary or reset: its cost left `used` with the old period, so
+      // it is given back to the current period as a refund grant (docs/ledger.md, "Refunds").
       Impl::RefundToAllowance(s, ws, c->cost);
       c->set_refunded();
       r.refunded = c->cost;
@@ -153,43 +190,11 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
       r.remaining = ws.remaining();
       return;
     }
-    User& u = ws.users[c->user];
     // The charge is in this period's `used`, so these hold unless the ledger is inconsistent;
     // replay refuses such a record, so acknowledging it would make the log unrecoverable.
     if (ws.used < c->cost || u.used < c->cost) {
       r.status = InternalError("charge " + std::to_string(seq) + " of shard " + std::to_string(s.index) +
                                " costs more than its workspace's or user's used");
-      return;
-    }
-    if (c->has_breakdown()) {
-      // Drawn from grants or beyond the allowance: each part goes back where it came from.
-      auto bd = s.breakdowns.find(seq);
-      ledger::BurnParts parts;
-      if (bd != s.breakdowns.end()) {
-        for (const auto& [grant, amount] : bd->second) parts.push_back({grant, amount});
-      }
-      const ledger::Unburned back = ledger::PlanUnburn(ws, parts, c->cost);
-      if (bd == s.breakdowns.end() || !ledger::CheckUnburn(ws, back, c->cost).ok()) {
-        r.status = InternalError("charge " + std::to_string(seq) + " of shard " + std::to_string(s.index) +
-                                 " has no consistent record of its sources");
-        return;
-      }
-      ledger::OverLimitUpdate over(ws, u);
-      u.used -= c->cost;
-      s.used -= c->cost;
-      ledger::ApplyUnburn(ws, back, c->cost, now);
-      over.Done();
-      Impl::PlanChanged(s, ws);
-      c->set_refunded();
-      r.refunded = c->cost;
-      if (lane != nullptr) {
-        auto b = impl_->Log(lane, s, ledger::RecordType::kRefundSources);
-        b.U64(seq).U32(c->workspace).U32(c->user).U64(c->cost).U64(back.to_plan).U64(back.to_new_grant);
-        b.U8(uint8_t(back.to_grants.size() + (back.from_overage != 0 ? 1 : 0)));
-        for (const ledger::BurnPart& part : back.to_grants) b.UVar(part.grant).U64(part.amount);
-        if (back.from_overage != 0) b.UVar(0).U64(back.from_overage);
-      }
-      r.remaining = ws.remaining();
       return;
     }
     const bool was_over = ws.over_limit_users != 0 && ledger::IsOverLimit(u);

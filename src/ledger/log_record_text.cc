@@ -45,7 +45,7 @@ constexpr Field kGrant[] = {{"ws", Kind::kU32},       {"grant", Kind::kUVar32}, 
                             {"flags", Kind::kU8},     {"created_ms", Kind::kU64},    {"id", Kind::kStr}};
 constexpr Field kGrantEnd[] = {{"ws", Kind::kU32}, {"grant", Kind::kUVar32}, {"reason", Kind::kU8}};
 constexpr Field kRefundSources[] = {{"charge_seq", Kind::kU64}, {"ws", Kind::kU32},       {"user", Kind::kU32},
-                                    {"cost", Kind::kU64},       {"to_plan", Kind::kU64},  {"to_new_grant", Kind::kU64},
+                                    {"cost", Kind::kU64},       {"past", Kind::kU8},      {"to_plan", Kind::kU64},  {"to_new_grant", Kind::kU64},
                                     {"parts", Kind::kParts}};
 constexpr Field kCommit[] = {{"reservation_seq", Kind::kU64}, {"cost", Kind::kU64}, {"at_ms", Kind::kU64}};
 constexpr Field kSettle[] = {{"reservation_seq", Kind::kU64}};

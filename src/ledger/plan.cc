@@ -152,7 +152,27 @@ Unburned PlanUnburn(const Workspace& ws, const BurnParts& parts, uint64_t cost) 
   return u;
 }
 
-Status CheckUnburn(const Workspace& ws, const Unburned& u, uint64_t cost) {
+Unburned PlanUnburnPast(const Workspace& ws, const BurnParts& parts, uint64_t cost) {
+  Unburned u = PlanUnburn(ws, parts, cost);
+  u.to_new_grant += u.to_plan + u.from_overage;
+  u.to_plan = 0;
+  u.from_overage = 0;
+  return u;
+}
+
+Status CheckUnburn(const Workspace& ws, const Unburned& u, uint64_t cost, bool past) {
+  if (past) {
+    uint64_t sum = u.to_new_grant;
+    for (const BurnPart& part : u.to_grants) {
+      const Grant* g = FindGrant(const_cast<Workspace&>(ws), part.grant);
+      if (g == nullptr || part.amount > g->amount - g->remaining) {
+        return Status(Code::kCorruption, "a refund returns more to a grant than was drawn from it");
+      }
+      sum += part.amount;
+    }
+    if (sum != cost || u.to_plan != 0 || u.from_overage != 0) return Status(Code::kCorruption, "a refund's parts do not match its charge");
+    return Status();
+  }
   uint64_t sum = u.to_plan + u.to_new_grant + u.from_overage, to_grants = u.to_new_grant;
   for (const BurnPart& part : u.to_grants) {
     const Grant* g = FindGrant(const_cast<Workspace&>(ws), part.grant);
@@ -169,7 +189,12 @@ Status CheckUnburn(const Workspace& ws, const Unburned& u, uint64_t cost) {
   return Status();
 }
 
-void ApplyUnburn(Workspace& ws, const Unburned& u, uint64_t cost, uint64_t now_ms) {
+void ApplyUnburn(Workspace& ws, const Unburned& u, uint64_t cost, uint64_t now_ms, bool past) {
+  if (past) {
+    for (const BurnPart& part : u.to_grants) FindGrant(ws, part.grant)->remaining += part.amount;
+    if (u.to_new_grant != 0) AddRefundGrant(ws, u.to_new_grant, now_ms);
+    return;
+  }
   ws.used -= cost;
   if (Plan* p = ws.plan.get()) {
     for (const BurnPart& part : u.to_grants) {

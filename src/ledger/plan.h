@@ -57,9 +57,12 @@ struct Unburned {
   uint64_t from_overage = 0;
 };
 Unburned PlanUnburn(const Workspace& ws, const BurnParts& parts, uint64_t cost);
+// The same for a charge of an earlier period (`past`): its cost left `used` with that period, so
+// only the parts whose grant is still live go back to it; everything else becomes to_new_grant.
+Unburned PlanUnburnPast(const Workspace& ws, const BurnParts& parts, uint64_t cost);
 // Applies an Unburned (live and replay, WAL type 19). Requires it valid for ws (CheckUnburn).
-void ApplyUnburn(Workspace& ws, const Unburned& u, uint64_t cost, uint64_t now_ms);
-Status CheckUnburn(const Workspace& ws, const Unburned& u, uint64_t cost);
+void ApplyUnburn(Workspace& ws, const Unburned& u, uint64_t cost, uint64_t now_ms, bool past = false);
+Status CheckUnburn(const Workspace& ws, const Unburned& u, uint64_t cost, bool past = false);
 
 // Adds a refund grant of `amount` ending with the period, or grows the one there is (WAL types
 // 14 and 19). Nothing for an unlimited workspace.

@@ -199,6 +199,7 @@ class OverLimitUpdate {
 
 static_assert(offsetof(Workspace, users) == 64 && offsetof(Workspace, user_index) == 128,
               "a charge should touch exactly two cache lines of its workspace");
+static_assert(sizeof(Workspace) == 192, "a workspace without subscription state costs what it did before (3 lines)");
 
 // Hold::unit of a hold recovered without a price (a type-7 WAL record or a version-1 snapshot
 // naming a model the catalog no longer has): it can be committed in full or released, never
