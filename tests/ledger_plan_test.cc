@@ -350,6 +350,28 @@ TEST_F(PlanTest, RefundAcrossTheBoundarySplitsBetweenLiveGrantAndRefundGrant) {
   ExpectInvariants();
 }
 
+TEST_F(PlanTest, TopUpsShareOneGrantAndAdminGrantsAreBounded) {
+  ASSERT_TRUE(ledger_->UpsertWorkspace("acme", 10, Region::kGlobal).ok());
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(ledger_->TopUp("acme", 1).ok());
+  auto gs = ledger_->ListGrants("acme");
+  ASSERT_TRUE(gs.ok());
+  ASSERT_EQ(gs->size(), 2u);   // the plan and one top-up grant of 100
+  EXPECT_EQ((*gs)[1].amount, 100u);
+  for (size_t i = 0; i < kMaxGrantsPerWorkspace; ++i) Grant("acme", 1);
+  GrantRequest g;
+  g.amount = 1;
+  EXPECT_EQ(ledger_->AddGrant("acme", g).status().code(), Code::kCapacityExhausted);
+  // Used-up grants make room: the list stays bounded.
+  ASSERT_TRUE(Charge("acme", 100 + 10 + 64).status.ok());
+  for (size_t i = 0; i < 3 * kMaxGrantsPerWorkspace; ++i) {
+    Grant("acme", 1);
+    ASSERT_TRUE(Charge("acme", 1).status.ok());
+  }
+  gs = ledger_->ListGrants("acme");
+  EXPECT_LE(gs->size(), kMaxGrantsPerWorkspace + 2);
+  ExpectInvariants();
+}
+
 // Everything above, through the log: a ledger rebuilt from the records has the same state.
 TEST_F(PlanTest, ReplayRebuildsTheSameState) {
   LedgerLog::EnableLog(*ledger_);

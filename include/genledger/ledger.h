@@ -79,7 +79,8 @@ Result<GrantSource> ParseGrantSource(std::string_view text);
 
 inline constexpr uint16_t kDefaultGrantPriority = 100;
 inline constexpr uint16_t kMaxGrantPriority = 1000;
-// Live grants an admin may add to one workspace (rollover and refund grants come on top).
+// Live grants an admin may add to one workspace (what the ledger makes itself: rollover grants,
+// the period's refund grant and its top-up grant, comes on top).
 inline constexpr size_t kMaxGrantsPerWorkspace = 64;
 inline constexpr uint32_t kMaxRolloverPeriods = 24;
 

@@ -86,6 +86,15 @@ void ResetWorkspacePeriod(Shard& s, Workspace& ws) {
 
 void ApplyTopUp(Shard& s, Workspace& ws, uint64_t amount) {
   ledger::Plan& p = ledger::EnsurePlan(ws);
+  // One top-up grant per period: later top-ups add to it, so top-ups cannot grow the grant list.
+  for (ledger::Grant& g : p.grants) {
+    if (GrantSource(g.source) == GrantSource::kTopup && (g.flags & ledger::kGrantEndsWithPeriod)) {
+      g.amount += amount;
+      g.remaining += amount;
+      LedgerLog::Impl::PlanChanged(s, ws);
+      return;
+    }
+  }
   ledger::Grant g;
   g.number = p.next_grant++;
   g.source = uint8_t(GrantSource::kTopup);

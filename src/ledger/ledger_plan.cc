@@ -255,7 +255,10 @@ Result<GrantInfo> Ledger::AddGrant(std::string_view workspace, const GrantReques
       size_t live = 0;
       for (const Grant& g : ws.plan->grants) {
         const auto src = GrantSource(g.source);
-        live += (src != GrantSource::kRefund && src != GrantSource::kRollover && g.remaining != 0) ? 1 : 0;
+        // What the ledger makes (refund, rollover grants, the period's top-up grant) comes on top.
+        const bool system = src == GrantSource::kRefund || src == GrantSource::kRollover ||
+                            (src == GrantSource::kTopup && (g.flags & ledger::kGrantEndsWithPeriod));
+        live += (!system && g.remaining != 0) ? 1 : 0;
       }
       if (live >= kMaxGrantsPerWorkspace) {
         return Status(Code::kCapacityExhausted, "the workspace has " + std::to_string(kMaxGrantsPerWorkspace) +
@@ -265,6 +268,7 @@ Result<GrantInfo> Ledger::AddGrant(std::string_view workspace, const GrantReques
     if (ledger::GrantedRemaining(ws) + req.amount > kMaxLimit) {
       return Status(Code::kInvalidArgument, "the workspace's grants would exceed " + std::to_string(kMaxLimit));
     }
+    ledger::MakeRoomForGrant(ws);
     Plan& p = ledger::EnsurePlan(ws);
     Grant g;
     g.number = p.next_grant++;

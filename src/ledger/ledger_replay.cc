@@ -276,6 +276,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
           g.priority > kMaxGrantPriority || g.amount == 0 || g.amount > kMaxLimit || (!id.empty() && !IsValidId(id))) {
         return Corrupt(bad());
       }
+      ledger::MakeRoomForGrant(*ws);
       ledger::Plan& p = ledger::EnsurePlan(*ws);
       if (g.number != p.next_grant) return Corrupt(bad());
       p.next_grant++;

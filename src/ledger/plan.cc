@@ -218,6 +218,12 @@ void InsertGrant(Plan& p, const Grant& g) {
   p.grants.insert(it, g);
 }
 
+void MakeRoomForGrant(Workspace& ws) {
+  if (!ws.plan || ws.plan->grants.size() < kMaxGrantsPerWorkspace) return;
+  auto& gs = ws.plan->grants;
+  gs.erase(std::remove_if(gs.begin(), gs.end(), [](const Grant& g) { return g.remaining == 0; }), gs.end());
+}
+
 void RemoveGrant(Workspace& ws, uint32_t number) {
   if (!ws.plan) return;
   auto& gs = ws.plan->grants;
