@@ -36,7 +36,7 @@ void OnTwoThreads(Body&& body) {
 // after workspace w is complete (snapshot_bench drains the log there, standing in for the WAL
 // writer). Requires: the workspaces do not exist yet.
 inline void Populate(Ledger& ledger, const std::function<void(int, uint64_t)>& after_workspace = {}) {
-  const CatalogItem* item = ledger.catalog().Find("gpt-4o");
+  const CatalogItem* item = ledger.CurrentCatalog()->Find("gpt-4o");
   OnTwoThreads([&](int t) {
     for (uint64_t w = uint64_t(t); w < kWorkspaces; w += 2) {
       const std::string id = WsId(w);

@@ -27,7 +27,7 @@ struct Fixture {
     LedgerOptions opt;
     if (const char* cap = std::getenv("BENCH_REFUND_CAPACITY")) opt.refund_capacity = std::strtoull(cap, nullptr, 10);
     ledger = std::make_unique<Ledger>(Catalog::Default(), opt);
-    text = ledger->catalog().Find("openai-gpt-4o");
+    text = ledger->CurrentCatalog()->Find("openai-gpt-4o");
     for (int i = 0; i < kWorkspaces; ++i) {
       workspaces.push_back("workspace-" + std::to_string(i));
       // Limits large enough never to refuse during a run.

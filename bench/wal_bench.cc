@@ -55,7 +55,7 @@ struct Fixture {
     auto d = Durability::Open(*ledger, opt);
     if (!d.ok()) std::abort();
     durability = std::move(*d);
-    text = ledger->catalog().Find("gpt-4o");
+    text = ledger->CurrentCatalog()->Find("gpt-4o");
     for (int i = 0; i < workspace_count; ++i) {
       workspaces.push_back("workspace-" + std::to_string(i));
       (void)ledger->UpsertWorkspace(workspaces.back(), kMaxLimit, Region::kGlobal);
@@ -160,7 +160,7 @@ void BM_ChargeLoggedNoDisk(benchmark::State& state) {
   // Google Benchmark starts the threads' loops together, after every thread's set-up above.
   Ledger& ledger = *ledgers[logged];
   std::mt19937 rng(state.thread_index() + 1);
-  std::vector<ChargeRequest> frame(kFrame, ChargeRequest{{}, "user-1", ledger.catalog().Find("gpt-4o"), {}, {}});
+  std::vector<ChargeRequest> frame(kFrame, ChargeRequest{{}, "user-1", ledger.CurrentCatalog()->Find("gpt-4o"), {}, {}});
   std::vector<ChargeResult> results(kFrame);
   for (auto& r : frame) r.usage.quantity = 1;
   for (auto _ : state) {

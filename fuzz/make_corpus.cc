@@ -37,8 +37,8 @@ const CatalogItem* FirstItem(const Catalog& c, bool per_second) {
 std::vector<fuzz::WalRecord> RunWorkload(Ledger& ledger, ManualClock& clock) {
   std::vector<fuzz::WalRecord> records;
   LedgerLog::EnableLog(ledger);
-  const CatalogItem* unit = FirstItem(ledger.catalog(), false);
-  const CatalogItem* video = FirstItem(ledger.catalog(), true);
+  const CatalogItem* unit = FirstItem(*ledger.CurrentCatalog(), false);
+  const CatalogItem* video = FirstItem(*ledger.CurrentCatalog(), true);
   (void)ledger.UpsertWorkspace("acme", 1000, Region::kGlobal);
   (void)ledger.UpsertWorkspace("beta", kUnlimited, Region::kCn);
   (void)ledger.UpsertWorkspace("acme", 2000, Region::kGlobal);

@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
-      const CatalogItem* text = ledger.catalog().Find("gpt-4o");
+      const CatalogItem* text = ledger.CurrentCatalog()->Find("gpt-4o");
       for (uint64_t op = first + uint64_t(t);; op += uint64_t(threads)) {
         const std::string id = "op-" + std::to_string(op);
         const std::string ws = "w" + std::to_string(op % 8);

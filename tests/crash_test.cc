@@ -92,7 +92,7 @@ TEST(CrashTest, KillNineNeverLosesAnAcknowledgedCharge) {
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   Status inv = ledger.CheckInvariants();
   ASSERT_TRUE(inv.ok()) << inv.ToString();
-  const CatalogItem* text = ledger.catalog().Find("gpt-4o");
+  const CatalogItem* text = ledger.CurrentCatalog()->Find("gpt-4o");
   size_t missing = 0;
   for (uint64_t op : acknowledged) {
     const std::string id = "op-" + std::to_string(op);

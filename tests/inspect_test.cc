@@ -32,7 +32,7 @@ class InspectTest : public ::testing::Test {
     EXPECT_TRUE(d.ok()) << d.status().ToString();
     EXPECT_TRUE(ledger.UpsertWorkspace("acme", 1000, Region::kGlobal).ok());
     EXPECT_TRUE(ledger.UpsertWorkspace("free", kUnlimited, Region::kCn).ok());
-    const CatalogItem* text = ledger.catalog().Find("gpt-4o");
+    const CatalogItem* text = ledger.CurrentCatalog()->Find("gpt-4o");
     for (int i = 0; i < 120; ++i) {
       ChargeRequest r{i % 2 ? "acme" : "free", i % 3 ? "alice" : "bob", text, {}, {}};
       r.usage.quantity = 1 + i % 4;
@@ -181,7 +181,7 @@ TEST_F(InspectTest, SnapshotWithAWorkspace) {
     ASSERT_TRUE(d.ok());
     ASSERT_TRUE(ledger.UpsertWorkspace("acme", 100, Region::kGlobal).ok());
     ASSERT_TRUE(ledger.SetUserLimit("acme", "intern", 10).ok());
-    ChargeRequest c{"acme", "alice", ledger.catalog().Find("gpt-4o"), {}, {}};
+    ChargeRequest c{"acme", "alice", ledger.CurrentCatalog()->Find("gpt-4o"), {}, {}};
     c.usage.quantity = 7;
     ASSERT_TRUE(ledger.Charge(c).status.ok());
     ASSERT_TRUE((*d)->Snapshot().ok());
@@ -230,10 +230,10 @@ TEST_F(InspectTest, SnapshotListsEveryWorkspace) {
     ASSERT_TRUE(ledger.UpsertWorkspace("empty", 0, Region::kGlobal).ok());
     for (int i = 0; i < 40; ++i) ASSERT_TRUE(ledger.UpsertWorkspace("ws-" + std::to_string(i), uint64_t(i), Region::kGlobal).ok());
     ASSERT_TRUE(ledger.SetUserLimit("acme", "intern", 10).ok());
-    ChargeRequest c{"acme", "alice", ledger.catalog().Find("gpt-4o"), {}, {}};
+    ChargeRequest c{"acme", "alice", ledger.CurrentCatalog()->Find("gpt-4o"), {}, {}};
     c.usage.quantity = 7;
     ASSERT_TRUE(ledger.Charge(c).status.ok());
-    ChargeRequest h{"free", "bob", ledger.catalog().Find("gpt-4o"), {}, {}};
+    ChargeRequest h{"free", "bob", ledger.CurrentCatalog()->Find("gpt-4o"), {}, {}};
     h.usage.quantity = 5;
     ASSERT_TRUE(ledger.Reserve(ReserveRequest{h, 0}).status.ok());
     ASSERT_TRUE((*d)->Snapshot().ok());
@@ -281,7 +281,7 @@ TEST_F(InspectTest, NewestSnapshotDamagedAtItsEndIsSkippedLikeStartUpDoes) {
     o.snapshot_interval_s = 0;
     auto d = Durability::Open(ledger, o);
     ASSERT_TRUE(d.ok());
-    const CatalogItem* text = ledger.catalog().Find("gpt-4o");
+    const CatalogItem* text = ledger.CurrentCatalog()->Find("gpt-4o");
     ASSERT_TRUE(ledger.UpsertWorkspace("acme", 1000, Region::kGlobal).ok());
     for (int round = 0; round < 2; ++round) {
       for (int i = 0; i < 10; ++i) {

@@ -44,7 +44,7 @@ class HoldPriceTest : public ::testing::Test {
   // Reserves 10 s of "vid" at rate 2.5 (25 held) in a ledger that logs.
   void ReserveVideo(Ledger& a) {
     ASSERT_TRUE(a.UpsertWorkspace("acme", 1000, Region::kGlobal).ok());
-    ReserveRequest req{ChargeRequest{"acme", "alice", a.catalog().Find("vid"), {}, {}}, 0};
+    ReserveRequest req{ChargeRequest{"acme", "alice", a.CurrentCatalog()->Find("vid"), {}, {}}, 0};
     req.charge.usage.seconds_milli = 10'000;
     ReserveResult r = a.Reserve(req);
     ASSERT_TRUE(r.status.ok()) << r.status.ToString();
@@ -285,7 +285,7 @@ TEST_F(HoldPriceTest, SnapshotHoldWithABadUnitIsCorruption) {
 TEST_F(HoldPriceTest, RefundOfAChargeMissingFromUsedIsAnInternalError) {
   auto a = Make(before_);
   ASSERT_TRUE(a->UpsertWorkspace("acme", 1000, Region::kGlobal).ok());
-  ChargeRequest req{"acme", "alice", a->catalog().Find("txt"), {}, {}};
+  ChargeRequest req{"acme", "alice", a->CurrentCatalog()->Find("txt"), {}, {}};
   req.usage.quantity = 5;
   ChargeResult c = a->Charge(req);
   ASSERT_TRUE(c.status.ok());

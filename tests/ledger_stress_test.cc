@@ -43,7 +43,8 @@ TEST(LedgerStress, MixedOperationsReconcileExactly) {
   // refusal here can only mean a bug.
   opt.refund_capacity = uint64_t(1) << 28;
   Ledger ledger(Catalog::Default(), opt);
-  const Catalog& cat = ledger.catalog();
+  const std::shared_ptr<const Catalog> holder = ledger.CurrentCatalog();
+  const Catalog& cat = *holder;
   const auto workspaces = Names("ws", 64);
   const auto users = Names("user", 6);
   for (size_t i = 0; i < workspaces.size(); ++i) {
@@ -125,7 +126,8 @@ TEST(LedgerStress, MixedOperationsReconcileExactly) {
 
 TEST(LedgerStress, ContendedWorkspaceIsNeverOverspent) {
   Ledger ledger(Catalog::Default());
-  const Catalog& cat = ledger.catalog();
+  const std::shared_ptr<const Catalog> holder = ledger.CurrentCatalog();
+  const Catalog& cat = *holder;
   constexpr uint64_t kLimit = 100'000;
   ASSERT_TRUE(ledger.UpsertWorkspace("hot", kLimit, Region::kGlobal).ok());
   std::atomic<uint64_t> acknowledged{0};
@@ -159,7 +161,8 @@ TEST(LedgerStress, ContendedWorkspaceIsNeverOverspent) {
 
 TEST(LedgerStress, RacingRetriesOfOneIdempotencyIdDebitOnce) {
   Ledger ledger(Catalog::Default());
-  const Catalog& cat = ledger.catalog();
+  const std::shared_ptr<const Catalog> holder = ledger.CurrentCatalog();
+  const Catalog& cat = *holder;
   ASSERT_TRUE(ledger.UpsertWorkspace("w", kUnlimited, Region::kGlobal).ok());
   for (int round = 0; round < 200; ++round) {
     const std::string key = "req-" + std::to_string(round);
@@ -183,7 +186,8 @@ TEST(LedgerStress, RacingRetriesOfOneIdempotencyIdDebitOnce) {
 
 TEST(LedgerStress, RacingSettlementsSettleOnce) {
   Ledger ledger(Catalog::Default());
-  const Catalog& cat = ledger.catalog();
+  const std::shared_ptr<const Catalog> holder = ledger.CurrentCatalog();
+  const Catalog& cat = *holder;
   ASSERT_TRUE(ledger.UpsertWorkspace("w", kUnlimited, Region::kGlobal).ok());
   uint64_t expected_used = 0;
   for (int round = 0; round < 300; ++round) {

@@ -18,7 +18,7 @@ class LedgerTest : public ::testing::Test {
   void SetUp() override { Make(); }
 
   const CatalogItem* Item(std::string_view name) {
-    const CatalogItem* item = ledger_->catalog().Find(name);
+    const CatalogItem* item = ledger_->CurrentCatalog()->Find(name);
     EXPECT_NE(item, nullptr) << name;
     return item;
   }

@@ -361,7 +361,7 @@ TEST_F(ApiTest, AdminEndpoints) {
   // Region: a China-only model in a global workspace.
   MakeWorkspace("glob", "100", "global");
   bool found = false;
-  for (const auto& item : ledger_->catalog().items()) {
+  for (const auto& item : ledger_->CurrentCatalog()->items()) {
     if (!item.available_in(Region::kGlobal)) {
       std::string body = R"({"workspace":"glob","user":"u","model":")" + item.id + "\",";
       body += item.per_second() ? R"("seconds":1})" : R"("quantity":1})";
@@ -398,7 +398,7 @@ TEST_F(ApiTest, AdminEndpoints) {
   EXPECT_NE(r.body.find("genledger_request_duration_seconds_bucket{operation=\"charge\",le=\"+Inf\"}"),
             std::string::npos);
   r = Do("GET", "/v1/catalog");
-  EXPECT_EQ(r.body, ledger_->catalog().ToJson());
+  EXPECT_EQ(r.body, ledger_->CurrentCatalog()->ToJson());
 }
 
 TEST_F(ApiTest, Roles) {

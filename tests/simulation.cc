@@ -32,7 +32,7 @@ Status Simulation::Fail(uint32_t cuts, const std::string& what) const {
 
 ChargeRequest Simulation::Text(const std::string& ws, const std::string& user, uint64_t n,
                                const std::string& id) const {
-  ChargeRequest r{ws, user, ledger_->catalog().Find("gpt-4o"), {}, id};
+  ChargeRequest r{ws, user, ledger_->CurrentCatalog()->Find("gpt-4o"), {}, id};
   r.usage.quantity = n;
   return r;
 }

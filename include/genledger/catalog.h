@@ -49,6 +49,11 @@ struct CatalogItem {
   uint32_t rate_milli = 0; // generations per unit, in thousandths
   uint8_t regions = RegionBit(Region::kGlobal);   // bit set of RegionBit()
   std::vector<std::string> aliases;               // extra lookup names (provider API names)
+  // `id`, interned for the whole process (InternModelId): the items of every catalog with this
+  // id point to the same string, so the pointer identifies the model across catalog versions (the
+  // ledger's idempotency entries keep it; comparing two is one compare). Set by Catalog; null in
+  // an item built by hand.
+  const std::string* interned_id = nullptr;
 
   // True when the item is priced per second of output (takes `seconds`, optional `outputs`).
   bool per_second() const noexcept { return unit == "second"; }
@@ -104,6 +109,12 @@ Result<uint64_t> MaxSecondsMilli(const Price& price, uint32_t outputs, uint64_t 
 // ("3", "3.03", "0.5", "1e1" is rejected) into thousandths: "3.03" -> 3030.
 // kInvalidQuantity for anything else (sign, exponent, >3 decimals, empty, overflow past `max`).
 Result<uint64_t> ParseDecimalMilli(std::string_view text, uint64_t max);
+
+// The process-wide copy of a model id: the same pointer for equal ids, for the life of the
+// process (interned ids are never freed; there are as many as distinct model ids ever seen).
+// Takes a mutex: for building catalogs and recovery, not for a request path (which reads
+// CatalogItem::interned_id). Thread-safe.
+const std::string* InternModelId(std::string_view id);
 
 // An immutable set of items with case-insensitive lookup by id or alias.
 // Thread-safe after construction (all methods const).

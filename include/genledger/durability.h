@@ -159,4 +159,14 @@ class Durability {
   std::unique_ptr<Impl> impl_;
 };
 
+// The start-up rule of the catalog (docs/pricing.md, "Changing the catalog while running"), for a
+// server right after Durability::Open: the data directory's catalog, which Open restored into
+// `ledger`, is authoritative. A data directory with no catalog of its own (new, or written before
+// the live catalog) first gets the ledger's start-up catalog logged as its version 1, so that it
+// has one from now on. Then `given` (the --catalog file's; null when none was given), if it
+// differs from the current catalog (as Catalog::ToJson), is applied as the next version and
+// logged. Waits until what it logged is durable. Returns one line saying what it did, for the
+// start-up log. Requires: `durability` was opened on `ledger`. Errors: ReplaceCatalog's, the log's.
+Result<std::string> AdoptStartupCatalog(Ledger& ledger, Durability& durability, std::shared_ptr<const Catalog> given);
+
 }  // namespace genledger

@@ -28,6 +28,10 @@ inline constexpr uint64_t kUnlimited = UINT64_MAX;
 // Largest finite limit, top-up or balance we accept: keeps every sum far from overflow.
 inline constexpr uint64_t kMaxLimit = 1'000'000'000'000'000;   // 10^15 generations
 
+// The largest catalog a ledger takes (Ledger::ReplaceCatalog), measured as Catalog::ToJson: a
+// catalog is logged whole in one WAL record (docs/wal-records.md, type 20), which must fit a frame.
+inline constexpr size_t kMaxCatalogJsonBytes = 512 * 1024;
+
 // Ids (workspace, user, idempotency) are 1-128 bytes of [A-Za-z0-9._:@-].
 inline constexpr size_t kMaxIdLength = 128;
 bool IsValidId(std::string_view id) noexcept;
@@ -114,7 +118,9 @@ struct GrantInfo {
 struct ChargeRequest {
   std::string_view workspace;
   std::string_view user;
-  const CatalogItem* item = nullptr;   // from the ledger's catalog
+  // From one of the ledger's catalogs (CurrentCatalog), kept alive by the caller until the call
+  // returns; an item of a catalog replaced meanwhile is still priced as that catalog says.
+  const CatalogItem* item = nullptr;
   Usage usage;
   std::string_view idempotency_id;     // empty: no idempotency
 };
@@ -239,14 +245,34 @@ struct UserPage {
 
 class Ledger {
  public:
-  // Requires: catalog non-null; options' ceilings positive. The ledger keeps the catalog alive.
+  // Requires: catalog non-null; options' ceilings positive. `catalog` is the start-up catalog,
+  // version 1, until replaced (ReplaceCatalog, or recovery restoring the data directory's).
   Ledger(std::shared_ptr<const Catalog> catalog, LedgerOptions options = {});
   ~Ledger();
   Ledger(const Ledger&) = delete;
   Ledger& operator=(const Ledger&) = delete;
 
-  const Catalog& catalog() const noexcept;
   const LedgerOptions& options() const noexcept;
+
+  // --- The catalog (docs/pricing.md, "Changing the catalog while running") ---
+
+  // The catalog requests are priced with now, kept alive by the returned pointer however often
+  // it is replaced meanwhile (resolve a request's items from it and keep it until the request's
+  // ledger calls return). *version (optional) receives its version, read consistently with it.
+  // Takes a short mutex and copies a shared_ptr: a server caches the result and reads it again
+  // only when CatalogVersion() changes. Thread-safe.
+  std::shared_ptr<const Catalog> CurrentCatalog(uint64_t* version = nullptr) const;
+  // The current catalog's version: 1 for the start-up catalog, + 1 per replacement; recovery
+  // restores the data directory's. Thread-safe, wait-free (one atomic load).
+  uint64_t CatalogVersion() const noexcept;
+  // Makes `catalog` the current one under the next version and, when the ledger logs, appends it
+  // whole to the write-ahead log (record type 20), so that recovery restores it. Requests that
+  // read the catalog after the call returns are priced with it; holds keep the price they were
+  // reserved at; idempotency entries name models by id, so a retry that names the same model id
+  // is still a replay under the new catalog. Returns the new version. Refusals (nothing changes):
+  // invalid_argument (null, or more than kMaxCatalogJsonBytes as JSON), overloaded (the log is
+  // behind). Validating the catalog is Catalog::FromJson's job: every Catalog is valid.
+  Result<uint64_t> ReplaceCatalog(std::shared_ptr<const Catalog> catalog);
 
   // --- Gate operations (hot path) ---
 
@@ -341,7 +367,9 @@ class Ledger {
   // --- Checks ---
 
   // A hash of the whole observable state at the clock's now: balances, users, holds, charges
-  // and idempotency entries still inside their windows, and id counters. Equal ledgers have
+  // and idempotency entries still inside their windows, and id counters. Not the catalog
+  // (compare CurrentCatalog()->ToJson() and CatalogVersion()), so ledgers started with different
+  // catalogs can be compared. Equal ledgers have
   // equal digests; entries past their windows are left out, so a ledger whose sweep
   // (ExpireReservations) forgot them and one that still holds them (replayed, not yet swept)
   // are equal.

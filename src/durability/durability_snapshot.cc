@@ -81,7 +81,12 @@ Status Durability::Impl::TakeSnapshot() {
   uint64_t max_hold_ns = 0;
   for (uint32_t i = 0; i < Ledger::ShardCount(); ++i) {
     uint64_t record_no = 0, hold_ns = 0;
-    Status st = LedgerLog::SnapshotShard(ledger, i, snapshot_buf, &record_no, &hold_ns);
+    // The catalog is copied with shard 0 and written first (docs/snapshot-format.md, type 4).
+    LedgerLog::CatalogCopy catalog;
+    Status st = LedgerLog::SnapshotShard(ledger, i, snapshot_buf, &record_no, &hold_ns, i == 0 ? &catalog : nullptr);
+    if (st.ok() && i == 0) {
+      st = (*w)->AddSection(LedgerLog::kCatalogSection, 0, record_no, LedgerLog::EncodeCatalogSection(catalog));
+    }
     if (st.ok()) st = WriteShardSections(**w, i, record_no, snapshot_buf, opt.snapshot_section_bytes);
     if (!st.ok()) return fail(st);   // the writer's destructor removes the temporary file
     max_hold_ns = std::max(max_hold_ns, hold_ns);

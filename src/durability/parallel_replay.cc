@@ -124,6 +124,7 @@ Status ParallelReplayer::Add(const wal::Frame& f) {
     ++skipped_;
     return Status();
   }
+  if (LedgerLog::IsReplayBarrier(f.type)) return ApplyAlone(f);
   const unsigned i = shard % unsigned(workers_.size());
   Worker& w = *workers_[i];
   if (w.failed.load()) {
@@ -139,6 +140,29 @@ Status ParallelReplayer::Add(const wal::Frame& f) {
   return Status();
 }
 
+Status ParallelReplayer::ApplyAlone(const wal::Frame& f) {
+  // Every record queued so far is applied first: hand over the partial batches, then wait until
+  // each worker has given back all its batches (it is idle), then apply this one here. The
+  // queues order the workers' writes before this thread's, and this thread's before their next.
+  for (unsigned i = 0; i < workers_.size(); ++i) Dispatch(i);
+  for (auto& w : workers_) {
+    Batch* idle[kBatchesInFlight];
+    for (Batch*& b : idle) w->free.wait_dequeue(b);
+    for (Batch* b : idle) w->free.enqueue(b);
+    if (w->failed.load()) {
+      std::lock_guard lock(w->error_mu);
+      return w->error;
+    }
+  }
+  ++replayed_;
+  if (Status st = LedgerLog::ApplyLogRecord(ledger_, f.type, f.payload); !st.ok()) {
+    return Status(Code::kCorruption, "WAL record seq " + std::to_string(f.seq) + " at offset " +
+                                         std::to_string(f.offset) + " does not apply: " + st.ToString());
+  }
+  ++applied_alone_;
+  return Status();
+}
+
 Status ParallelReplayer::Finish() {
   if (finished_) return Status();
   finished_ = true;
@@ -147,7 +171,7 @@ Status ParallelReplayer::Finish() {
     workers_[i]->todo.enqueue(nullptr);
   }
   Status first;
-  uint64_t applied = 0;
+  uint64_t applied = applied_alone_;
   for (auto& w : workers_) {
     w->thread.join();
     applied += w->applied;

@@ -4,7 +4,9 @@
 // notes §1). The scanning thread hands each record to the worker that owns its shard
 // (shard % workers), in batches over bounded queues; each worker applies its batches in order
 // with LedgerLog::ApplyLogBatch, which overlaps their cache misses. Records a snapshot already
-// contains are skipped by per-shard record number before they are queued.
+// contains are skipped by per-shard record number before they are queued. A barrier record
+// (LedgerLog::IsReplayBarrier: a catalog replacement) is applied alone at its place in the file,
+// after every record before it and before any after it (docs/wal-records.md, "Catalog records").
 #pragma once
 
 #include <cstdint>
@@ -41,6 +43,8 @@ class ParallelReplayer {
   struct Batch;
   struct Worker;
   void Dispatch(unsigned w);
+  // Waits until every worker has applied what it was given, then applies `f` on this thread.
+  Status ApplyAlone(const wal::Frame& f);
   void Run(Worker& w);
 
   Ledger& ledger_;
@@ -48,6 +52,7 @@ class ParallelReplayer {
   std::vector<std::unique_ptr<Worker>> workers_;
   uint64_t replayed_ = 0;
   uint64_t skipped_ = 0;
+  uint64_t applied_alone_ = 0;   // barrier records, applied by ApplyAlone
   bool finished_ = false;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -76,11 +77,32 @@ Status LoadSnapshot(Ledger& ledger, const std::string& path, std::vector<uint64_
   bool in_parts = false;
   uint16_t parts_shard = 0;
   uint64_t parts_record_no = 0, parts_offset = 0;
+  // The catalog section (type 4), if any: first in the file, with shard 0's record_no.
+  bool any_section = false;
+  std::optional<uint64_t> catalog_record_no;
   auto on_section = [&](const snapshot::SectionView& sec) -> Status {
     // After a content error only verification remains: loading more would be wasted.
     if (!content_error.ok() || worker_failed.load(std::memory_order_relaxed)) return Status();
+    const bool first = !any_section;
+    any_section = true;
+    if (sec.type == LedgerLog::kCatalogSection && first && sec.shard == 0) {
+      // Loaded here, before any shard is handed to a worker: holds of a version-1 payload are
+      // priced with it, and the workers read it after taking their task from the queue.
+      if (Status st = LedgerLog::LoadCatalogSection(ledger, sec.payload); !st.ok()) {
+        content_error = Status(Code::kCorruption, path + ": offset " + std::to_string(sec.offset) + ": " + st.ToString());
+      }
+      catalog_record_no = sec.record_no;
+      return Status();
+    }
     const bool piece = sec.type == LedgerLog::kShardStateSection || sec.type == LedgerLog::kShardStatePartSection;
     const bool continues = in_parts && sec.shard == parts_shard && sec.record_no == parts_record_no;
+    if (piece && sec.shard == 0 && catalog_record_no && *catalog_record_no != sec.record_no) {
+      content_error = Status(Code::kCorruption, path + ": offset " + std::to_string(sec.offset) +
+                                                    ": shard 0's record_no " + std::to_string(sec.record_no) +
+                                                    " differs from the catalog section's " +
+                                                    std::to_string(*catalog_record_no));
+      return Status();
+    }
     if (!piece || sec.shard >= Ledger::ShardCount() || seen[sec.shard] || (in_parts && !continues) ||
         parts.size() + sec.payload.size() > LedgerLog::kMaxShardStateBytes) {
       content_error = Status(Code::kCorruption, path + ": offset " + std::to_string(sec.offset) +

@@ -26,7 +26,9 @@ enum class IdempotentOp : uint8_t { kCharge = 1, kReserve = 2, kGrant = 3 };
 struct IdempotencyParams {
   IdempotentOp op = IdempotentOp::kCharge;
   uint32_t user = 0;
-  uint32_t item = 0;
+  // The model's id, interned (CatalogItem::interned_id; null: no model): the same under every
+  // catalog version, so a retry after a catalog change is still recognised.
+  const std::string* model = nullptr;
   uint64_t quantity = 0;
   uint64_t seconds_milli = 0;
   uint32_t outputs = 0;

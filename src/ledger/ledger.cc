@@ -40,7 +40,8 @@ Status InternalError(std::string what) {
 }
 
 Ledger::Impl::Impl(std::shared_ptr<const Catalog> c, LedgerOptions o)
-    : catalog(std::move(c)),
+    : catalog(c),
+      startup_catalog(std::move(c)),
       opt(o),
       clock(o.clock != nullptr ? o.clock : &SystemClock()),
       shards(new Shard[ledger::kShardCount]),
@@ -76,7 +77,6 @@ Ledger::Ledger(std::shared_ptr<const Catalog> catalog, LedgerOptions options)
     : impl_(std::make_unique<Impl>(std::move(catalog), options)) {}
 Ledger::~Ledger() = default;
 
-const Catalog& Ledger::catalog() const noexcept { return *impl_->catalog; }
 const LedgerOptions& Ledger::options() const noexcept { return impl_->opt; }
 
 namespace {
@@ -144,8 +144,9 @@ Admission Admit(LedgerLog::Impl& impl, ledger::LogLane* lane, Shard& s, const Ch
   }
   a.user = ws.FindUser(req.user);
   if (!req.idempotency_id.empty()) {
-    a.params = IdempotencyParams{op, a.user < 0 ? UINT32_MAX : uint32_t(a.user),
-                                 impl.catalog->IndexOf(*req.item), req.usage.quantity,
+    // The model by interned id, not by catalog position: the same model under every catalog version.
+    const std::string* model = req.item->interned_id != nullptr ? req.item->interned_id : InternModelId(req.item->id);
+    a.params = IdempotencyParams{op, a.user < 0 ? UINT32_MAX : uint32_t(a.user), model, req.usage.quantity,
                                  req.usage.seconds_milli, req.usage.outputs, req.usage.formats, ttl_ms};
     if (const IdempotencyEntry* e = s.idempotency.Find(ws.index, req.idempotency_id, now)) {
       if (e->params == a.params) {

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -20,7 +21,21 @@ namespace genledger {
 struct Ledger::Impl {
   Impl(std::shared_ptr<const Catalog> c, LedgerOptions o);
 
+  // The catalog (ledger_catalog.cc; docs/wal-records.md, "Catalog records"). `catalog`,
+  // `catalog_version` and `catalog_replaced` change only under shard 0's lock *and* catalog_mu
+  // (taken in that order), so CurrentCatalog (catalog_mu) and a snapshot of shard 0 (its lock)
+  // each read them consistently; version changes are also published through the atomic for
+  // wait-free CatalogVersion(). Recovery (replay, snapshot load) reads `catalog` without a lock:
+  // it changes only while no other recovery thread runs (the replayer's barrier, and the
+  // catalog section loaded before any shard). The request path never reads it: a request
+  // carries its items, and idempotency entries name models by interned id.
+  mutable std::mutex catalog_mu;
   std::shared_ptr<const Catalog> catalog;
+  std::atomic<uint64_t> catalog_version{1};
+  // False while the catalog is the start-up one (no type-20 record, catalog section or
+  // replacement yet): after recovery, a data directory without a catalog of its own.
+  bool catalog_replaced = false;
+  const std::shared_ptr<const Catalog> startup_catalog;   // what ResetForRecovery goes back to
   LedgerOptions opt;
   const Clock* clock;
   // The capacities every shard draws on (shared_budget.h). Declared before the shards, which
@@ -52,6 +67,15 @@ struct Ledger::Impl {
 
   // Applies one WAL record's effect (recovery). Takes the record's shard lock.
   Status Apply(uint8_t type, std::string_view payload);
+  // Type 20's effect (ledger_catalog.cc): decodes and validates the rest of the record (after
+  // its prefix), then installs the catalog. Requires shard 0's lock held; kCorruption, nothing
+  // changed, for a record that does not decode, parse or follow the current version.
+  Status ApplySetCatalog(ledger::RecordReader& r);
+  // Makes `c` the current catalog with `version`. Requires shard 0's lock held.
+  void InstallCatalog(std::shared_ptr<const Catalog> c, uint64_t version);
+  // The interned id of the model a record or snapshot names by its catalog id (null for an
+  // empty id): the current catalog's copy when it has that id, else InternModelId's (a mutex).
+  const std::string* ModelKey(std::string_view id) const;
 
   // Creates a workspace. Requires s.mu held and no workspace with that id in s.
   ledger::Workspace* CreateWorkspace(ledger::Shard& s, std::string_view id, size_t hash);

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -72,8 +73,35 @@ class LedgerLog {
   // would exceed kMaxShardStateBytes (checked on the shard's measured size before the encoding
   // takes the lock, and again after). The payload may exceed one snapshot section: the caller
   // splits it (docs/snapshot-format.md).
+  // `catalog` (optional, shard 0 only: kInvalidArgument otherwise) receives the ledger's catalog
+  // and version as of the same hold, so that it matches *record_no (docs/snapshot-format.md,
+  // section type 4: catalog replacements are shard-0 records).
+  struct CatalogCopy {
+    std::shared_ptr<const Catalog> catalog;
+    uint64_t version = 0;
+  };
   static Status SnapshotShard(const Ledger& ledger, uint32_t shard, std::string& out, uint64_t* record_no,
-                              uint64_t* lock_hold_ns = nullptr);
+                              uint64_t* lock_hold_ns = nullptr, CatalogCopy* catalog = nullptr);
+
+  // --- The catalog (WAL type 20: docs/wal-records.md, "Catalog records"; snapshot section 4) ---
+
+  static constexpr uint8_t kCatalogSection = 4;
+  // The catalog section's payload for a copy made by SnapshotShard(0, ..., &copy).
+  static std::string EncodeCatalogSection(const CatalogCopy& copy);
+  // Installs a catalog section's catalog and version (the caller checks that it comes first and
+  // that its record_no is shard 0's). Requires logging off. kCorruption, nothing changed, for a
+  // payload that does not decode, a version of 0 or a catalog this build refuses (named).
+  static Status LoadCatalogSection(Ledger& ledger, std::string_view payload);
+  // False while the ledger's catalog is the one it was constructed with: no type-20 record, no
+  // catalog section and no replacement. After recovery: the data directory had no catalog.
+  static bool CatalogReplaced(const Ledger& ledger);
+  // Logs the current catalog as a type-20 record under its current version (1), which makes
+  // the data directory's catalog authoritative from then on (AdoptStartupCatalog). Requires
+  // logging on. kInvalidArgument if the catalog was already replaced or loaded (it is logged).
+  static Status LogStartupCatalog(Ledger& ledger);
+  // Whether recovery must apply a record alone, at its place in the file, after every record
+  // before it and before any after it (type 20: the catalog; parallel_replay.h).
+  static bool IsReplayBarrier(uint8_t type) noexcept;
 
   // Installs a payload made by SnapshotShard into shard `shard`, whose log position becomes
   // `record_no` (the next record replayed for it must be record_no + 1).

@@ -28,7 +28,8 @@ std::string_view ledger::RecordTypeName(uint8_t type) noexcept {
                                                 "release",        "expire",           "refund",
                                                 "charge_compact", "reserve_priced",   "refund_to_allowance",
                                                 "set_plan",       "rollover",         "grant",
-                                                "grant_end",      "refund_sources"};
+                                                "grant_end",      "refund_sources",   "set_catalog"};
+  static_assert(std::size(kNames) == kMaxRecordType + 1);
   return type <= kMaxRecordType ? kNames[type] : "unknown";
 }
 
@@ -159,12 +160,12 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       // anyway (hand-written) still keeps the count right.
       ledger::OverLimitUpdate over(*ws, usr);
       ledger::IdempotencyOutcome outcome;
-      const CatalogItem* item = catalog->Find(reserve ? model : idem.model);
-      const uint32_t item_index = item != nullptr ? catalog->IndexOf(*item) : UINT32_MAX;
+      // Only a type-7 hold is priced by the catalog (the one current at its place in the log).
+      const CatalogItem* item = priced || !reserve ? nullptr : catalog->Find(model);
       if (reserve) {
         // A type-7 hold had no price in its record: it takes its model's price in this catalog,
         // or stays unpriced (full commit or release only) when the catalog no longer has it.
-        if (!priced && item != nullptr) {
+        if (item != nullptr) {
           if (Result<Price> p = PriceOf(*item); p.ok()) {
             unit = uint8_t(p->unit);
             rate_milli = p->rate_milli;
@@ -189,7 +190,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       if (idem.present) {
         const ledger::IdempotencyParams params{
             reserve ? ledger::IdempotentOp::kReserve : ledger::IdempotentOp::kCharge,
-            user, item_index, idem.usage.quantity, idem.usage.seconds_milli, idem.usage.outputs,
+            user, ModelKey(idem.model), idem.usage.quantity, idem.usage.seconds_milli, idem.usage.outputs,
             idem.usage.formats, ttl};
         s.idempotency.Insert(ws->index, idem.id, at, params, outcome, /*recovering=*/true);
       }
@@ -342,6 +343,11 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       if (!r.ok() || !r.done() || ws == nullptr) return Corrupt(bad());
       RefundToAllowance(s, *ws, cost);
       if (ledger::ChargeRecord* c = s.charges.Find(seq)) c->set_refunded();
+      break;
+    }
+    case RecordType::kSetCatalog: {
+      if (shard != 0) return Corrupt(bad());   // catalog records are numbered in shard 0
+      if (Status st = ApplySetCatalog(r); !st.ok()) return st;
       break;
     }
     default:
@@ -500,7 +506,8 @@ uint64_t Ledger::StateDigest() const {
       mix(key);
       const auto& p = e.params;
       const auto& o = e.outcome;
-      for (uint64_t v : {e.created_ms, uint64_t(p.op), uint64_t(p.user), uint64_t(p.item), p.quantity,
+      mix(p.model != nullptr ? std::string_view(*p.model) : std::string_view());   // by id: the same in any process
+      for (uint64_t v : {e.created_ms, uint64_t(p.op), uint64_t(p.user), p.quantity,
                          p.seconds_milli, uint64_t(p.outputs), uint64_t(p.formats), p.ttl_ms, o.id, o.cost,
                          o.remaining, o.user_used, o.expires_at_ms}) {
         mix(v);

@@ -57,9 +57,9 @@ constexpr bool ChargeRecordIsItsEncoding() {
 constexpr bool kChargeRecordIsItsEncoding = ChargeRecordIsItsEncoding();
 static_assert(sizeof(ChargeRecord) == kChargeBytes);
 
-// A catalog item's id, or "" for an index the catalog does not have.
-std::string_view ModelOf(const Catalog& catalog, uint32_t item) {
-  return item < catalog.items().size() ? std::string_view(catalog.items()[item].id) : std::string_view();
+// An entry's model id ("" for none): entries keep it interned, whatever the catalog is now.
+std::string_view ModelOf(const IdempotencyEntry& e) {
+  return e.params.model != nullptr ? std::string_view(*e.params.model) : std::string_view();
 }
 
 // Everything below that reads shard state requires the shard's lock.
@@ -71,8 +71,8 @@ size_t WorkspaceBytes(const Workspace& ws) {
 }
 
 // The table's key is the raw workspace index (4 bytes), then the id.
-size_t EntryBytes(const std::string& key, const IdempotencyEntry& e, const Catalog& catalog) {
-  return kEntryFixedBytes + (key.size() - 4) + ModelOf(catalog, e.params.item).size();
+size_t EntryBytes(const std::string& key, const IdempotencyEntry& e) {
+  return kEntryFixedBytes + (key.size() - 4) + ModelOf(e).size();
 }
 
 // Workspaces and their users sit at random addresses: touch a few ahead so the misses overlap
@@ -166,8 +166,8 @@ void EncodeCharges(PayloadWriter& o, const ledger::RecentCharges& charges) {
   });
 }
 
-void EncodeEntry(PayloadWriter& o, const std::string& key, const IdempotencyEntry& e, const Catalog& catalog) {
-  o.Room(EntryBytes(key, e, catalog));
+void EncodeEntry(PayloadWriter& o, const std::string& key, const IdempotencyEntry& e) {
+  o.Room(EntryBytes(key, e));
   uint32_t ws;
   std::memcpy(&ws, key.data(), 4);   // the table's key: raw workspace index, then the id
   o.U32(ws);
@@ -175,7 +175,7 @@ void EncodeEntry(PayloadWriter& o, const std::string& key, const IdempotencyEntr
   o.U64(e.created_ms);
   o.U8(uint8_t(e.params.op));
   o.U32(e.params.user);
-  o.Str8(ModelOf(catalog, e.params.item));
+  o.Str8(ModelOf(e));
   for (uint64_t v : {e.params.quantity, e.params.seconds_milli}) o.U64(v);
   o.U32(e.params.outputs);
   o.U32(e.params.formats);
@@ -196,7 +196,7 @@ void EncodeEntry(PayloadWriter& o, const std::string& key, const IdempotencyEntr
 // the hypervisor, several µs each, not counted as page faults: the first shards copied after
 // that took 10-45 ms of CPU each. This pass pays both in short holds, and sizes the buffer so
 // that the copy does not reallocate under the lock.
-size_t MeasureShard(const Shard& s, const Catalog& catalog) {
+size_t MeasureShard(const Shard& s) {
   constexpr size_t kMeasureChunk = 128;
   size_t bytes = kPayloadHeaderBytes;
   for (size_t begin = 0;; begin += kMeasureChunk) {
@@ -213,7 +213,7 @@ size_t MeasureShard(const Shard& s, const Catalog& catalog) {
   bytes += s.holds.size() * kHoldFixedBytes;
   bytes += 16 + (s.charges.next_seq() - s.charges.first_seq()) * kChargeBytes;
   bytes += 4;
-  s.idempotency.ForEach([&](const std::string& key, const IdempotencyEntry& e) { bytes += EntryBytes(key, e, catalog); });
+  s.idempotency.ForEach([&](const std::string& key, const IdempotencyEntry& e) { bytes += EntryBytes(key, e); });
   // Plans are not measured one by one (that would read every workspace's third line again);
   // PayloadWriter::Room grows the buffer if they do not fit the slack.
   bytes += 8 + s.breakdowns.size() * (9 + 2 * 12);
@@ -223,13 +223,14 @@ size_t MeasureShard(const Shard& s, const Catalog& catalog) {
 }  // namespace
 
 Status LedgerLog::SnapshotShard(const Ledger& ledger, uint32_t shard, std::string& out, uint64_t* record_no,
-                                uint64_t* lock_hold_ns) {
+                                uint64_t* lock_hold_ns, CatalogCopy* catalog) {
   if (shard >= ledger::kShardCount) return Status(Code::kInvalidArgument, "shard out of range");
-  const Shard& s = ledger.impl_->shards[shard];
-  const Catalog& catalog = *ledger.impl_->catalog;
+  if (catalog != nullptr && shard != 0) return Status(Code::kInvalidArgument, "the catalog goes with shard 0");
+  const Impl& im = *ledger.impl_;
+  const Shard& s = im.shards[shard];
   // Sized (and zero-filled) before the lock, with room for what traffic may add meanwhile; if
   // the shard outgrows that, the writer grows the buffer under the lock, which is only slower.
-  const size_t measured = MeasureShard(s, catalog);
+  const size_t measured = MeasureShard(s);
   // Refused before the copy holds the lock: a shard this large is not copied only to be dropped.
   auto too_large = [shard](uint64_t bytes) {
     return Status(Code::kCapacityExhausted, "shard " + std::to_string(shard) + " state is " + std::to_string(bytes) +
@@ -246,6 +247,13 @@ Status LedgerLog::SnapshotShard(const Ledger& ledger, uint32_t shard, std::strin
   // The copy is one hold, and the record number is read in it: the payload holds exactly the
   // effect of records 1..record_no (docs/durability.md, "Snapshots").
   *record_no = s.log_records;
+  if (catalog != nullptr) {
+    // Catalog replacements are shard-0 records made under this lock: the catalog now is the
+    // effect of exactly shard 0's records 1..record_no.
+    std::lock_guard guard(im.catalog_mu);
+    catalog->catalog = im.catalog;
+    catalog->version = im.catalog_version.load(std::memory_order_relaxed);
+  }
   o.Room(kPayloadHeaderBytes);
   o.U8(ledger::kPayloadVersion);
   o.U64(s.next_reservation_seq);
@@ -271,7 +279,7 @@ Status LedgerLog::SnapshotShard(const Ledger& ledger, uint32_t shard, std::strin
   EncodeCharges(o, s.charges);
   o.Room(4);
   o.U32(uint32_t(s.idempotency.size()));
-  s.idempotency.ForEach([&](const std::string& key, const IdempotencyEntry& e) { EncodeEntry(o, key, e, catalog); });
+  s.idempotency.ForEach([&](const std::string& key, const IdempotencyEntry& e) { EncodeEntry(o, key, e); });
   EncodePlans(o, s, planned);
   const auto t1 = std::chrono::steady_clock::now();
   lock.unlock();

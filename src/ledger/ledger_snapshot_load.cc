@@ -133,12 +133,8 @@ bool LedgerLog::ParseLogRecordPrefix(std::string_view payload, uint32_t* shard, 
 Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t record_no, std::string_view payload) {
   if (shard >= ledger::kShardCount) return Status(Code::kInvalidArgument, "shard out of range");
   Impl& im = *ledger.impl_;
+  // The catalog section, if any, was installed before any shard (recovery reads it unlocked).
   const Catalog& catalog = *im.catalog;
-  auto item_of = [&](std::string_view model) -> uint32_t {
-    if (model.empty()) return UINT32_MAX;
-    const CatalogItem* item = catalog.Find(model);
-    return item != nullptr ? catalog.IndexOf(*item) : UINT32_MAX;
-  };
 
   // Decode and check everything into staging structures first: the shard is only touched once
   // the whole payload is known to be consistent.
@@ -293,7 +289,7 @@ Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t reco
     const uint8_t op = r.U8();
     e.params.op = ledger::IdempotentOp(op);
     e.params.user = r.U32();
-    e.params.item = item_of(r.Str8());
+    e.params.model = im.ModelKey(r.Str8());
     e.params.quantity = r.U64();
     e.params.seconds_milli = r.U64();
     e.params.outputs = r.U32();
@@ -378,7 +374,8 @@ Status LedgerLog::ResetForRecovery(Ledger& ledger) {
   // hints that point at the workspaces about to be freed) is back to its constructed value by
   // construction, including any added later. Built before the old one goes, so a failed
   // allocation leaves the ledger as it was.
-  auto fresh = std::make_unique<Impl>(impl->catalog, impl->opt);
+  // The start-up catalog: a rejected snapshot's catalog section must not outlive it either.
+  auto fresh = std::make_unique<Impl>(impl->startup_catalog, impl->opt);
   fresh->log_wakeup = std::move(impl->log_wakeup);
   impl = std::move(fresh);
   return Status();

@@ -31,8 +31,9 @@ enum class RecordType : uint8_t {
   kGrant = 17,               // a grant created (or a refund grant grown)
   kGrantEnd = 18,            // a grant voided or expired
   kRefundSources = 19,       // a refund of a charge drawn from more than the plan
+  kSetCatalog = 20,          // a new catalog (always shard 0; docs/wal-records.md, "Catalog records")
 };
-inline constexpr uint8_t kMaxRecordType = 19;
+inline constexpr uint8_t kMaxRecordType = 20;
 std::string_view RecordTypeName(uint8_t type) noexcept;
 
 // A user reference with this index is a new user; its id follows.
@@ -75,6 +76,10 @@ class RecordBuilder {
     for (; v >= 0x80; v >>= 7) tmp[n++] = char(uint8_t(v) | 0x80);
     tmp[n++] = char(uint8_t(v));
     buf_.append(tmp, n);
+    return *this;
+  }
+  RecordBuilder& Bytes(std::string_view s) {
+    buf_.append(s);
     return *this;
   }
   // Requires s.size() <= 255 (ids are at most 128 bytes, model ids 64).
@@ -123,6 +128,13 @@ class RecordReader {
     u.index = v == 0 ? kNewUser : v - 1;
     if (v == 0) u.new_id = Str8();
     return u;
+  }
+  // The next n bytes (a failed read if fewer remain).
+  std::string_view Bytes(size_t n) {
+    if (!ok_ || p_.size() < n) return Fail<std::string_view>();
+    std::string_view s = p_.substr(0, n);
+    p_.remove_prefix(n);
+    return s;
   }
   std::string_view Str8() {
     const size_t n = U8();

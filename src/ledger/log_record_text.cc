@@ -10,7 +10,7 @@
 namespace genledger::ledger {
 namespace {
 
-enum class Kind { kUnit, kU8, kU32, kU64, kLimit, kStr, kUser, kIdempotency, kRegion, kUVar32, kUVar64, kUVarUser, kU16, kParts };
+enum class Kind { kUnit, kU8, kU32, kU64, kLimit, kStr, kUser, kIdempotency, kRegion, kUVar32, kUVar64, kUVarUser, kU16, kParts, kCatalog };
 struct Field {
   const char* name;
   Kind kind;
@@ -49,6 +49,8 @@ constexpr Field kRefundSources[] = {{"charge_seq", Kind::kU64}, {"ws", Kind::kU3
                                     {"parts", Kind::kParts}};
 constexpr Field kCommit[] = {{"reservation_seq", Kind::kU64}, {"cost", Kind::kU64}, {"at_ms", Kind::kU64}};
 constexpr Field kSettle[] = {{"reservation_seq", Kind::kU64}};
+// The catalog's JSON is shown by its size only: it is up to 512 KiB, one line per record.
+constexpr Field kSetCatalog[] = {{"version", Kind::kU64}, {"catalog_bytes", Kind::kCatalog}};
 constexpr Field kRefund[] = {{"charge_seq", Kind::kU64}, {"ws", Kind::kU32}, {"user", Kind::kU32}, {"cost", Kind::kU64}};
 
 std::span<const Field> Schema(RecordType t) {
@@ -72,6 +74,7 @@ std::span<const Field> Schema(RecordType t) {
     case RecordType::kGrant: return kGrant;
     case RecordType::kGrantEnd: return kGrantEnd;
     case RecordType::kRefundSources: return kRefundSources;
+    case RecordType::kSetCatalog: return kSetCatalog;
   }
   return {};
 }
@@ -81,7 +84,9 @@ boost::json::value Limit(uint64_t v) { return v == UINT64_MAX ? boost::json::val
 }  // namespace
 
 Result<boost::json::object> DescribeRecord(uint8_t type, std::string_view payload) {
-  if (type == 0 || type > kMaxRecordType) return Status(Code::kCorruption, "unknown record type " + std::to_string(type));
+  if (type == 0 || RecordTypeName(type) == "unknown") {
+    return Status(Code::kCorruption, "unknown record type " + std::to_string(type));
+  }
   RecordReader r(payload);
   boost::json::object o;
   o["type"] = RecordTypeName(type);
@@ -119,6 +124,12 @@ Result<boost::json::object> DescribeRecord(uint8_t type, std::string_view payloa
         } else {
           o[f.name] = u.index;   // the compact form shows the index too, not index + 1
         }
+        break;
+      }
+      case Kind::kCatalog: {
+        const uint32_t n = r.U32();
+        (void)r.Bytes(n);
+        o[f.name] = n;
         break;
       }
       case Kind::kUVar32: o[f.name] = r.UVar32(); break;

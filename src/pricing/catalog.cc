@@ -7,9 +7,11 @@
 #include <exception>
 #include <fstream>
 #include <functional>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <system_error>
+#include <unordered_set>
 #include <utility>
 
 #include <boost/json.hpp>
@@ -189,6 +191,7 @@ Result<std::shared_ptr<const Catalog>> CatalogBuilder::FromValue(const json::val
       if (Status s = add_name(alias, "alias"); !s.ok()) return s;
     }
     catalog->items_.push_back(std::move(item).value());
+    catalog->items_.back().interned_id = InternModelId(catalog->items_.back().id);
   }
   catalog->index_ = std::move(index);
   return std::shared_ptr<const Catalog>(std::move(catalog));
@@ -310,6 +313,14 @@ Status CatalogBuilder::ParseAliases(const json::value& v, CatalogItem& item) {
     item.aliases.emplace_back(s->data(), s->size());
   }
   return Status::Ok();
+}
+
+const std::string* InternModelId(std::string_view id) {
+  // Never destroyed: catalogs and ledgers that outlive static destruction may still compare them.
+  static std::mutex* mu = new std::mutex;
+  static auto* pool = new std::unordered_set<std::string>;
+  std::lock_guard lock(*mu);
+  return &*pool->emplace(id).first;   // node-based: an element's address never changes
 }
 
 Result<std::shared_ptr<const Catalog>> Catalog::FromJson(std::string_view text) {
