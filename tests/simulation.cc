@@ -17,6 +17,21 @@ constexpr int kUsers = 5;
 constexpr uint64_t kRetryAgeMs = 12ull * 60 * 60 * 1000;
 constexpr size_t kOlderIdsKept = 2000;
 
+// The default catalog with text messages of gpt-4o at 2 instead of 1: the load switches between
+// the two (WAL record type 20), so charges are priced under several versions.
+std::shared_ptr<const Catalog> Repriced() {
+  static const std::shared_ptr<const Catalog> repriced = [] {
+    std::string json = Catalog::Default()->ToJson();
+    const size_t item = json.find(R"({"id":"openai-gpt-4o",)");
+    const size_t rate = json.find(R"("rate":"1")", item);
+    json.replace(rate, 10, R"("rate":"2")");
+    auto c = Catalog::FromJson(json);
+    if (!c.ok()) std::abort();
+    return *c;
+  }();
+  return repriced;
+}
+
 std::string Ws(uint64_t i) { return "w" + std::to_string(i); }
 std::string User(uint64_t i) { return "u" + std::to_string(i); }
 
@@ -51,12 +66,20 @@ std::string Simulation::Coarse() const {
   return out;
 }
 
+uint64_t Simulation::Digest() const {
+  // The state digest leaves the catalog out; the version and the rate the load charges at are
+  // what recovery must restore of it.
+  uint64_t version = 0;
+  const std::shared_ptr<const Catalog> c = ledger_->CurrentCatalog(&version);
+  return ledger_->StateDigest() ^ (version * 0x9E3779B97F4A7C15ull) ^ (uint64_t(c->Find("gpt-4o")->rate_milli) << 48);
+}
+
 void Simulation::Record(const std::string& name) {
   if (debug_) {
     coarse_.push_back(Coarse());
     op_names_.push_back(name);
   }
-  digests_.push_back(ledger_->StateDigest());
+  digests_.push_back(Digest());
   ++stats_.ops;
 }
 
@@ -97,7 +120,7 @@ Status Simulation::Recover(uint32_t cut) {
 // the prefix contains must be answered as a replay with its original charge id (never debited
 // twice), one it does not must not be.
 Status Simulation::CheckRecovered(uint32_t cut, const RecoveryReport& rep) {
-  const uint64_t recovered = ledger_->StateDigest();
+  const uint64_t recovered = Digest();
   std::vector<IdemCharge> prev = std::move(applied_idem_);
   applied_idem_.clear();
   size_t jmin = 0, jmax = 0;
@@ -250,6 +273,10 @@ std::string Simulation::Op() {
     rearm_cut_ = fs_.DisarmCut();
     clock_.Advance(1000 + Pick(120'000));
     desc = "expire -> " + std::to_string(ledger_->ExpireReservations());
+  } else if (kind < 98) {
+    const bool repriced = ledger_->CurrentCatalog()->Find("gpt-4o")->rate_milli != 1000;
+    Result<uint64_t> v = ledger_->ReplaceCatalog(repriced ? Catalog::Default() : Repriced());
+    desc = "catalog -> " + (v.ok() ? "version " + std::to_string(*v) : v.status().ToString());
   } else {
     desc = "read " + ws + " -> " + ledger_->GetWorkspace(ws).status().ToString();
   }

@@ -48,6 +48,7 @@ class Simulation {
   Status CheckRecovered(uint32_t cut, const RecoveryReport& rep);
   std::string Op();   // one random op; returns what it did
   void Record(const std::string& name);
+  uint64_t Digest() const;   // the state digest, the catalog's version and the rate charged
   ChargeRequest Text(const std::string& ws, const std::string& user, uint64_t n, const std::string& id) const;
   Status Fail(uint32_t cuts, const std::string& what) const;
   uint64_t Pick(uint64_t n) { return n == 0 ? 0 : rng_() % n; }
