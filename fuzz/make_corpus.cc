@@ -69,6 +69,7 @@ std::vector<fuzz::WalRecord> RunWorkload(Ledger& ledger, ManualClock& clock) {
   (void)ledger.Charge(ChargeRequest{"beta", "dave", unit, Usage{.quantity = 1}, ""});
   (void)ledger.ResetPeriod("acme");
   (void)ledger.Refund(c2.charge_id);
+  (void)ledger.ReplaceCatalog(Catalog::Default());   // type 20, version 2
   Status st = LedgerLog::DrainLog(ledger, [&](uint8_t type, std::string_view payload) {
     records.push_back({type, std::string(payload)});
   });
@@ -94,8 +95,14 @@ void SnapshotCorpus(const Ledger& ledger) {
   for (uint32_t shard = 0; shard < Ledger::ShardCount(); ++shard) {
     std::string payload;
     uint64_t record_no = 0;
-    if (!LedgerLog::SnapshotShard(ledger, shard, payload, &record_no).ok()) fuzz::Fail("SnapshotShard");
-    if (record_no == 0 && !sections.empty()) continue;  // one empty shard is enough
+    LedgerLog::CatalogCopy catalog;
+    if (!LedgerLog::SnapshotShard(ledger, shard, payload, &record_no, nullptr, shard == 0 ? &catalog : nullptr).ok()) {
+      fuzz::Fail("SnapshotShard");
+    }
+    if (shard == 0) {   // the catalog section comes first, with shard 0's record number
+      sections.push_back({LedgerLog::kCatalogSection, 0, uint16_t(record_no), LedgerLog::EncodeCatalogSection(catalog)});
+    }
+    if (record_no == 0 && sections.size() > 1) continue;  // one empty shard is enough
     sections.push_back({LedgerLog::kShardStateSection, uint16_t(shard), uint16_t(record_no), payload});
   }
   Put("snapshot_fuzz", "all", fuzz::EncodeSnapshotInput(0, sections));
