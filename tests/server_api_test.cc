@@ -398,7 +398,7 @@ TEST_F(ApiTest, AdminEndpoints) {
   EXPECT_NE(r.body.find("genledger_request_duration_seconds_bucket{operation=\"charge\",le=\"+Inf\"}"),
             std::string::npos);
   r = Do("GET", "/v1/catalog");
-  EXPECT_EQ(r.body, ledger_->CurrentCatalog()->ToJson());
+  EXPECT_EQ(r.body, "{\"version\":1," + ledger_->CurrentCatalog()->ToJson().substr(1));
 }
 
 TEST_F(ApiTest, Roles) {
@@ -652,6 +652,83 @@ TEST_F(ApiTest, RefundAfterAPeriodResetGoesToTheAllowance) {
   r = Do("POST", "/v1/refund", R"({"charge":")" + charge + "\"}");
   EXPECT_EQ(r.status, 409);
   EXPECT_EQ(Code(r), "already_refunded");
+}
+
+// PUT /v1/catalog (docs/api.md): validated like --catalog, a bad one is 400 naming the problem
+// and changes nothing; a good one is the next version, priced from the next request on, and
+// idempotent retries made under the old one are still replays.
+TEST_F(ApiTest, TheCatalogIsReplacedByPut) {
+  MakeWorkspace("acme", "1000");
+  HttpReply r = Do("GET", "/v1/catalog");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_FALSE(r.ledger_state) << "the catalog is not ledger state an answer must wait for";
+  EXPECT_EQ(J(r).at("version").as_int64(), 1);
+  EXPECT_EQ(J(r).at("items").as_array().size(), Catalog::Default()->items().size());
+  r = Do("POST", "/v1/charge", R"({"workspace":"acme","user":"u","model":"gpt-4o","quantity":2,"id":"k1"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(J(r).at("cost").as_int64(), 2);
+
+  const std::string text =
+      R"({"id":"openai-gpt-4o","name":"GPT-4o","category":"text","unit":"message","rate":"RATE","regions":["global"],"aliases":["gpt-4o"]})";
+  auto with_rate = [&](const char* rate) {
+    std::string item = text;
+    item.replace(item.find("RATE"), 4, rate);
+    return R"({"items":[)" + item + "]}";
+  };
+  struct Bad {
+    std::string body;
+    const char* names;
+  };
+  const Bad bad[] = {
+      {"{", "catalog is not valid JSON"},
+      {with_rate("0"), R"(items[0] ("openai-gpt-4o"): rate must be greater than 0)"},
+      {with_rate("0.0001"), "at most 3 decimal places"},
+      {R"({"items":[]})", "catalog has no items"},
+      {R"({"version":1,"items":[)" + text + "]}", R"(unknown top-level field "version")"},
+      {"", "catalog is not valid JSON"},
+  };
+  for (const Bad& b : bad) {
+    r = Do("PUT", "/v1/catalog", b.body);
+    EXPECT_EQ(r.status, 400) << b.body << " -> " << r.body;
+    EXPECT_EQ(Code(r), "invalid_argument") << r.body;
+    EXPECT_NE(std::string(J(r).at("error").at("message").as_string()).find(b.names), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(J(Do("GET", "/v1/catalog")).at("version").as_int64(), 1) << "a refused catalog changes nothing";
+
+  r = Do("PUT", "/v1/catalog", with_rate("3"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(r.ledger_state) << "answered once the change is durable";
+  EXPECT_EQ(J(r).at("version").as_int64(), 2);
+  EXPECT_EQ(J(r).at("items").as_array().size(), 1u);
+  EXPECT_EQ(r.body, Do("GET", "/v1/catalog").body) << "the answer is what GET shows";
+  r = Do("POST", "/v1/charge", R"({"workspace":"acme","user":"u","model":"gpt-4o","quantity":2})");
+  EXPECT_EQ(J(r).at("cost").as_int64(), 6) << r.body;
+  r = Do("POST", "/v1/charge", R"({"workspace":"acme","user":"u","model":"gpt-4o","quantity":2,"id":"k1"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(J(r).at("cost").as_int64(), 2) << "a retry from version 1: the original answer";
+  EXPECT_TRUE(J(r).at("replayed").as_bool());
+  r = Do("POST", "/v1/charge", R"({"workspace":"acme","user":"u","model":"o3","quantity":1})");
+  EXPECT_EQ(r.status, 400) << "a model the new catalog does not have";
+  EXPECT_EQ(Code(r), "unknown_model");
+  EXPECT_EQ(Do("DELETE", "/v1/catalog").allow, "GET, PUT");
+}
+
+TEST_F(ApiTest, OnlyAnAdminReplacesTheCatalog) {
+  auth_->AddToken("admin-secret", Role::kAdmin);
+  auth_->AddToken("gate-secret", Role::kGate);
+  auth_->AddToken("read-secret", Role::kRead);
+  const std::string body = Catalog::Default()->ToJson();
+  EXPECT_EQ(Do("PUT", "/v1/catalog", body).status, 401);
+  for (const char* token : {"Bearer gate-secret", "Bearer read-secret"}) {
+    HttpReply r = Do("PUT", "/v1/catalog", body, token);
+    EXPECT_EQ(r.status, 403) << token;
+    EXPECT_EQ(Code(r), "forbidden");
+  }
+  EXPECT_EQ(ledger_->CatalogVersion(), 1u);
+  EXPECT_EQ(Do("GET", "/v1/catalog", "", "Bearer read-secret").status, 200);
+  HttpReply r = Do("PUT", "/v1/catalog", body, "Bearer admin-secret");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(ledger_->CatalogVersion(), 2u) << "the same catalog again is still a new version";
 }
 
 }  // namespace

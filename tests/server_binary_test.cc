@@ -311,4 +311,78 @@ TEST(ServerBinary, CommitAfterARestartWithoutTheModelIsPricedAsReserved) {
   }
 }
 
+// The live catalog through the real binary: SIGHUP re-reads --catalog FILE (a bad file changes
+// nothing), the data directory's catalog wins at a restart without --catalog, and a differing
+// --catalog at a restart is applied as the next version (docs/pricing.md).
+TEST(ServerBinary, SighupReloadsTheCatalogAndTheDataDirectoryIsAuthoritative) {
+  const std::string dir = FreshDataDir();
+  const std::string data = dir + "/data", file = dir + "/catalog.json";
+  std::filesystem::create_directories(data);
+  auto write = [&](const char* rate) {
+    std::ofstream(file) << R"({"items":[{"id":"txt","name":"Text","category":"text","unit":"message","rate":")" << rate
+                        << R"(","regions":["global"]}]})";
+  };
+  const uint16_t port = FreePort();
+  auto start = [&](bool with_catalog) {
+    std::vector<std::string> a = {"--listen", "127.0.0.1:" + std::to_string(port), "--data-dir", data};
+    if (with_catalog) {
+      a.push_back("--catalog");
+      a.push_back(file);
+    }
+    Proc p = Spawn(a);
+    ReadLine(p.out_fd);
+    return p;
+  };
+  auto catalog = [&] { return Http(port, "GET", "/v1/catalog"); };
+  auto cost = [&] {
+    const std::string r = Http(port, "POST", "/v1/charge", "", R"({"workspace":"acme","user":"u","model":"txt","quantity":1})");
+    const size_t at = r.find("\"cost\":");
+    return at == std::string::npos ? std::string("none: ") + r : r.substr(at + 7, r.find(',', at) - at - 7);
+  };
+  auto wait_for = [&](const std::string& what) {
+    for (int i = 0; i < 250; ++i) {
+      if (catalog().find(what) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  };
+
+  write("1");
+  Proc p = start(true);
+  EXPECT_NE(catalog().find(R"({"version":1,"items":[{"id":"txt")"), std::string::npos) << catalog();
+  ASSERT_EQ(Http(port, "PUT", "/v1/workspaces/acme", "", R"({"limit":1000})").substr(0, 12), "HTTP/1.1 200");
+  EXPECT_EQ(cost(), "1");
+  write("3");
+  kill(p.pid, SIGHUP);
+  EXPECT_TRUE(wait_for(R"("version":2)")) << catalog();
+  EXPECT_EQ(cost(), "3");
+  std::ofstream(file) << "{ not json";
+  kill(p.pid, SIGHUP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_NE(catalog().find(R"("version":2)"), std::string::npos) << "a bad file changes nothing: " << catalog();
+  EXPECT_EQ(cost(), "3");
+  kill(p.pid, SIGTERM);
+  EXPECT_EQ(Wait(p.pid), 0);
+  const std::string log = ReadAll(p.out_fd);
+  EXPECT_NE(log.find("catalog reloaded from " + file + ": version 2"), std::string::npos) << log;
+  EXPECT_NE(log.find("catalog reload failed"), std::string::npos) << log;
+
+  // No --catalog: the data directory's catalog, version 2, whatever the built-in one is.
+  p = start(false);
+  EXPECT_NE(catalog().find(R"({"version":2,"items":[{"id":"txt")"), std::string::npos) << catalog();
+  EXPECT_EQ(cost(), "3");
+  kill(p.pid, SIGKILL);   // the WAL alone must carry it too
+  Wait(p.pid);
+  ReadAll(p.out_fd);
+
+  // A --catalog that differs: applied as version 3 and logged.
+  write("2");
+  p = start(true);
+  EXPECT_NE(catalog().find(R"("version":3)"), std::string::npos) << catalog();
+  EXPECT_EQ(cost(), "2");
+  kill(p.pid, SIGTERM);
+  EXPECT_EQ(Wait(p.pid), 0);
+  EXPECT_NE(ReadAll(p.out_fd).find("applied as version 3"), std::string::npos);
+}
+
 }  // namespace

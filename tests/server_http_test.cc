@@ -109,7 +109,7 @@ TEST_F(ServerTest, EveryEndpointOverOneKeepAliveConnection) {
   r = c.Do(http::verb::get, "/v1/workspaces/acme");
   EXPECT_EQ(r.body(), R"({"workspace":"acme","limit":100,"used":0,"reserved":0,"remaining":100,"region":"global","period":2})");
   r = c.Do(http::verb::get, "/v1/catalog");
-  EXPECT_EQ(r.body(), ledger_->CurrentCatalog()->ToJson());
+  EXPECT_EQ(r.body(), "{\"version\":1," + ledger_->CurrentCatalog()->ToJson().substr(1));
   r = c.Do(http::verb::get, "/healthz", "", nullptr);
   EXPECT_EQ(r.body(), R"({"status":"ok","wal":"off"})");
   r = c.Do(http::verb::get, "/metrics", "", nullptr);
