@@ -7,6 +7,7 @@
 #include "log/log.h"
 #include "server/api_internal.h"
 
+#include <atomic>
 #include <chrono>
 #include <optional>
 #include <span>
@@ -83,13 +84,32 @@ void NoteStatus(int status) {
 
 }  // namespace
 
+namespace {
+std::atomic<uint64_t> g_next_api_id{1};
+
+// The calling thread's catalog (Api::TakeCatalog): which Api and version it is.
+struct ThreadCatalog {
+  uint64_t api = 0;
+  uint64_t version = 0;
+  std::shared_ptr<const Catalog> catalog;
+};
+thread_local ThreadCatalog tl_catalog;
+}  // namespace
+
 Api::Api(std::shared_ptr<Ledger> ledger, std::shared_ptr<Auth> auth,
          std::shared_ptr<Metrics> metrics, ApiLimits limits)
     : ledger_(std::move(ledger)), auth_(std::move(auth)), metrics_(std::move(metrics)),
-      limits_(limits) {}
+      limits_(limits), id_(g_next_api_id.fetch_add(1, std::memory_order_relaxed)) {}
+
+void Api::TakeCatalog() {
+  ThreadCatalog& t = tl_catalog;
+  if (t.api == id_ && t.version == ledger_->CatalogVersion()) return;
+  t.catalog = ledger_->CurrentCatalog(&t.version);
+  t.api = id_;
+}
 
 WireError Api::PrepareCharge(const OpRequest& r, ChargeRequest& c) {
-  const CatalogItem* item = ledger_->catalog().Find(r.model);
+  const CatalogItem* item = tl_catalog.catalog->Find(r.model);
   if (!item) {
     const std::string m = util::Utf8Shorten(r.model, 64);
     WireError u = WireError::Make(400, "unknown_model", "");
@@ -281,6 +301,7 @@ void Api::Batch(std::string_view body, HttpReply& out) {
 
 bool Api::HandleFrame(std::string_view text, std::string& out) {
   auto start = std::chrono::steady_clock::now();
+  TakeCatalog();
   ParsedBody& pb = ThreadParsedBody();
   ParseBody(text, BodyShape::kFrame, limits_.max_batch_ops, pb);
   bool observed = false;
@@ -337,6 +358,7 @@ std::span<const Api::Route> Api::Routes() {
       {"HEAD", "/metrics",                           kOnMetrics,          Role::kNone,  MetricOp::kMetrics,      true,  &Api::HandleMetrics},
       {"GET",  "/v1/catalog",                        kOnApi,              Role::kRead,  MetricOp::kCatalog,      true,  &Api::HandleCatalog},
       {"HEAD", "/v1/catalog",                        kOnApi,              Role::kRead,  MetricOp::kCatalog,      true,  &Api::HandleCatalog},
+      {"PUT",  "/v1/catalog",                        kOnApi,              Role::kAdmin, MetricOp::kCatalog,      true,  &Api::HandlePutCatalog},
       {"GET",  "/v1/ws",                             kOnApi,              Role::kRead,  MetricOp::kOther,        true,  &Api::HandleWsWithoutUpgrade},
       {"POST", "/v1/charge",                         kOnApi,              Role::kGate,  MetricOp::kCharge,       true,  &Api::HandleOp},
       {"POST", "/v1/quote",                          kOnApi,              Role::kGate,  MetricOp::kQuote,        true,  &Api::HandleOp},
@@ -400,6 +422,7 @@ void Api::HandleHttp(std::string_view method, std::string_view target,
                      std::string_view authorization, std::string_view body, HttpReply& out,
                      Listener listener) {
   auto start = std::chrono::steady_clock::now();
+  TakeCatalog();
   out = HttpReply{};
   MetricOp op = MetricOp::kOther;
   Call c;

@@ -94,7 +94,14 @@ class Api {
   WireError Execute(OpKind kind, const OpRequest& r, bool in_frame, std::string& fields,
                     bool& observed);
   // Checks the model and fills a ChargeRequest (pointing into `r`) for charge/quote/reserve.
+  // The item comes from the calling thread's catalog (TakeCatalog).
   WireError PrepareCharge(const OpRequest& r, ChargeRequest& c);
+  // Makes the calling thread's copy of the ledger's catalog current, at the start of an HTTP
+  // request or a WebSocket frame: one atomic load while the version is unchanged, a copy of the
+  // ledger's shared_ptr (a short mutex) when it changed. The copy keeps every item a request
+  // resolved alive until the request is done, however the catalog is replaced meanwhile, and no
+  // request takes a lock for it (docs/ledger.md, "The catalog changes while running").
+  void TakeCatalog();
   // Runs batch/frame ops in order, appending comma-separated results; runs of consecutive
   // well-formed charges go through Ledger::ChargeBatch. Returns true if any op reached the
   // ledger.
@@ -118,6 +125,7 @@ class Api {
   void HandleHealth(const Call& c, HttpReply& out);
   void HandleMetrics(const Call& c, HttpReply& out);
   void HandleCatalog(const Call& c, HttpReply& out);
+  void HandlePutCatalog(const Call& c, HttpReply& out);
   void HandleWsWithoutUpgrade(const Call& c, HttpReply& out);
   void HandleOp(const Call& c, HttpReply& out);
   void HandleBatch(const Call& c, HttpReply& out);
@@ -135,6 +143,8 @@ class Api {
   Durability* durability_ = nullptr;
   AccessPolicy policy_;
   uint64_t health_unsynced_ms_ = 5000;
+  // Tells this Api's per-thread catalog copies from another Api's (tests run several per thread).
+  const uint64_t id_;
 };
 
 }  // namespace genledger::server

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "log/log.h"
 #include "server/api.h"
 #include "server/api_internal.h"
 
@@ -82,7 +83,40 @@ void Api::HandleMetrics(const Call& c, HttpReply& out) {
   if (durability_ != nullptr) out.body += RenderDurabilityMetrics(*durability_);
 }
 
-void Api::HandleCatalog(const Call&, HttpReply& out) { out.body = ledger_->catalog().ToJson(); }
+namespace {
+
+// GET /v1/catalog's body: {"version":N, then the items as Catalog::ToJson writes them.
+std::string CatalogBody(const Catalog& catalog, uint64_t version) {
+  const std::string json = catalog.ToJson();   // {"items":[...]}
+  std::string body = "{\"version\":";
+  AppendU64(body, version);
+  body += ',';
+  body.append(json, 1);
+  return body;
+}
+
+}  // namespace
+
+// The catalog is ledger state like a balance: a version being logged by a concurrent change is
+// shown only once it is durable (the ticket taken after this read covers its record).
+void Api::HandleCatalog(const Call&, HttpReply& out) {
+  out.ledger_state = true;
+  uint64_t version = 0;
+  const std::shared_ptr<const Catalog> catalog = ledger_->CurrentCatalog(&version);
+  out.body = CatalogBody(*catalog, version);
+}
+
+void Api::HandlePutCatalog(const Call& c, HttpReply& out) {
+  // Validated as a --catalog file is; the error names the problem and the item.
+  Result<std::shared_ptr<const Catalog>> parsed = Catalog::FromJson(c.body);
+  if (!parsed.ok()) return SetError(out, 400, "invalid_argument", std::string(parsed.status().message()));
+  Result<uint64_t> version = ledger_->ReplaceCatalog(*parsed);
+  out.ledger_state = true;   // answered once the new version is durable
+  if (!version.ok()) return SetError(out, WireError::FromStatus(version.status()));
+  log::Info("catalog replaced by PUT /v1/catalog: version {}, {} items", *version, (*parsed)->items().size());
+  out.status = 200;
+  out.body = CatalogBody(**parsed, *version);
+}
 
 void Api::HandleGetWorkspace(const Call& c, HttpReply& out) {
   ReplyWorkspace(ledger_->GetWorkspace(c.seg[2]), out);

@@ -42,6 +42,29 @@ void ReexecWithHeapTunables(char** argv) {
             std::strerror(errno));
   unsetenv("GLIBC_TUNABLES");
 }
+
+// SIGHUP: reads the --catalog file again; a catalog that differs from the one in force becomes
+// its next version (logged, durable before the log line says so). A file that cannot be read or
+// parsed is logged and changes nothing (docs/pricing.md, "Changing the catalog while running").
+void ReloadCatalog(Ledger& ledger, Durability& durability, const std::string& file) {
+  Result<std::shared_ptr<const Catalog>> c = Catalog::FromFile(file);
+  if (!c.ok()) {
+    log::Error("catalog reload failed, keeping version {}: {}", ledger.CatalogVersion(), c.status().ToString());
+    return;
+  }
+  uint64_t version = 0;
+  if ((*c)->ToJson() == ledger.CurrentCatalog(&version)->ToJson()) {
+    log::Info("catalog reload: {} is the catalog in force (version {}); nothing changed", file, version);
+    return;
+  }
+  Result<uint64_t> v = ledger.ReplaceCatalog(*c);
+  Status durable = v.ok() ? durability.WaitDurable(durability.Ticket()) : v.status();
+  if (!durable.ok()) {
+    log::Error("catalog reload from {} failed: {}", file, durable.ToString());
+    return;
+  }
+  log::Info("catalog reloaded from {}: version {}, {} items", file, *v, (*c)->items().size());
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -264,6 +287,13 @@ int main(int argc, char** argv) {
   if (dur.sync == SyncMode::kNone) {
     log::Warn("--sync none: acknowledged changes are lost on a power cut; for tests and benchmarks only");
   }
+  // The data directory's catalog is authoritative; a --catalog that differs is its next version.
+  Result<std::string> adopted = AdoptStartupCatalog(*ledger, **durability, catalog_file.empty() ? nullptr : catalog);
+  if (!adopted.ok()) {
+    log::Error("cannot settle the catalog: {}", adopted.status().ToString());
+    return 1;
+  }
+  log::Info("catalog: {}", *adopted);
   Server server(opt, ledger, auth, nullptr, durability->get());
   st = server.Start();
   if (!st.ok()) {
@@ -291,6 +321,7 @@ int main(int argc, char** argv) {
     int sig = c;
     if (sig == SIGHUP) {
       (void)server.ReloadAuth();   // logs the outcome itself
+      if (!catalog_file.empty()) ReloadCatalog(*ledger, **durability, catalog_file);
       continue;
     }
     log::Info("signal {}: stopping", sig);
