@@ -107,7 +107,8 @@ void SnapshotCorpus(const Ledger& ledger) {
   }
   Put("snapshot_fuzz", "all", fuzz::EncodeSnapshotInput(0, sections));
   for (size_t i = 0; i < sections.size(); ++i) {
-    Put("snapshot_fuzz", "shard-" + std::to_string(sections[i].shard),
+    const bool catalog = sections[i].type == LedgerLog::kCatalogSection;
+    Put("snapshot_fuzz", catalog ? std::string("catalog") : "shard-" + std::to_string(sections[i].shard),
         fuzz::EncodeSnapshotInput(0, {sections[i]}));
   }
   Put("snapshot_fuzz", "all-torn", fuzz::EncodeSnapshotInput(2 | (20 << 3), sections));
