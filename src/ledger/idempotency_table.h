@@ -36,6 +36,9 @@ struct IdempotencyParams {
   uint64_t ttl_ms = 0;
   bool operator==(const IdempotencyParams&) const = default;
 };
+// The interned model pointer took the place of a catalog index and its padding: an entry costs
+// what it did (memory is bounded by --idempotency-capacity entries).
+static_assert(sizeof(IdempotencyParams) == 48);
 
 // The original answer, returned again on a retry.
 struct IdempotencyOutcome {
