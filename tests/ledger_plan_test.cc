@@ -31,7 +31,7 @@ class PlanTest : public ::testing::Test {
     return opt;
   }
   ChargeRequest Text(std::string_view ws, std::string_view user, uint64_t messages) {
-    ChargeRequest r{ws, user, ledger_->catalog().Find("openai-gpt-4o"), {}, {}};
+    ChargeRequest r{ws, user, ledger_->CurrentCatalog()->Find("openai-gpt-4o"), {}, {}};
     r.usage.quantity = messages;   // 1 generation per message
     return r;
   }

@@ -227,7 +227,7 @@ Result<GrantInfo> Ledger::AddGrant(std::string_view workspace, const GrantReques
     return Status(Code::kInvalidId, "id must be 1-128 bytes of [A-Za-z0-9._:@-]");
   }
   return OnWorkspace<GrantInfo>(*impl_, workspace, [&](ledger::LogLane* lane, Shard& s, Workspace& ws, uint64_t now) -> Result<GrantInfo> {
-    const ledger::IdempotencyParams params{ledger::IdempotentOp::kGrant, UINT32_MAX, UINT32_MAX, req.amount,
+    const ledger::IdempotencyParams params{ledger::IdempotentOp::kGrant, UINT32_MAX, nullptr, req.amount,
                                            req.priority, uint32_t(req.source), 0, req.expires_at_ms};
     if (!req.idempotency_id.empty()) {
       if (const ledger::IdempotencyEntry* e = s.idempotency.Find(ws.index, req.idempotency_id, now)) {

@@ -284,7 +284,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       ledger::InsertGrant(p, g);
       PlanChanged(s, *ws);
       if (!id.empty()) {
-        const ledger::IdempotencyParams params{ledger::IdempotentOp::kGrant, UINT32_MAX, UINT32_MAX, g.amount,
+        const ledger::IdempotencyParams params{ledger::IdempotentOp::kGrant, UINT32_MAX, nullptr, g.amount,
                                                g.priority, uint32_t(g.source), 0, g.expires_at_ms};
         s.idempotency.Insert(ws->index, id, g.created_ms, params, ledger::IdempotencyOutcome{g.number, g.amount, 0, 0, 0},
                              /*recovering=*/true);
