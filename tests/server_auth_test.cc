@@ -3,6 +3,7 @@
 // upgrade, /metrics access and its own listener, and that a request refused for auth never
 // creates anything.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -70,7 +71,10 @@ class ServerAuthTest : public ::testing::Test {
     return code;
   }
 
-  std::string path_ = ::testing::TempDir() + "/genledger_server_auth_test.json";
+  // One file per test and process: ctest runs this program's tests in parallel processes, and a
+  // shared name let one test's rewrite land under another's reload (a flaky failure).
+  std::string path_ = ::testing::TempDir() + "/genledger_server_auth_test." + std::to_string(::getpid()) + "." +
+                      ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".json";
   std::shared_ptr<Ledger> ledger_;
   std::shared_ptr<Auth> auth_;
   std::unique_ptr<Server> server_;
