@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "genledger/catalog.h"
+#include "genledger/period.h"
 #include "util/utf8.h"
 
 namespace genledger::server {
@@ -67,6 +68,61 @@ bool IntField(OpRequest& r, std::string_view field, const Value& v, uint64_t lo,
   }
   out = x;
   return true;
+}
+
+// A time: milliseconds since the Unix epoch in [lo, kMaxTimeMs], or an RFC 3339 string.
+void TimeField(OpRequest& r, std::string_view field, const Value& v, uint64_t lo, uint64_t& out) {
+  if (v.kind == ValKind::kString) {
+    Result<uint64_t> t = ParseTimeMs(v.text);
+    if (t.ok() && *t >= lo) {
+      out = *t;
+      return;
+    }
+    SetError(r, 400, "invalid_argument",
+             "field '" + std::string(field) + "': " +
+                 (t.ok() ? std::string("the time must not be 1970-01-01T00:00:00Z") : std::string(t.status().message())));
+    return;
+  }
+  if (v.kind != ValKind::kNumber) {
+    return TypeError(r, field, "a time (milliseconds since the Unix epoch, or an RFC 3339 string)", v.kind);
+  }
+  IntField(r, field, v, lo, kMaxTimeMs, "invalid_argument", out);
+}
+
+// A member of the object field `parent` ("period" or "rollover").
+void AssignSubField(OpRequest& r, uint32_t parent, std::string_view key, const Value& v) {
+  const std::string_view parent_name = FieldName(parent);
+  const std::string name = std::string(parent_name) + "." + ShortName(key);
+  uint8_t bit = 0;
+  if (parent == kFPeriod) {
+    bit = key == "interval" ? kSInterval : key == "anchor" ? kSAnchor : 0;
+  } else {
+    bit = key == "max" ? kSMax : key == "periods" ? kSPeriods : 0;
+  }
+  if (bit == 0) return SetError(r, 400, "invalid_argument", "unknown field '" + name + "'");
+  if (r.sub_present & bit) return SetError(r, 400, "invalid_argument", "duplicate field '" + name + "'");
+  r.sub_present |= bit;
+  switch (bit) {
+    case kSInterval: {
+      if (v.kind != ValKind::kString) return TypeError(r, name, "a string", v.kind);
+      Result<Interval> i = ParseInterval(v.text);
+      if (!i.ok()) return SetError(r, 400, "invalid_argument", "field '" + name + "': " + std::string(i.status().message()));
+      r.interval = *i;
+      return;
+    }
+    case kSAnchor: return TimeField(r, name, v, 0, r.anchor_ms);
+    case kSMax: {
+      uint64_t max = 0;
+      if (IntField(r, name, v, 0, kMaxLimit, "invalid_argument", max)) r.rollover.max = max;
+      return;
+    }
+    case kSPeriods: {
+      uint64_t periods = 0;
+      if (IntField(r, name, v, 1, kMaxRolloverPeriods, "invalid_argument", periods)) r.rollover.periods = uint32_t(periods);
+      return;
+    }
+    default: return;
+  }
 }
 
 void AssignField(OpRequest& r, std::string_view key, const Value& v) {
@@ -147,6 +203,52 @@ void AssignField(OpRequest& r, std::string_view key, const Value& v) {
       if (v.kind != ValKind::kString) return TypeError(r, key, "a string", v.kind);
       r.charge_known = ParsePrefixedId(v.text, "ch_", r.charge_id);
       return;
+    case kFPeriod: return TypeError(r, key, "an object", v.kind);
+    case kFRollover:
+      if (v.kind == ValKind::kNull) {
+        r.rollover = RolloverSpec{};   // off
+        return;
+      }
+      return TypeError(r, key, "an object or null", v.kind);
+    case kFPlanPriority:
+      IntField(r, key, v, 0, kMaxGrantPriority, "invalid_argument", r.plan_priority);
+      return;
+    case kFPriority:
+      IntField(r, key, v, 0, kMaxGrantPriority, "invalid_argument", r.priority);
+      return;
+    case kFOverageMode: {
+      if (v.kind != ValKind::kString) return TypeError(r, key, "a string", v.kind);
+      Result<OverageMode> m = ParseOverageMode(v.text);
+      if (!m.ok()) return SetError(r, 400, "invalid_argument", "field 'overage_mode' must be \"hard\", \"soft\" or \"shadow\"");
+      r.overage_mode = *m;
+      return;
+    }
+    case kFOverageLimit:
+      if (v.kind == ValKind::kNull) {
+        r.overage_limit = kUnlimited;
+        return;
+      }
+      if (v.kind != ValKind::kNumber) return TypeError(r, key, "an integer or null", v.kind);
+      IntField(r, key, v, 0, kMaxLimit, "invalid_argument", r.overage_limit);
+      return;
+    case kFLimitChange:
+      if (v.kind != ValKind::kString) return TypeError(r, key, "a string", v.kind);
+      if (v.text != "now") SetError(r, 400, "invalid_argument", "field 'limit_change' must be \"now\" (the only value)");
+      return;
+    case kFExpiresAt:
+      if (v.kind == ValKind::kNull) {
+        r.expires_at_ms = 0;
+        return;
+      }
+      // 0 would mean "never" to the ledger: the epoch itself is refused (it is past anyway).
+      return TimeField(r, key, v, 1, r.expires_at_ms);
+    case kFSource: {
+      if (v.kind != ValKind::kString) return TypeError(r, key, "a string", v.kind);
+      Result<GrantSource> g = ParseGrantSource(v.text);
+      if (!g.ok()) return SetError(r, 400, "invalid_argument", "field 'source' must be \"topup\", \"promo\" or \"adjustment\"");
+      r.source = *g;
+      return;
+    }
     default: return;
   }
 }
@@ -179,7 +281,13 @@ class BodyHandler {
     }
     if (skip_depth_) return true;
     if (InOp() && depth_ == op_depth_ + 1) {
+      if (BeginNested(Cur())) return true;
       TypeError(Cur(), key_, "a scalar", ValKind::kObject);
+      skip_depth_ = depth_;
+      return true;
+    }
+    if (InOp() && depth_ == op_depth_ + 2) {   // inside "period" / "rollover"
+      TypeError(Cur(), NestedName(), "a scalar", ValKind::kObject);
       skip_depth_ = depth_;
       return true;
     }
@@ -193,7 +301,15 @@ class BodyHandler {
   }
 
   bool on_object_end(std::size_t, json::error_code&) {
-    if (skip_depth_ == depth_) skip_depth_ = 0;
+    if (skip_depth_ == depth_) {
+      skip_depth_ = 0;
+    } else if (nested_ != 0 && InOp() && depth_ == op_depth_ + 1) {
+      if (nested_ == kFPeriod && (Cur().sub_present & (kSInterval | kSAnchor)) == 0)
+        SetError(Cur(), 400, "invalid_argument", "field 'period' needs 'interval' or 'anchor'");
+      if (nested_ == kFRollover && (Cur().sub_present & kSMax) == 0)
+        SetError(Cur(), 400, "invalid_argument", "field 'rollover' needs 'max' (0 or null turns rollover off)");
+      nested_ = 0;
+    }
     --depth_;
     return true;
   }
@@ -220,6 +336,11 @@ class BodyHandler {
     }
     if (InOp() && depth_ == op_depth_ + 1) {
       TypeError(Cur(), key_, "a scalar", ValKind::kArray);
+      skip_depth_ = depth_;
+      return true;
+    }
+    if (InOp() && depth_ == op_depth_ + 2) {   // inside "period" / "rollover"
+      TypeError(Cur(), NestedName(), "a scalar", ValKind::kArray);
       skip_depth_ = depth_;
       return true;
     }
@@ -302,6 +423,23 @@ class BodyHandler {
     return false;
   }
 
+  // An object value of an op field: "period" and "rollover" are objects whose members are
+  // read by AssignSubField; anything else is not (false).
+  bool BeginNested(OpRequest& r) {
+    const uint32_t bit = FieldBitOf(key_);
+    if (bit != kFPeriod && bit != kFRollover) return false;
+    if (r.present & bit) {
+      SetError(r, 400, "invalid_argument", "duplicate field '" + key_ + "'");
+      skip_depth_ = depth_;
+      return true;
+    }
+    r.present |= bit;
+    if (bit == kFRollover) r.rollover = RolloverSpec{};   // "periods" defaults to 1
+    nested_ = bit;
+    return true;
+  }
+  std::string NestedName() const { return std::string(FieldName(nested_)) + "." + ShortName(key_); }
+
   bool BeginOp(json::error_code& ec) {
     if (out_.ops.size() >= max_ops_)
       return Fail(ec, 413, "too_large",
@@ -320,6 +458,10 @@ class BodyHandler {
     if (skip_depth_) return true;
     if (InOp() && depth_ == op_depth_) {
       AssignField(Cur(), key_, Value{kind, text});
+      return true;
+    }
+    if (InOp() && depth_ == op_depth_ + 1 && nested_ != 0) {
+      AssignSubField(Cur(), nested_, key_, Value{kind, text});
       return true;
     }
     if (shape_ == BodyShape::kBatch && depth_ == 1) {
@@ -343,6 +485,7 @@ class BodyHandler {
   bool op_open_ = false;
   bool in_ops_array_ = false;
   bool saw_ops_ = false;
+  uint32_t nested_ = 0;   // kFPeriod / kFRollover while inside that object, else 0
   std::string key_, key_part_, str_, num_;
 };
 
