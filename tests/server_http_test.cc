@@ -309,6 +309,27 @@ TEST_F(ServerTest, WebSocketSingleArrayAndErrors) {
             R"({"workspace":"acme","limit":100,"used":2,"reserved":0,"remai)");
 }
 
+// Subscriptions over real sockets: DELETE reaches its route through Beast, and a WebSocket
+// charge beyond the allowance in soft mode carries its overage.
+TEST_F(ServerTest, GrantsAndOverageOverSockets) {
+  {
+    Client c(port_);
+    ASSERT_EQ(c.Do(http::verb::put, "/v1/workspaces/acme", R"({"limit":2,"overage_mode":"soft"})").result_int(), 200u);
+    Response r = c.Do(http::verb::post, "/v1/workspaces/acme/grants", R"({"amount":3})");
+    ASSERT_EQ(r.result_int(), 200u) << r.body();
+    r = c.Do(http::verb::delete_, "/v1/workspaces/acme/grants/gr_1");
+    EXPECT_EQ(r.result_int(), 200u) << r.body();
+    EXPECT_EQ(c.Do(http::verb::delete_, "/v1/workspaces/acme/grants/gr_1").result_int(), 404u);
+  }
+  beast::error_code ec;
+  WsClient ws(port_, kGate, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  ws.Send(R"({"op":"charge","workspace":"acme","user":"u","model":"gpt-4o","quantity":5,"seq":1})");
+  json::value v = ws.RecvJson();
+  EXPECT_EQ(v.at("status").as_int64(), 200) << v;
+  EXPECT_EQ(v.at("overage").as_int64(), 3) << v;
+}
+
 TEST_F(ServerTest, WebSocketPipelined) {
   {
     Client c(port_);
