@@ -187,6 +187,8 @@ TEST_F(PlanApiTest, GrantsAddListVoidAndRoles) {
   r = Do("DELETE", "/v1/workspaces/acme/grants/gr_2");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(J(r).at("grant").as_string(), "gr_2");
+  EXPECT_EQ(Int(r, "remaining"), 0);
+  EXPECT_EQ(Int(r, "amount"), 20);
   EXPECT_EQ(Grants("acme"), "plan=10 gr_1=5");
   for (std::string_view id : {"gr_2", "gr_99", "plan", "gr_01", "x"}) {
     r = Do("DELETE", "/v1/workspaces/acme/grants/" + std::string(id));
