@@ -63,7 +63,7 @@ TEST_F(ApiTest, ChargeQuoteAndIdempotency) {
   MakeWorkspace("acme");
   HttpReply r = Do("POST", "/v1/quote", R"({"workspace":"acme","user":"u","model":"gpt-4o","quantity":3})");
   EXPECT_EQ(r.status, 200);
-  EXPECT_EQ(r.body, R"({"cost":3})");
+  EXPECT_EQ(r.body, R"({"cost":3,"affordable":true,"max_quantity":100})");
   EXPECT_TRUE(r.ledger_state) << "a quote reads the balance";
   r = Do("POST", "/v1/charge",
          R"({"workspace":"acme","user":"u","model":"OPENAI-GPT-4O","quantity":3,"id":"k1"})");
@@ -99,10 +99,10 @@ TEST_F(ApiTest, PerSecondItemsUseExactSeconds) {
   HttpReply r = Do("POST", "/v1/quote",
                    R"({"workspace":"v","user":"u","model":"runway-gen4-alpha-turbo","seconds":3.03,"outputs":2})");
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(r.body, R"({"cost":2})");
+  EXPECT_EQ(r.body, R"({"cost":2,"affordable":true,"max_seconds":1515.151})");
   r = Do("POST", "/v1/quote",
          R"({"workspace":"v","user":"u","model":"runway-gen4-alpha-turbo","seconds":10})");
-  EXPECT_EQ(r.body, R"({"cost":4})");
+  EXPECT_EQ(r.body, R"({"cost":4,"affordable":true,"max_seconds":3030.303})");
   r = Do("POST", "/v1/quote",
          R"({"workspace":"v","user":"u","model":"runway-gen4-alpha-turbo","quantity":10})");
   EXPECT_EQ(r.status, 400);
@@ -333,11 +333,15 @@ TEST_F(ApiTest, AdminEndpoints) {
   EXPECT_EQ(Code(r), "unknown_workspace");
   r = Do("PUT", "/v1/workspaces/acme", R"({"limit":null})");
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(r.body, R"({"workspace":"acme","limit":null,"used":0,"reserved":0,"remaining":null,"region":"global","period":1})");
+  EXPECT_EQ(r.body, R"({"workspace":"acme","limit":null,"used":0,"reserved":0,"remaining":null,"region":"global","period":1,)"
+                    R"("schedule":{"interval":"none","anchor":null},"period_start":null,"period_end":null,)"
+                    R"("granted_remaining":0,"plan_priority":100,"rollover":null,"overage_mode":"hard","overage":0,)"
+                    R"("overage_limit":null})");
   r = Do("PUT", "/v1/workspaces/acme", R"({"region":"cn"})");
   EXPECT_EQ(J(r).at("region").as_string(), "cn");
   EXPECT_TRUE(J(r).at("limit").is_null());
-  r = Do("PUT", "/v1/workspaces/acme", R"({"limit":50})");
+  // Lower than unlimited: without "limit_change":"now" it would wait for the next boundary.
+  r = Do("PUT", "/v1/workspaces/acme", R"({"limit":50,"limit_change":"now"})");
   EXPECT_EQ(J(r).at("region").as_string(), "cn");   // kept
   EXPECT_EQ(J(r).at("limit").as_int64(), 50);
   r = Do("PUT", "/v1/workspaces/acme/users/bob", R"({"limit":5})");

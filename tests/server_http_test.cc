@@ -86,7 +86,7 @@ TEST_F(ServerTest, EveryEndpointOverOneKeepAliveConnection) {
   ASSERT_EQ(r.result_int(), 200u) << r.body();
   std::string ch(json::parse(r.body()).at("charge").as_string());
   r = c.Do(http::verb::post, "/v1/quote", kCharge);
-  EXPECT_EQ(r.body(), R"({"cost":1})");
+  EXPECT_EQ(r.body(), R"({"cost":1,"affordable":true,"max_quantity":97})");
   r = c.Do(http::verb::post, "/v1/reserve", kCharge);
   ASSERT_EQ(r.result_int(), 200u);
   std::string rs(json::parse(r.body()).at("reservation").as_string());
@@ -97,7 +97,7 @@ TEST_F(ServerTest, EveryEndpointOverOneKeepAliveConnection) {
   r = c.Do(http::verb::post, "/v1/refund", R"({"charge":")" + ch + "\"}");
   EXPECT_EQ(r.result_int(), 200u) << r.body();
   r = c.Do(http::verb::post, "/v1/batch", R"({"ops":[{"op":"quote","workspace":"acme","user":"u","model":"gpt-4o","quantity":2}]})");
-  EXPECT_EQ(r.body(), R"({"results":[{"status":200,"cost":2}]})");
+  EXPECT_EQ(r.body(), R"({"results":[{"status":200,"cost":2,"affordable":true,"max_quantity":99}]})");
   r = c.Do(http::verb::put, "/v1/workspaces/acme/users/u", R"({"limit":null})");
   EXPECT_EQ(r.result_int(), 200u);
   r = c.Do(http::verb::get, "/v1/workspaces/acme/users");
@@ -107,7 +107,10 @@ TEST_F(ServerTest, EveryEndpointOverOneKeepAliveConnection) {
   r = c.Do(http::verb::post, "/v1/workspaces/acme/reset");
   EXPECT_EQ(json::parse(r.body()).at("period").as_int64(), 2);
   r = c.Do(http::verb::get, "/v1/workspaces/acme");
-  EXPECT_EQ(r.body(), R"({"workspace":"acme","limit":100,"used":0,"reserved":0,"remaining":100,"region":"global","period":2})");
+  EXPECT_EQ(r.body(), R"({"workspace":"acme","limit":100,"used":0,"reserved":0,"remaining":100,"region":"global","period":2,)"
+                      R"("schedule":{"interval":"none","anchor":null},"period_start":null,"period_end":null,)"
+                      R"("granted_remaining":0,"plan_priority":100,"rollover":null,"overage_mode":"hard","overage":0,)"
+                      R"("overage_limit":null})");
   r = c.Do(http::verb::get, "/v1/catalog");
   EXPECT_EQ(r.body(), "{\"version\":1," + ledger_->CurrentCatalog()->ToJson().substr(1));
   r = c.Do(http::verb::get, "/healthz", "", nullptr);
@@ -304,6 +307,27 @@ TEST_F(ServerTest, WebSocketSingleArrayAndErrors) {
   EXPECT_EQ(ws.RecvJson(), json::array());
   EXPECT_EQ(State("acme").substr(0, 60),
             R"({"workspace":"acme","limit":100,"used":2,"reserved":0,"remai)");
+}
+
+// Subscriptions over real sockets: DELETE reaches its route through Beast, and a WebSocket
+// charge beyond the allowance in soft mode carries its overage.
+TEST_F(ServerTest, GrantsAndOverageOverSockets) {
+  {
+    Client c(port_);
+    ASSERT_EQ(c.Do(http::verb::put, "/v1/workspaces/acme", R"({"limit":2,"overage_mode":"soft"})").result_int(), 200u);
+    Response r = c.Do(http::verb::post, "/v1/workspaces/acme/grants", R"({"amount":3})");
+    ASSERT_EQ(r.result_int(), 200u) << r.body();
+    r = c.Do(http::verb::delete_, "/v1/workspaces/acme/grants/gr_1");
+    EXPECT_EQ(r.result_int(), 200u) << r.body();
+    EXPECT_EQ(c.Do(http::verb::delete_, "/v1/workspaces/acme/grants/gr_1").result_int(), 404u);
+  }
+  beast::error_code ec;
+  WsClient ws(port_, kGate, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  ws.Send(R"({"op":"charge","workspace":"acme","user":"u","model":"gpt-4o","quantity":5,"seq":1})");
+  json::value v = ws.RecvJson();
+  EXPECT_EQ(v.at("status").as_int64(), 200) << v;
+  EXPECT_EQ(v.at("overage").as_int64(), 3) << v;
 }
 
 TEST_F(ServerTest, WebSocketPipelined) {

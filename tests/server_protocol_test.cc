@@ -267,7 +267,153 @@ TEST(ServerProtocol, Encoding) {
   s.clear();
   AppendWorkspace(s, w);
   EXPECT_EQ(s, R"({"workspace":"acme","limit":100,"used":10,"reserved":5,"remaining":85,)"
-               R"("region":"cn","period":3})");
+               R"("region":"cn","period":3,"schedule":{"interval":"none","anchor":null},)"
+               R"("period_start":null,"period_end":null,"granted_remaining":0,"plan_priority":100,)"
+               R"("rollover":null,"overage_mode":"hard","overage":0,"overage_limit":null})");
+  // A subscription: the older fields keep their place, the new ones follow.
+  w.interval = Interval::kMonth;
+  w.anchor_ms = 1000;
+  w.period_start_ms = 2000;
+  w.period_end_ms = 3000;
+  w.granted_remaining = 40;
+  w.plan_priority = 7;
+  w.rollover = RolloverSpec{50, 2};
+  w.overage_mode = OverageMode::kSoft;
+  w.overage = 4;
+  w.overage_limit = 9;
+  w.pending_limit = kUnlimited;
+  w.overdrawn = 1;
+  s.clear();
+  AppendWorkspace(s, w);
+  EXPECT_EQ(s, R"({"workspace":"acme","limit":100,"used":10,"reserved":5,"remaining":85,)"
+               R"("region":"cn","period":3,"schedule":{"interval":"month","anchor":1000},)"
+               R"("period_start":2000,"period_end":3000,"granted_remaining":40,"plan_priority":7,)"
+               R"("rollover":{"max":50,"periods":2},"overage_mode":"soft","overage":4,"overage_limit":9,)"
+               R"("pending_limit":null,"overdrawn":1})");
+  // Overage and shadow mode's verdict in charge, reserve and commit results.
+  c.replayed = false;
+  c.overage = 2;
+  c.would_refuse = Code::kUserLimitExceeded;
+  s.clear();
+  AppendChargeFields(s, c);
+  EXPECT_EQ(s, R"("charge":"ch_7","cost":3,"remaining":null,"user_used":9,"overage":2,)"
+               R"("would_refuse":"user_limit_exceeded")");
+  ReserveResult rr;
+  rr.reservation_id = 5;
+  rr.held = 3;
+  rr.remaining = 0;
+  rr.expires_at_ms = 9;
+  rr.would_refuse = Code::kInsufficientGenerations;
+  s.clear();
+  AppendReserveFields(s, rr);
+  EXPECT_EQ(s, R"("reservation":"rs_5","held":3,"remaining":0,"expires_at":9,)"
+               R"("would_refuse":"insufficient_generations")");
+  CommitResult cr;
+  cr.cost = 3;
+  cr.charge_id = 8;
+  cr.overage = 1;
+  s.clear();
+  AppendCommitFields(s, cr);
+  EXPECT_EQ(s, R"("cost":3,"remaining":0,"charge":"ch_8","overage":1)");
+  // Grants: the plan allowance and a grant.
+  GrantInfo g;
+  g.amount = kUnlimited;
+  g.remaining = kUnlimited;
+  g.ends_with_period = true;
+  s.clear();
+  AppendGrant(s, g);
+  EXPECT_EQ(s, R"({"grant":"plan","amount":null,"remaining":null,"priority":100,"expires_at":null,)"
+               R"("source":"plan","created_at":null,"ends_with_period":true})");
+  g = GrantInfo{};
+  g.grant = 12;
+  g.source = GrantSource::kPromo;
+  g.amount = 100;
+  g.remaining = 60;
+  g.priority = 0;
+  g.expires_at_ms = 5000;
+  g.created_at_ms = 0;
+  g.replayed = true;
+  s.clear();
+  AppendGrant(s, g);
+  EXPECT_EQ(s, R"({"grant":"gr_12","amount":100,"remaining":60,"priority":0,"expires_at":5000,)"
+               R"("source":"promo","created_at":0,"ends_with_period":false,"replayed":true})");
+  // Quotes: with a usage, and asking only for the maximum (seconds in the <= 3-decimal form).
+  ChargeResult q;
+  q.cost = 4;
+  q.affordable = false;
+  q.max_usage = 3030;
+  s.clear();
+  AppendQuoteFields(s, q, true, true);
+  EXPECT_EQ(s, R"("cost":4,"affordable":false,"max_seconds":3.03)");
+  s.clear();
+  AppendQuoteFields(s, q, false, false);
+  EXPECT_EQ(s, R"("max_quantity":3030)");
+}
+
+// The subscription fields of PUT /v1/workspaces/{ws} and POST .../grants: "period" and
+// "rollover" are objects, times are integers or RFC 3339 strings, every problem names its field.
+TEST(ServerProtocol, PlanFields) {
+  auto parse = [](std::string_view body) {
+    ParsedBody pb;
+    ParseBody(body, BodyShape::kObject, 1, pb);
+    EXPECT_TRUE(pb.error.ok()) << pb.error.message;
+    return pb.ops.empty() ? OpRequest{} : pb.ops[0];
+  };
+  OpRequest r = parse(R"({"limit":5,"period":{"interval":"month","anchor":"2026-01-31T00:00:00Z"},)"
+                      R"("rollover":{"max":100,"periods":3},"plan_priority":0,"overage_mode":"soft",)"
+                      R"("overage_limit":null,"limit_change":"now"})");
+  ASSERT_TRUE(r.error.ok()) << r.error.message;
+  EXPECT_EQ(r.present, kFLimit | kFPeriod | kFRollover | kFPlanPriority | kFOverageMode | kFOverageLimit | kFLimitChange);
+  EXPECT_EQ(r.sub_present, kSInterval | kSAnchor | kSMax | kSPeriods);
+  EXPECT_EQ(r.interval, Interval::kMonth);
+  EXPECT_EQ(r.anchor_ms, 1'769'817'600'000u);
+  EXPECT_EQ(r.rollover.max, 100u);
+  EXPECT_EQ(r.rollover.periods, 3u);
+  EXPECT_EQ(r.overage_mode, OverageMode::kSoft);
+  EXPECT_EQ(r.overage_limit, kUnlimited);
+  r = parse(R"({"period":{"anchor":0},"rollover":null,"expires_at":1769817600000,"source":"promo","priority":1000})");
+  ASSERT_TRUE(r.error.ok()) << r.error.message;
+  EXPECT_EQ(r.sub_present, kSAnchor);
+  EXPECT_EQ(r.anchor_ms, 0u);
+  EXPECT_EQ(r.rollover.max, 0u);
+  EXPECT_EQ(r.expires_at_ms, 1'769'817'600'000u);
+  EXPECT_EQ(r.source, GrantSource::kPromo);
+  EXPECT_EQ(r.priority, 1000u);
+  r = parse(R"({"rollover":{"max":7}})");
+  EXPECT_EQ(r.rollover.periods, 1u);
+  const std::pair<std::string_view, std::string_view> bad[] = {
+      {R"({"period":{"interval":"fortnight"}})", "period.interval"},
+      {R"({"period":{"interval":"month","anchor":"2026-02-30T00:00:00Z"}})", "period.anchor"},
+      {R"({"period":{"anchor":253402300800000}})", "period.anchor"},
+      {R"({"period":{"anchor":1.5}})", "period.anchor"},
+      {R"({"period":{"interval":"day","every":2}})", "period.every"},
+      {R"({"period":{"interval":"day","interval":"day"}})", "period.interval"},
+      {R"({"period":{}})", "period"},
+      {R"({"period":"month"})", "period"},
+      {R"({"period":{"interval":["day"]}})", "period.interval"},
+      {R"({"rollover":{"periods":2}})", "rollover"},
+      {R"({"rollover":{"max":1,"periods":25}})", "rollover.periods"},
+      {R"({"rollover":5})", "rollover"},
+      {R"({"plan_priority":1001})", "plan_priority"},
+      {R"({"overage_mode":"lenient"})", "overage_mode"},
+      {R"({"overage_limit":-1})", "overage_limit"},
+      {R"({"limit_change":"later"})", "limit_change"},
+      {R"({"expires_at":0})", "expires_at"},
+      {R"({"expires_at":"tomorrow"})", "expires_at"},
+      {R"({"source":"plan"})", "source"},
+      {R"({"priority":-3})", "priority"},
+  };
+  for (const auto& [body, field] : bad) {
+    ParsedBody pb;
+    ParseBody(body, BodyShape::kObject, 1, pb);
+    ASSERT_TRUE(pb.error.ok()) << body;
+    const WireError& e = pb.ops[0].error;
+    EXPECT_EQ(e.http, 400) << body;
+    EXPECT_NE(e.message.find("'" + std::string(field) + "'"), std::string::npos) << body << ": " << e.message;
+  }
+  // Gate ops do not take them.
+  r = parse(R"({"workspace":"a","user":"u","model":"m","quantity":1,"priority":1})");
+  EXPECT_EQ(CheckFields(r, AllowedFields(OpKind::kCharge), 0).message, "unknown field 'priority' for this operation");
 }
 
 TEST(ServerProtocol, MutatedInputsNeverCrash) {
@@ -277,6 +423,7 @@ TEST(ServerProtocol, MutatedInputsNeverCrash) {
       R"({"ops":[{"op":"charge","workspace":"a","user":"u","model":"m","seconds":3.03,"outputs":2},{"op":"refund","charge":"ch_1"}]})",
       R"([{"op":"reserve","workspace":"a","user":"u","model":"m","quantity":1,"ttl_ms":5},{"op":"commit","reservation":"rs_12"}])",
       R"({"limit":null,"region":"cn","amount":5})",
+      R"({"period":{"interval":"month","anchor":"2026-01-31T00:00:00Z"},"rollover":{"max":5,"periods":2},"expires_at":null})",
   };
   const char alphabet[] = "{}[]\",:0123456789.-+eE \\tnulrfa\xff\xc3\x80";
   uint64_t state = 88172645463325252ull;

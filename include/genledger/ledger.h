@@ -136,6 +136,13 @@ struct ChargeResult {
   uint64_t overage = 0;       // soft/shadow: the part of the cost no source covered
   Code would_refuse = Code::kOk;   // shadow: what hard mode would have refused
   bool replayed = false;      // an idempotent retry: the original result, nothing debited
+  // Quote only: whether `cost` would be admitted right now by the workspace in its overage mode
+  // (shadow: what hard mode would say) and by the user's cap; the largest usage that would be
+  // (units, or for a per-second item milliseconds of each of the usage's outputs); and what the
+  // user's cap has left (kUnlimited: no cap, or no such user yet).
+  bool affordable = false;
+  uint64_t max_usage = 0;
+  uint64_t user_remaining = kUnlimited;
 };
 
 struct ReserveRequest {
@@ -235,6 +242,10 @@ struct LedgerTotals {
   // Entries forgotten inside their window because the global capacity was exhausted, since start.
   uint64_t idempotency_evicted_early = 0;
   uint64_t refund_evicted_early = 0;
+  // Charges and holds a shadow-mode workspace let through that hard mode would have refused,
+  // since start, by the code hard mode would have answered.
+  uint64_t shadow_would_refuse_insufficient = 0;
+  uint64_t shadow_would_refuse_user_limit = 0;
 };
 
 // One page of a workspace's users (Ledger::ListUsers).
@@ -287,7 +298,12 @@ class Ledger {
   void ChargeBatch(std::span<const ChargeRequest> reqs, std::span<ChargeResult> results);
 
   // What Charge would cost and whether it is allowed by item and region; debits nothing and
-  // does not create users. Fills status (ok / invalid_* / unknown_* / region) and cost.
+  // does not create users. Fills status (ok / invalid_* / unknown_* / region), cost, remaining,
+  // and affordable / max_usage / user_remaining (ChargeResult). A usage with neither quantity nor
+  // seconds asks only for the largest affordable usage (cost and affordable then 0 and false);
+  // its other fields (outputs, formats) are checked as for a charge. A period boundary or grant
+  // expiry that is due is applied first, as a charge would (a WAL record), so the answer is the
+  // one a charge at the same moment would meet.
   ChargeResult Quote(const ChargeRequest& req) const;
 
   // Holds the cost until Commit/Release or until the TTL runs out (then released by

@@ -350,23 +350,62 @@ void Ledger::ChargeBatch(std::span<const ChargeRequest> reqs, std::span<ChargeRe
 
 ChargeResult Ledger::Quote(const ChargeRequest& req) const {
   ChargeResult r;
-  const Prepared p = Prepare(req);
+  // Without quantity or seconds the quote asks only for the largest usage: the rest of the usage
+  // (outputs, formats, the ids) is checked by pricing the smallest one, 1 unit or 1 ms.
+  const bool max_only = req.item != nullptr && req.usage.quantity == 0 && req.usage.seconds_milli == 0;
+  ChargeRequest probe = req;
+  if (max_only) (req.item->per_second() ? probe.usage.seconds_milli : probe.usage.quantity) = 1;
+  const Prepared p = Prepare(probe);
   if (!p.status.ok()) {
     r.status = p.status;
     return r;
   }
-  r.cost = p.cost;
-  const Shard& s = impl_->shards[p.shard];
-  std::lock_guard lock(s.mu);
-  const Workspace* ws = Impl::Find(s, req.workspace, p.hash);
-  if (ws == nullptr) {
-    r.status = Status(Code::kUnknownWorkspace);
-  } else if (!req.item->available_in(ws->region)) {
-    r.status = Status(Code::kModelNotAvailableInRegion);
-  } else {
-    r.remaining = ws->remaining();
+  const Result<Price> price = PriceOf(*req.item);
+  if (!price.ok()) {
+    r.status = InternalError("catalog item " + req.item->id + " has no known unit");
+    return r;
   }
-  return r;
+  r.cost = max_only ? 0 : p.cost;
+  const uint64_t now = impl_->clock->NowMs();
+  Shard& s = impl_->shards[p.shard];
+  // A boundary or grant expiry that is due is applied first, as GetWorkspace does: it is a WAL
+  // record, so a quote that finds one due retries with a log lane, taken before the lock.
+  for (bool mutates = false;; mutates = true) {
+    std::optional<LaneHold> lane;
+    if (mutates) lane.emplace(*impl_);
+    ledger::LogLane* l = lane ? lane->get() : nullptr;
+    std::lock_guard lock(s.mu);
+    Workspace* ws = Impl::Find(s, req.workspace, p.hash);
+    if (ws == nullptr) {
+      r.status = Status(Code::kUnknownWorkspace);
+      return r;
+    }
+    if (now >= ws->next_event_ms) {
+      if (!mutates && impl_->logging) continue;
+      if (Status room = Impl::LogRoom(l); !room.ok()) {
+        r.status = std::move(room);
+        return r;
+      }
+      impl_->Advance(l, s, *ws, now);
+    }
+    if (!req.item->available_in(ws->region)) {
+      r.status = Status(Code::kModelNotAvailableInRegion);
+      return r;
+    }
+    r.remaining = ws->remaining();
+    if (const int64_t ui = ws->FindUser(req.user); ui >= 0) {
+      const User& u = ws->users[size_t(ui)];
+      const uint64_t taken = u.used + u.reserved;
+      r.user_remaining = u.limit == kUnlimited ? kUnlimited : (taken >= u.limit ? 0 : u.limit - taken);
+    }
+    // Costs are positive (the catalog has no free item), so "fits" is exactly cost <= budget.
+    const uint64_t budget = std::min(ledger::AdmitBudget(*ws), r.user_remaining);
+    r.affordable = !max_only && r.cost <= budget;
+    const Result<uint64_t> most = req.item->per_second() ? MaxSecondsMilli(*price, req.usage.outputs, budget)
+                                                        : MaxQuantity(*price, budget);
+    r.max_usage = most.ok() ? *most : 0;   // the usage was checked by Prepare
+    return r;
+  }
 }
 
 ReserveResult Ledger::Reserve(const ReserveRequest& req) {

@@ -437,6 +437,8 @@ LedgerTotals Ledger::Totals() const {
     t.idempotency_evicted_early += s.idempotency.evicted_early();
     t.refund_evicted_early += s.charges.evicted_early();
   }
+  t.shadow_would_refuse_insufficient = impl_->shadow_insufficient.load(std::memory_order_relaxed);
+  t.shadow_would_refuse_user_limit = impl_->shadow_user_limit.load(std::memory_order_relaxed);
   return t;
 }
 

@@ -77,6 +77,17 @@ Fit WorkspaceFit(const Workspace& ws, uint64_t cost) noexcept {
   return Fit::kRefused;
 }
 
+uint64_t AdmitBudget(const Workspace& ws) noexcept {
+  const uint64_t room = ws.remaining();   // what hard mode admits (and shadow mode's answer)
+  if (room == kUnlimited || ModeOf(ws) != OverageMode::kSoft) return room;
+  const Plan& p = *ws.plan;
+  if (p.overage_limit == kUnlimited) return kUnlimited;
+  if (p.overage > p.overage_limit) return room;   // only what is covered
+  // WorkspaceFit's soft test, reserved + cost - spendable <= limit - overage, solved for cost.
+  const uint64_t reach = Spendable(ws) + (p.overage_limit - p.overage);   // sums of <= 10^15 terms
+  return reach > ws.reserved ? reach - ws.reserved : 0;
+}
+
 bool WorkspaceOver(const Workspace& ws) noexcept {
   if (ws.base_limit == kUnlimited) return false;
   if (ModeOf(ws) != OverageMode::kHard) return false;   // owing more is what these modes allow

@@ -37,6 +37,12 @@ uint64_t Spendable(const Workspace& ws) noexcept;
 enum class Fit : uint8_t { kFits, kRefused, kShadow };
 Fit WorkspaceFit(const Workspace& ws, uint64_t cost) noexcept;
 
+// The largest cost WorkspaceFit answers kFits for (shadow mode: what hard mode would admit):
+// remaining(), plus in soft mode the room left under the overage limit. kUnlimited: no bound.
+// Exact for every cost above 0: WorkspaceFit(ws, c) == kFits exactly when c <= AdmitBudget(ws)
+// (ignoring shadow mode's kShadow, which hard mode refuses). For quotes (Ledger::Quote).
+uint64_t AdmitBudget(const Workspace& ws) noexcept;
+
 // Whether the workspace is above what it may owe: holds beyond what is spendable, or (hard mode)
 // the plan overdrawn. Replaces the plain `used + reserved <= limit` for slow workspaces.
 bool WorkspaceOver(const Workspace& ws) noexcept;

@@ -147,7 +147,7 @@ WireError Api::Execute(OpKind kind, const OpRequest& r, bool in_frame, std::stri
       if (kind == OpKind::kQuote) {
         ChargeResult res = ledger_->Quote(c);
         if (!res.status.ok()) return WithCost(res.status, res.cost, res.remaining);
-        AppendQuoteFields(fields, res);
+        AppendQuoteFields(fields, res, (r.present & (kFQuantity | kFSeconds)) != 0, c.item->per_second());
       } else if (kind == OpKind::kCharge) {
         ChargeResult res = ledger_->Charge(c);
         if (!res.status.ok()) return WithCost(res.status, res.cost, res.remaining);
@@ -373,6 +373,9 @@ std::span<const Api::Route> Api::Routes() {
       {"PUT",  "/v1/workspaces/{ws}/users/{user}",   kOnApi,              Role::kAdmin, MetricOp::kPutUser,      false, &Api::HandlePutUser},
       {"POST", "/v1/workspaces/{ws}/topup",          kOnApi,              Role::kAdmin, MetricOp::kTopUp,        false, &Api::HandleTopUp},
       {"POST", "/v1/workspaces/{ws}/reset",          kOnApi,              Role::kAdmin, MetricOp::kReset,        false, &Api::HandleReset},
+      {"GET",  "/v1/workspaces/{ws}/grants",         kOnApi,              Role::kRead,  MetricOp::kListGrants,   false, &Api::HandleListGrants},
+      {"POST", "/v1/workspaces/{ws}/grants",         kOnApi,              Role::kAdmin, MetricOp::kAddGrant,     false, &Api::HandleAddGrant},
+      {"DELETE", "/v1/workspaces/{ws}/grants/{grant}", kOnApi,            Role::kAdmin, MetricOp::kVoidGrant,    false, &Api::HandleVoidGrant},
   };
   return kRoutes;
 }
@@ -475,7 +478,8 @@ void Api::HandleHttp(std::string_view method, std::string_view target,
     if (v1) {
       // Every /v1 request, even to no route, needs a valid token first.
       c.role = auth_->Check(authorization);
-      const bool writes = (method == "POST" || method == "PUT") && !(c.n == 2 && c.seg[1] == "quote");
+      const bool writes =
+          (method == "POST" || method == "PUT" || method == "DELETE") && !(c.n == 2 && c.seg[1] == "quote");
       if (c.role == Role::kNone) {
         out.www_authenticate = true;
         SetError(out, 401, "unauthorized", "missing or invalid bearer token");

@@ -135,6 +135,10 @@ class Api {
   void HandlePutUser(const Call& c, HttpReply& out);
   void HandleTopUp(const Call& c, HttpReply& out);
   void HandleReset(const Call& c, HttpReply& out);
+  // Grants (api_plan.cc).
+  void HandleListGrants(const Call& c, HttpReply& out);
+  void HandleAddGrant(const Call& c, HttpReply& out);
+  void HandleVoidGrant(const Call& c, HttpReply& out);
 
   std::shared_ptr<Ledger> ledger_;
   std::shared_ptr<Auth> auth_;

@@ -41,8 +41,8 @@ void ListUsersPage(const Ledger& ledger, std::string_view ws, std::string_view q
   AppendUsers(out.body, *page);
 }
 
-// Parses an admin body holding one object with fields among `allowed`, all of `required`;
-// nullptr (and `out` filled with the error) when it is not.
+}  // namespace
+
 const OpRequest* ParseAdminBody(std::string_view body, uint32_t allowed, uint32_t required,
                                 bool allow_empty, HttpReply& out) {
   ParsedBody& pb = ThreadParsedBody();
@@ -71,8 +71,6 @@ void ReplyWorkspace(const Result<WorkspaceInfo>& w, HttpReply& out) {
   out.body.clear();
   AppendWorkspace(out.body, *w);
 }
-
-}  // namespace
 
 void Api::HandleHealth(const Call&, HttpReply& out) { Health(out); }
 
@@ -123,11 +121,10 @@ void Api::HandleGetWorkspace(const Call& c, HttpReply& out) {
 }
 
 void Api::HandlePutWorkspace(const Call& c, HttpReply& out) {
-  const OpRequest* r = ParseAdminBody(c.body, kFLimit | kFRegion, 0, false, out);
+  const OpRequest* r = ParseAdminBody(c.body, kFLimit | kFRegion | kWorkspacePlanFields, 0, false, out);
   if (!r) return;
   // A partial update: the fields not given are kept, read under the lock that applies it.
   WorkspaceUpdate update;
-  update.limit_now = true;   // until "limit_change" is parsed: PUT applied a limit at once
   if (r->has(kFRegion)) {
     Result<Region> rg = ParseRegion(r->region);
     if (!rg.ok())
@@ -135,6 +132,7 @@ void Api::HandlePutWorkspace(const Call& c, HttpReply& out) {
     update.region = *rg;
   }
   if (r->has(kFLimit)) update.limit = r->limit;
+  if (WireError e = WorkspacePlanUpdate(*r, update); !e.ok()) return SetError(out, e);
   ReplyWorkspace(ledger_->UpdateWorkspace(c.seg[2], update), out);
 }
 

@@ -1,4 +1,4 @@
-// Private to api.cc and api_admin.cc: what the request routing and the route handlers share.
+// Private to api.cc, api_admin.cc and api_plan.cc: what the request routing and the route handlers share.
 #pragma once
 
 #include <string>
@@ -37,5 +37,19 @@ inline ParsedBody& ThreadParsedBody() {
   thread_local ParsedBody body;
   return body;
 }
+
+// Parses an admin body holding one object with fields among `allowed`, all of `required`;
+// nullptr (and `out` filled with the error) when it is not. (api_admin.cc)
+const OpRequest* ParseAdminBody(std::string_view body, uint32_t allowed, uint32_t required,
+                                bool allow_empty, HttpReply& out);
+// Answers a workspace (GET, PUT, top-up, reset) or the error. (api_admin.cc)
+void ReplyWorkspace(const Result<WorkspaceInfo>& w, HttpReply& out);
+
+// The subscription fields PUT /v1/workspaces/{ws} accepts besides limit and region, and their
+// translation into `update` (api_plan.cc): 400 naming the field for a combination the body
+// cannot mean ("limit_change" without "limit").
+inline constexpr uint32_t kWorkspacePlanFields =
+    kFPeriod | kFPlanPriority | kFRollover | kFOverageMode | kFOverageLimit | kFLimitChange;
+WireError WorkspacePlanUpdate(const OpRequest& r, WorkspaceUpdate& update);
 
 }  // namespace genledger::server

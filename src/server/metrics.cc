@@ -24,6 +24,9 @@ const char* MetricOpName(MetricOp op) noexcept {
     case MetricOp::kHealth: return "healthz";
     case MetricOp::kMetrics: return "metrics";
     case MetricOp::kOther: return "other";
+    case MetricOp::kListGrants: return "list_grants";
+    case MetricOp::kAddGrant: return "add_grant";
+    case MetricOp::kVoidGrant: return "void_grant";
     case MetricOp::kCount: break;
   }
   return "other";
@@ -120,6 +123,13 @@ std::string Metrics::Render(const LedgerTotals& t) const {
   counter("genledger_refund_evicted_early_total",
           "Charges forgotten inside the refund window: --refund-capacity was exhausted.",
           t.refund_evicted_early);
+  out += "# HELP genledger_shadow_would_refuse_total Charges and holds a shadow-mode workspace let "
+         "through that hard mode would have refused, by the code it would have answered.\n"
+         "# TYPE genledger_shadow_would_refuse_total counter\n";
+  Line(out, "genledger_shadow_would_refuse_total{code=\"insufficient_generations\"} %llu\n",
+       (unsigned long long)t.shadow_would_refuse_insufficient);
+  Line(out, "genledger_shadow_would_refuse_total{code=\"user_limit_exceeded\"} %llu\n",
+       (unsigned long long)t.shadow_would_refuse_user_limit);
   return out;
 }
 

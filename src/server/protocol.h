@@ -56,6 +56,23 @@ enum FieldBit : uint32_t {
   kFLimit = 1u << 13,
   kFRegion = 1u << 14,
   kFAmount = 1u << 15,
+  // Subscription settings (PUT /v1/workspaces/{ws}) and grants (POST .../grants): admin only.
+  kFPeriod = 1u << 16,        // {"interval", "anchor"}
+  kFPlanPriority = 1u << 17,
+  kFRollover = 1u << 18,      // {"max", "periods"} or null
+  kFOverageMode = 1u << 19,
+  kFOverageLimit = 1u << 20,
+  kFLimitChange = 1u << 21,   // "now"
+  kFPriority = 1u << 22,
+  kFExpiresAt = 1u << 23,
+  kFSource = 1u << 24,
+};
+// Members of the object fields "period" and "rollover" (OpRequest::sub_present).
+enum SubFieldBit : uint8_t {
+  kSInterval = 1u << 0,
+  kSAnchor = 1u << 1,
+  kSMax = 1u << 2,
+  kSPeriods = 1u << 3,
 };
 // The name of field `bit` ("?" for none), and the bit of field `name` (0 for an unknown name).
 std::string_view FieldName(uint32_t bit) noexcept;
@@ -84,6 +101,18 @@ struct OpRequest {
   bool reservation_known = false;
   uint64_t charge_id = 0;
   bool charge_known = false;
+  // Admin fields, parsed to their types as they are read (times: ms since the epoch, from an
+  // integer or an RFC 3339 string).
+  uint8_t sub_present = 0;       // SubFieldBit set
+  Interval interval = Interval::kNone;
+  uint64_t anchor_ms = 0;
+  RolloverSpec rollover;         // null -> max 0 (off)
+  uint64_t plan_priority = 0;
+  OverageMode overage_mode = OverageMode::kHard;
+  uint64_t overage_limit = kUnlimited;   // null -> kUnlimited
+  uint64_t priority = kDefaultGrantPriority;
+  uint64_t expires_at_ms = 0;    // null -> 0 (never)
+  GrantSource source = GrantSource::kTopup;
   // The first problem found in this op's own fields (unknown/duplicate field, wrong type, bad
   // number). A bad op in a batch fails alone.
   WireError error;
@@ -131,12 +160,19 @@ std::string ErrorBody(const WireError& e);
 
 // Members (no braces) of each operation's success result.
 void AppendChargeFields(std::string& out, const ChargeResult& r);
-void AppendQuoteFields(std::string& out, const ChargeResult& r);
+// `with_cost`: the quote gave a usage (else only the maximum is asked: no cost, no affordable);
+// `per_second`: the maximum is "max_seconds" (else "max_quantity").
+void AppendQuoteFields(std::string& out, const ChargeResult& r, bool with_cost, bool per_second);
 void AppendReserveFields(std::string& out, const ReserveResult& r);
 void AppendCommitFields(std::string& out, const CommitResult& r);
 void AppendReleaseFields(std::string& out, const ReleaseResult& r);
 void AppendRefundFields(std::string& out, const RefundResult& r);
 void AppendWorkspace(std::string& out, const WorkspaceInfo& w);   // full object
+// A grant of GET/POST/DELETE /v1/workspaces/{ws}/grants (full object); g.replayed adds
+// "replayed":true (an idempotent retry of POST).
+void AppendGrant(std::string& out, const GrantInfo& g);
+// "gr_<n>" (n > 0), strict like ParsePrefixedId; false for anything else ("plan" included).
+bool ParseGrantId(std::string_view text, uint32_t& out) noexcept;
 // {"users":[...],"next_cursor":"..." or null}: one page of GET /v1/workspaces/{ws}/users.
 void AppendUsers(std::string& out, const UserPage& page);  // full object
 

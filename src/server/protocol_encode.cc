@@ -8,6 +8,14 @@
 #include "genledger/catalog.h"
 #include "util/utf8.h"
 
+namespace genledger {
+namespace pricing_internal {
+// "0.33" for 330: the shortest exact decimal of thousandths, as the catalog writes rates
+// (src/pricing/cost.cc; catalog.cc declares it the same way). For "max_seconds".
+std::string FormatMilli(uint64_t milli);
+}  // namespace pricing_internal
+}  // namespace genledger
+
 namespace genledger::server {
 
 void AppendJsonString(std::string& out, std::string_view s) {
@@ -69,6 +77,31 @@ std::string ErrorBody(const WireError& e) {
   return out;
 }
 
+namespace {
+
+// `,"overage":n` when a soft/shadow charge went beyond what was left, and `,"would_refuse":"code"`
+// when shadow mode let through what hard mode would have refused.
+void AppendOverage(std::string& out, uint64_t overage, Code would_refuse) {
+  if (overage != 0) {
+    out += ",\"overage\":";
+    AppendU64(out, overage);
+  }
+  if (would_refuse != Code::kOk) {
+    out += ",\"would_refuse\":";
+    AppendJsonString(out, CodeName(would_refuse));
+  }
+}
+
+// A time in ms since the epoch, or null for `none`.
+void AppendTime(std::string& out, uint64_t ms, uint64_t none) {
+  if (ms == none)
+    out += "null";
+  else
+    AppendU64(out, ms);
+}
+
+}  // namespace
+
 void AppendChargeFields(std::string& out, const ChargeResult& r) {
   out += "\"charge\":\"ch_";
   AppendU64(out, r.charge_id);
@@ -78,12 +111,23 @@ void AppendChargeFields(std::string& out, const ChargeResult& r) {
   AppendLimit(out, r.remaining);
   out += ",\"user_used\":";
   AppendU64(out, r.user_used);
+  AppendOverage(out, r.overage, r.would_refuse);
   if (r.replayed) out += ",\"replayed\":true";
 }
 
-void AppendQuoteFields(std::string& out, const ChargeResult& r) {
-  out += "\"cost\":";
-  AppendU64(out, r.cost);
+void AppendQuoteFields(std::string& out, const ChargeResult& r, bool with_cost, bool per_second) {
+  if (with_cost) {
+    out += "\"cost\":";
+    AppendU64(out, r.cost);
+    out += r.affordable ? ",\"affordable\":true," : ",\"affordable\":false,";
+  }
+  if (per_second) {
+    out += "\"max_seconds\":";
+    out += pricing_internal::FormatMilli(r.max_usage);
+  } else {
+    out += "\"max_quantity\":";
+    AppendU64(out, r.max_usage);
+  }
 }
 
 void AppendReserveFields(std::string& out, const ReserveResult& r) {
@@ -95,6 +139,7 @@ void AppendReserveFields(std::string& out, const ReserveResult& r) {
   AppendLimit(out, r.remaining);
   out += ",\"expires_at\":";
   AppendU64(out, r.expires_at_ms);
+  AppendOverage(out, 0, r.would_refuse);
   if (r.replayed) out += ",\"replayed\":true";
 }
 
@@ -106,6 +151,7 @@ void AppendCommitFields(std::string& out, const CommitResult& r) {
   out += ",\"charge\":\"ch_";
   AppendU64(out, r.charge_id);
   out += "\"";
+  AppendOverage(out, r.overage, Code::kOk);
 }
 
 void AppendReleaseFields(std::string& out, const ReleaseResult& r) {
@@ -137,6 +183,78 @@ void AppendWorkspace(std::string& out, const WorkspaceInfo& w) {
   AppendJsonString(out, RegionName(w.region));
   out += ",\"period\":";
   AppendU64(out, w.period);
+  // Subscriptions (issue 14): appended after the older fields, which keep their order.
+  // "period" stays the period count, so the schedule is "schedule" (docs/api.md).
+  const bool scheduled = w.interval != Interval::kNone;
+  out += ",\"schedule\":{\"interval\":";
+  AppendJsonString(out, IntervalName(w.interval));
+  out += ",\"anchor\":";
+  if (scheduled)
+    AppendU64(out, w.anchor_ms);
+  else
+    out += "null";
+  out += "},\"period_start\":";
+  if (scheduled)
+    AppendU64(out, w.period_start_ms);
+  else
+    out += "null";
+  out += ",\"period_end\":";
+  AppendTime(out, scheduled ? w.period_end_ms : UINT64_MAX, UINT64_MAX);
+  out += ",\"granted_remaining\":";
+  AppendU64(out, w.granted_remaining);
+  out += ",\"plan_priority\":";
+  AppendU64(out, w.plan_priority);
+  out += ",\"rollover\":";
+  if (w.rollover.max == 0) {
+    out += "null";
+  } else {
+    out += "{\"max\":";
+    AppendU64(out, w.rollover.max);
+    out += ",\"periods\":";
+    AppendU64(out, w.rollover.periods);
+    out += "}";
+  }
+  out += ",\"overage_mode\":";
+  AppendJsonString(out, OverageModeName(w.overage_mode));
+  out += ",\"overage\":";
+  AppendU64(out, w.overage);
+  out += ",\"overage_limit\":";
+  AppendLimit(out, w.overage_limit);
+  if (w.pending_limit) {
+    out += ",\"pending_limit\":";
+    AppendLimit(out, *w.pending_limit);
+  }
+  if (w.overdrawn != 0) {
+    out += ",\"overdrawn\":";
+    AppendU64(out, w.overdrawn);
+  }
+  out += "}";
+}
+
+void AppendGrant(std::string& out, const GrantInfo& g) {
+  out += "{\"grant\":";
+  if (g.grant == 0) {
+    out += "\"plan\"";
+  } else {
+    out += "\"gr_";
+    AppendU64(out, g.grant);
+    out += "\"";
+  }
+  out += ",\"amount\":";
+  AppendLimit(out, g.amount);
+  out += ",\"remaining\":";
+  AppendLimit(out, g.remaining);
+  out += ",\"priority\":";
+  AppendU64(out, g.priority);
+  out += ",\"expires_at\":";
+  AppendTime(out, g.expires_at_ms, 0);
+  out += ",\"source\":";
+  AppendJsonString(out, GrantSourceName(g.source));
+  out += ",\"created_at\":";
+  // The plan's "created_at" is its period's start: none without a schedule.
+  AppendTime(out, g.created_at_ms, g.grant == 0 ? 0 : UINT64_MAX);
+  out += g.ends_with_period ? ",\"ends_with_period\":true" : ",\"ends_with_period\":false";
+  if (g.replayed) out += ",\"replayed\":true";
   out += "}";
 }
 

@@ -76,6 +76,11 @@ constexpr FieldEntry kFields[] = {
     {"ttl_ms", kFTtl},      {"reservation", kFReservation}, {"charge", kFCharge},
     {"seq", kFSeq},         {"limit", kFLimit},         {"region", kFRegion},
     {"amount", kFAmount},
+    // Admin only; after the gate ops' fields, so that their lookups stay short.
+    {"period", kFPeriod},   {"plan_priority", kFPlanPriority}, {"rollover", kFRollover},
+    {"overage_mode", kFOverageMode}, {"overage_limit", kFOverageLimit},
+    {"limit_change", kFLimitChange}, {"priority", kFPriority}, {"expires_at", kFExpiresAt},
+    {"source", kFSource},
 };
 
 }  // namespace
@@ -133,6 +138,13 @@ WireError CheckFields(const OpRequest& r, uint32_t allowed, uint32_t required) {
 
 std::string FormatChargeId(uint64_t id) { return "ch_" + std::to_string(id); }
 std::string FormatReservationId(uint64_t id) { return "rs_" + std::to_string(id); }
+
+bool ParseGrantId(std::string_view text, uint32_t& out) noexcept {
+  uint64_t n = 0;
+  if (!ParsePrefixedId(text, "gr_", n) || n == 0 || n > UINT32_MAX) return false;
+  out = uint32_t(n);
+  return true;
+}
 
 bool ParsePrefixedId(std::string_view text, std::string_view prefix, uint64_t& out) noexcept {
   if (text.size() <= prefix.size() || text.substr(0, prefix.size()) != prefix) return false;

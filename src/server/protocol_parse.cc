@@ -1,155 +1,29 @@
 // Request body parsing (protocol.h): bodies through a streaming Boost.JSON parser into OpRequest,
-// each field typed and range-checked as it is read. The field table, the per-operation field
-// checks, ids, query parameters and error values are in protocol_fields.cc.
+// each field typed and range-checked as it is read (the typing: protocol_values.cc). The field
+// table, the per-operation field checks, ids, query parameters and error values are in
+// protocol_fields.cc.
 
 #include "server/protocol.h"
 
 #include <boost/json/basic_parser_impl.hpp>
 #include <cstring>
 
-#include "genledger/catalog.h"
-#include "util/utf8.h"
+#include "server/protocol_values.h"
 
 namespace genledger::server {
 
 namespace json = boost::json;
 
+using body::AssignField;
+using body::AssignSubField;
+using body::KindName;
+using body::SetError;
+using body::ShortName;
+using body::TypeError;
+using body::ValKind;
+using body::Value;
+
 namespace {
-
-// A field name fit for an error message: at most 64 bytes, cut on a UTF-8 boundary.
-std::string ShortName(std::string_view s) { return util::Utf8Shorten(s, 64); }
-
-enum class ValKind : uint8_t { kString, kNumber, kBool, kNull, kObject, kArray };
-
-std::string_view KindName(ValKind k) {
-  switch (k) {
-    case ValKind::kString: return "a string";
-    case ValKind::kNumber: return "a number";
-    case ValKind::kBool: return "a boolean";
-    case ValKind::kNull: return "null";
-    case ValKind::kObject: return "an object";
-    case ValKind::kArray: return "an array";
-  }
-  return "?";
-}
-
-struct Value {
-  ValKind kind;
-  std::string_view text;   // string contents or number text
-};
-
-void SetError(OpRequest& r, int http, std::string_view code, std::string msg) {
-  if (r.error.ok()) r.error = WireError::Make(http, code, std::move(msg));
-}
-
-void TypeError(OpRequest& r, std::string_view field, std::string_view want, ValKind got) {
-  SetError(r, 400, "invalid_argument",
-           "field '" + std::string(field) + "' must be " + std::string(want) + ", not " +
-               std::string(KindName(got)));
-}
-
-// Integer field in [lo, hi]; out-of-range or non-integer numbers fail with `code`.
-bool IntField(OpRequest& r, std::string_view field, const Value& v, uint64_t lo, uint64_t hi,
-              std::string_view code, uint64_t& out) {
-  if (v.kind != ValKind::kNumber) {
-    TypeError(r, field, "an integer", v.kind);
-    return false;
-  }
-  uint64_t x = 0;
-  if (!ParseU64Text(v.text, x) || x < lo || x > hi) {
-    std::string range = hi == UINT64_MAX
-                            ? (lo == 0 ? std::string("a non-negative integer")
-                                       : std::string("a positive integer"))
-                            : "an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
-    SetError(r, 400, code,
-             "field '" + std::string(field) + "' must be " + range + ", got " + ShortName(v.text));
-    return false;
-  }
-  out = x;
-  return true;
-}
-
-void AssignField(OpRequest& r, std::string_view key, const Value& v) {
-  uint32_t bit = FieldBitOf(key);
-  if (bit == 0) {
-    SetError(r, 400, "invalid_argument", "unknown field '" + ShortName(key) + "'");
-    return;
-  }
-  if (r.present & bit) {
-    SetError(r, 400, "invalid_argument", "duplicate field '" + std::string(key) + "'");
-    return;
-  }
-  r.present |= bit;
-  auto str = [&](std::string& dst) {
-    if (v.kind != ValKind::kString) return TypeError(r, key, "a string", v.kind);
-    dst.assign(v.text);
-  };
-  switch (bit) {
-    case kFOp:
-      if (v.kind != ValKind::kString) return TypeError(r, key, "a string", v.kind);
-      r.op = ParseOpKind(v.text);
-      if (r.op == OpKind::kNone)
-        SetError(r, 400, "invalid_argument", "unknown op '" + ShortName(v.text) + "'");
-      return;
-    case kFWorkspace: return str(r.workspace);
-    case kFUser: return str(r.user);
-    case kFModel: return str(r.model);
-    case kFId: return str(r.id);
-    case kFRegion: return str(r.region);
-    case kFQuantity:
-      IntField(r, key, v, 1, UINT64_MAX, "invalid_quantity", r.quantity);
-      return;
-    case kFSeconds: {
-      if (v.kind != ValKind::kNumber) return TypeError(r, key, "a number", v.kind);
-      Result<uint64_t> ms = ParseDecimalMilli(v.text, kMaxSecondsMilli);
-      if (!ms.ok()) {
-        SetError(r, 400, "invalid_quantity",
-                 "field 'seconds' must be a positive number with at most 3 decimals, at most " +
-                     std::to_string(kMaxSecondsMilli / 1000) + ", got " + ShortName(v.text));
-        return;
-      }
-      if (*ms == 0) {
-        SetError(r, 400, "invalid_quantity", "field 'seconds' must be positive");
-        return;
-      }
-      r.seconds_milli = *ms;
-      return;
-    }
-    case kFOutputs:
-      IntField(r, key, v, 1, kMaxOutputs, "invalid_quantity", r.outputs);
-      return;
-    case kFFormats:
-      IntField(r, key, v, 0, kMaxFormats, "invalid_quantity", r.formats);
-      return;
-    case kFTtl:
-      IntField(r, key, v, 1, UINT64_MAX, "invalid_argument", r.ttl_ms);
-      return;
-    case kFSeq:
-      // An invalid seq is not echoed back.
-      if (!IntField(r, key, v, 0, UINT64_MAX, "invalid_argument", r.seq)) r.present &= ~kFSeq;
-      return;
-    case kFAmount:
-      IntField(r, key, v, 1, kMaxLimit, "invalid_argument", r.amount);
-      return;
-    case kFLimit:
-      if (v.kind == ValKind::kNull) {
-        r.limit = kUnlimited;
-        return;
-      }
-      if (v.kind != ValKind::kNumber) return TypeError(r, key, "an integer or null", v.kind);
-      IntField(r, key, v, 0, kMaxLimit, "invalid_argument", r.limit);
-      return;
-    case kFReservation:
-      if (v.kind != ValKind::kString) return TypeError(r, key, "a string", v.kind);
-      r.reservation_known = ParsePrefixedId(v.text, "rs_", r.reservation_id);
-      return;
-    case kFCharge:
-      if (v.kind != ValKind::kString) return TypeError(r, key, "a string", v.kind);
-      r.charge_known = ParsePrefixedId(v.text, "ch_", r.charge_id);
-      return;
-    default: return;
-  }
-}
 
 // Streaming handler: builds OpRequests directly, keeping every number's exact text.
 class BodyHandler {
@@ -179,7 +53,13 @@ class BodyHandler {
     }
     if (skip_depth_) return true;
     if (InOp() && depth_ == op_depth_ + 1) {
+      if (BeginNested(Cur())) return true;
       TypeError(Cur(), key_, "a scalar", ValKind::kObject);
+      skip_depth_ = depth_;
+      return true;
+    }
+    if (InOp() && depth_ == op_depth_ + 2) {   // inside "period" / "rollover"
+      TypeError(Cur(), NestedName(), "a scalar", ValKind::kObject);
       skip_depth_ = depth_;
       return true;
     }
@@ -193,7 +73,15 @@ class BodyHandler {
   }
 
   bool on_object_end(std::size_t, json::error_code&) {
-    if (skip_depth_ == depth_) skip_depth_ = 0;
+    if (skip_depth_ == depth_) {
+      skip_depth_ = 0;
+    } else if (nested_ != 0 && InOp() && depth_ == op_depth_ + 1) {
+      if (nested_ == kFPeriod && (Cur().sub_present & (kSInterval | kSAnchor)) == 0)
+        SetError(Cur(), 400, "invalid_argument", "field 'period' needs 'interval' or 'anchor'");
+      if (nested_ == kFRollover && (Cur().sub_present & kSMax) == 0)
+        SetError(Cur(), 400, "invalid_argument", "field 'rollover' needs 'max' (0 or null turns rollover off)");
+      nested_ = 0;
+    }
     --depth_;
     return true;
   }
@@ -220,6 +108,11 @@ class BodyHandler {
     }
     if (InOp() && depth_ == op_depth_ + 1) {
       TypeError(Cur(), key_, "a scalar", ValKind::kArray);
+      skip_depth_ = depth_;
+      return true;
+    }
+    if (InOp() && depth_ == op_depth_ + 2) {   // inside "period" / "rollover"
+      TypeError(Cur(), NestedName(), "a scalar", ValKind::kArray);
       skip_depth_ = depth_;
       return true;
     }
@@ -302,6 +195,23 @@ class BodyHandler {
     return false;
   }
 
+  // An object value of an op field: "period" and "rollover" are objects whose members are
+  // read by AssignSubField; anything else is not (false).
+  bool BeginNested(OpRequest& r) {
+    const uint32_t bit = FieldBitOf(key_);
+    if (bit != kFPeriod && bit != kFRollover) return false;
+    if (r.present & bit) {
+      SetError(r, 400, "invalid_argument", "duplicate field '" + key_ + "'");
+      skip_depth_ = depth_;
+      return true;
+    }
+    r.present |= bit;
+    if (bit == kFRollover) r.rollover = RolloverSpec{};   // "periods" defaults to 1
+    nested_ = bit;
+    return true;
+  }
+  std::string NestedName() const { return std::string(FieldName(nested_)) + "." + ShortName(key_); }
+
   bool BeginOp(json::error_code& ec) {
     if (out_.ops.size() >= max_ops_)
       return Fail(ec, 413, "too_large",
@@ -320,6 +230,10 @@ class BodyHandler {
     if (skip_depth_) return true;
     if (InOp() && depth_ == op_depth_) {
       AssignField(Cur(), key_, Value{kind, text});
+      return true;
+    }
+    if (InOp() && depth_ == op_depth_ + 1 && nested_ != 0) {
+      AssignSubField(Cur(), nested_, key_, Value{kind, text});
       return true;
     }
     if (shape_ == BodyShape::kBatch && depth_ == 1) {
@@ -343,6 +257,7 @@ class BodyHandler {
   bool op_open_ = false;
   bool in_ops_array_ = false;
   bool saw_ops_ = false;
+  uint32_t nested_ = 0;   // kFPeriod / kFRollover while inside that object, else 0
   std::string key_, key_part_, str_, num_;
 };
 
