@@ -292,6 +292,23 @@ TEST_F(PlanTest, GrantIdempotencyAndVoid) {
   EXPECT_EQ(ledger_->AddGrant("acme", g).status().code(), Code::kInvalidArgument);
 }
 
+// Found by the reference model: a release is an operation on the workspace, so a boundary due
+// before it is applied first, and the remaining it answers is the new period's.
+TEST_F(PlanTest, ReleaseAfterABoundaryAnswersTheNewPeriodsRemaining) {
+  Monthly("acme", 10, "2026-01-31T00:00:00Z");
+  clock_.Set(T("2026-02-27T23:00:00Z"));
+  ReserveRequest rr{Text("acme", "alice", 4), 0};
+  rr.ttl_ms = 24 * 3600 * 1000;
+  ReserveResult hold = ledger_->Reserve(rr);
+  ASSERT_TRUE(hold.status.ok());
+  ASSERT_TRUE(Charge("acme", 6).status.ok());
+  clock_.Set(T("2026-02-28T00:00:01Z"));
+  ReleaseResult r = ledger_->Release(hold.reservation_id);
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(r.remaining, 10u);
+  EXPECT_EQ(Ws("acme").remaining, 10u);
+}
+
 // Everything above, through the log: a ledger rebuilt from the records has the same state.
 TEST_F(PlanTest, ReplayRebuildsTheSameState) {
   LedgerLog::EnableLog(*ledger_);
