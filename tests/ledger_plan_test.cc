@@ -309,6 +309,25 @@ TEST_F(PlanTest, ReleaseAfterABoundaryAnswersTheNewPeriodsRemaining) {
   EXPECT_EQ(Ws("acme").remaining, 10u);
 }
 
+// Found by the reference model: a grant ending with the period shows the period's end as its
+// expiry, and none (0) once the schedule is cleared, like the plan entry; not the end of the
+// period it was made in.
+TEST_F(PlanTest, GrantEndingWithThePeriodShowsNoExpiryWithoutASchedule) {
+  Monthly("acme", 10, "2026-01-31T00:00:00Z");
+  ChargeResult c = Charge("acme", 4);
+  clock_.Set(T("2026-02-28T00:01:00Z"));
+  ASSERT_TRUE(ledger_->Refund(c.charge_id).status.ok());   // a refund grant ending with period 2
+  WorkspaceUpdate none;
+  none.interval = Interval::kNone;
+  ASSERT_TRUE(ledger_->UpdateWorkspace("acme", none).ok());
+  auto gs = ledger_->ListGrants("acme");
+  ASSERT_TRUE(gs.ok());
+  ASSERT_EQ(gs->size(), 2u);
+  EXPECT_EQ((*gs)[0].expires_at_ms, 0u);
+  EXPECT_EQ((*gs)[1].source, GrantSource::kRefund);
+  EXPECT_EQ((*gs)[1].expires_at_ms, 0u);
+}
+
 // Everything above, through the log: a ledger rebuilt from the records has the same state.
 TEST_F(PlanTest, ReplayRebuildsTheSameState) {
   LedgerLog::EnableLog(*ledger_);

@@ -309,7 +309,9 @@ GrantInfo ToGrantInfo(const Workspace& ws, const Grant& g) {
   i.remaining = g.remaining;
   i.priority = g.priority;
   i.expires_at_ms = g.expires_at_ms;
-  if ((g.flags & kGrantEndsWithPeriod) && ws.plan && ws.plan->period_end_ms != kNoEnd) i.expires_at_ms = ws.plan->period_end_ms;
+  // A grant ending with the period expires with the current period, whatever the period was when
+  // it was made (a schedule cleared since: none, like the plan entry).
+  if ((g.flags & kGrantEndsWithPeriod) && ws.plan) i.expires_at_ms = ws.plan->period_end_ms == kNoEnd ? 0 : ws.plan->period_end_ms;
   i.created_at_ms = g.created_ms;
   i.ends_with_period = (g.flags & kGrantEndsWithPeriod) != 0;
   return i;
