@@ -292,6 +292,50 @@ TEST_F(PlanTest, GrantIdempotencyAndVoid) {
   EXPECT_EQ(ledger_->AddGrant("acme", g).status().code(), Code::kInvalidArgument);
 }
 
+// Found by the reference model (tests/ledger_model_test.cc): soft/shadow overage is drawn from no
+// source, so it must not also be counted against the plan allowance. A refund of a plan-drawn
+// charge gives the plan back all of it, and the overage stays what it was.
+TEST_F(PlanTest, RefundOfAPlanChargeAfterOverageGivesThePlanBackInFull) {
+  WorkspaceUpdate u;
+  u.limit = 10;
+  u.overage_mode = OverageMode::kSoft;
+  ASSERT_TRUE(ledger_->UpdateWorkspace("acme", u).ok());
+  ChargeResult a = Charge("acme", 10);   // the whole plan
+  ChargeResult b = Charge("acme", 5);    // beyond it: overage 5
+  ASSERT_TRUE(a.status.ok() && b.status.ok());
+  EXPECT_EQ(b.overage, 5u);
+  ASSERT_TRUE(ledger_->Refund(a.charge_id).status.ok());   // a failed generation is free
+  WorkspaceInfo w = Ws("acme");
+  EXPECT_EQ(w.used, 5u);
+  EXPECT_EQ(w.overage, 5u);
+  EXPECT_EQ(w.remaining, 10u);
+  EXPECT_EQ(GrantRemaining("acme", 0), 10u);
+  EXPECT_EQ(w.overdrawn, 5u);
+  // Using the plan again costs no more overage.
+  ChargeResult c = Charge("acme", 10);
+  ASSERT_TRUE(c.status.ok());
+  EXPECT_EQ(c.overage, 0u);
+  EXPECT_EQ(Ws("acme").overage, 5u);
+  ExpectInvariants();
+}
+
+// The same rule for a limit increase: "remaining grows by the difference", the overage stays.
+TEST_F(PlanTest, LimitIncreaseAfterOverageGrowsRemainingByTheDifference) {
+  WorkspaceUpdate u;
+  u.limit = 10;
+  u.overage_mode = OverageMode::kShadow;
+  ASSERT_TRUE(ledger_->UpdateWorkspace("acme", u).ok());
+  ASSERT_TRUE(Charge("acme", 15).status.ok());
+  EXPECT_EQ(Ws("acme").remaining, 0u);
+  WorkspaceUpdate raise;
+  raise.limit = 20;
+  ASSERT_TRUE(ledger_->UpdateWorkspace("acme", raise).ok());
+  const WorkspaceInfo w = Ws("acme");
+  EXPECT_EQ(w.remaining, 10u);
+  EXPECT_EQ(w.overage, 5u);
+  ExpectInvariants();
+}
+
 // Found by the reference model: a release is an operation on the workspace, so a boundary due
 // before it is applied first, and the remaining it answers is the new period's.
 TEST_F(PlanTest, ReleaseAfterABoundaryAnswersTheNewPeriodsRemaining) {
