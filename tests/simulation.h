@@ -23,6 +23,9 @@ struct SimStats {
   uint64_t cuts = 0, ops = 0, acknowledged = 0, in_flight_applied = 0, in_flight_lost = 0;
   uint64_t torn_tails = 0, snapshots_started = 0, snapshots = 0, recovered_from_snapshot = 0, retries_checked = 0;
   uint64_t bytes_torn_kept = 0, dir_ops_undone = 0;
+  // Subscription ops that took effect: grants added and voided, plan changes, period boundaries
+  // the sweep applied, refunds of charges drawn from grants or overage (WAL types 15-19).
+  uint64_t grants = 0, voids = 0, plan_changes = 0, rollovers = 0, source_refunds = 0;
 };
 
 // One seeded run of `cuts` power cuts on one data directory. Not thread-safe.
@@ -47,6 +50,12 @@ class Simulation {
   Status Recover(uint32_t cut);
   Status CheckRecovered(uint32_t cut, const RecoveryReport& rep);
   std::string Op();   // one random op; returns what it did
+  WorkspaceUpdate PlanChange();   // a random subscription setting
+  // Sums over the workspaces, read without applying anything due (for the stats).
+  struct SubscriptionSums {
+    uint64_t periods = 0, used = 0, granted = 0, overage = 0;
+  };
+  SubscriptionSums Sums() const;
   void Record(const std::string& name);
   ChargeRequest Text(const std::string& ws, const std::string& user, uint64_t n, const std::string& id) const;
   Status Fail(uint32_t cuts, const std::string& what) const;
