@@ -40,6 +40,11 @@ struct Grant {
   bool ends_with_period = false;  // top-ups and refund grants
 };
 
+struct Admit {
+  Code refuse = Code::kOk;
+  Code would_refuse = Code::kOk;
+};
+
 struct User {
   uint64_t used = 0;
   uint64_t reserved = 0;
@@ -113,6 +118,42 @@ struct Workspace {
     for (const auto& k : keys) out.push_back(std::get<2>(k));
     return out;
   }
+
+  // Whether `cost` more (a charge or a hold) for `user` is admitted: hard mode refuses what does
+  // not fit what is spendable minus the holds; soft mode refuses only when the overage, once this
+  // and every open hold are drawn, would pass its limit; shadow mode refuses nothing and says
+  // what hard would have refused. User caps are hard except in shadow mode.
+  Admit Admission(const std::string& user, uint64_t cost) const {
+    Admit a;
+    const uint64_t sp = Spendable();
+    const bool fits = sp == kUnlimited || (reserved <= sp && cost <= sp - reserved);
+    if (!fits) {
+      switch (mode) {
+        case OverageMode::kHard: a.refuse = Code::kInsufficientGenerations; return a;
+        case OverageMode::kShadow: a.would_refuse = Code::kInsufficientGenerations; break;
+        case OverageMode::kSoft: {
+          // The overage once this and every open hold are drawn must stay within the limit.
+          const uint64_t projected = overage + (reserved + cost - sp);
+          if (overage_limit != kUnlimited && projected > overage_limit) {
+            a.refuse = Code::kInsufficientGenerations;
+            return a;
+          }
+          break;
+        }
+      }
+    }
+    auto it = users.find(user);
+    if (it != users.end() && it->second.limit != kUnlimited &&
+        it->second.used + it->second.reserved + cost > it->second.limit) {
+      if (mode == OverageMode::kShadow) {
+        if (a.would_refuse == Code::kOk) a.would_refuse = Code::kUserLimitExceeded;
+      } else {
+        a.refuse = Code::kUserLimitExceeded;
+      }
+    }
+    return a;
+  }
+
   Grant* FindGrant(uint32_t n) {
     for (Grant& g : grants) {
       if (g.number == n) return &g;

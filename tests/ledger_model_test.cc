@@ -42,8 +42,6 @@ LedgerOptions Options(const Clock* clock) {
   return o;
 }
 
-// Largest finite stand-in of a "none" time in WorkspaceInfo and GrantInfo.
-uint64_t ShownEnd(const model::Workspace& w) { return w.end; }
 
 class ModelRun {
  public:
@@ -168,43 +166,6 @@ class ModelRun {
     return OpSweep();
   }
 
-  // --- Admission, as the issue states it ----------------------------------------------------
-
-  struct Admit {
-    Code refuse = Code::kOk;
-    Code would_refuse = Code::kOk;
-  };
-  Admit Admission(const model::Workspace& w, const std::string& user, uint64_t cost) {
-    Admit a;
-    const uint64_t sp = w.Spendable();
-    const bool fits = sp == kUnlimited || (w.reserved <= sp && cost <= sp - w.reserved);
-    if (!fits) {
-      switch (w.mode) {
-        case OverageMode::kHard: a.refuse = Code::kInsufficientGenerations; return a;
-        case OverageMode::kShadow: a.would_refuse = Code::kInsufficientGenerations; break;
-        case OverageMode::kSoft: {
-          // The overage once this and every open hold are drawn must stay within the limit.
-          const uint64_t projected = w.overage + (w.reserved + cost - sp);
-          if (w.overage_limit != kUnlimited && projected > w.overage_limit) {
-            a.refuse = Code::kInsufficientGenerations;
-            return a;
-          }
-          break;
-        }
-      }
-    }
-    auto it = w.users.find(user);
-    if (it != w.users.end() && it->second.limit != kUnlimited &&
-        it->second.used + it->second.reserved + cost > it->second.limit) {
-      if (w.mode == OverageMode::kShadow) {
-        if (a.would_refuse == Code::kOk) a.would_refuse = Code::kUserLimitExceeded;
-      } else {
-        a.refuse = Code::kUserLimitExceeded;
-      }
-    }
-    return a;
-  }
-
   static uint64_t OverageOf(const std::vector<Part>& parts) {
     uint64_t n = 0;
     for (const Part& p : parts) n += p.source == model::kFromNothing ? p.amount : 0;
@@ -230,7 +191,7 @@ class ModelRun {
                Same("retry user_used", got.user_used, e.user_used);
       }
     }
-    const Admit a = Admission(w, user, qty);
+    const model::Admit a = w.Admission(user, qty);
     if (!SameCode("charge", got.status, a.refuse) || !Same("charge cost", got.cost, qty)) return false;
     if (a.refuse != Code::kOk) return Same("refused charge remaining", got.remaining, w.Remaining());
     Charge c{wid, user, qty, w.period, w.Burn(qty)};
@@ -264,7 +225,7 @@ class ModelRun {
                Same("retry id", got.reservation_id, e.id) && Same("retry remaining", got.remaining, e.remaining);
       }
     }
-    const Admit a = Admission(w, user, qty);
+    const model::Admit a = w.Admission(user, qty);
     if (!SameCode("reserve", got.status, a.refuse) || !Same("reserve held", got.held, qty)) return false;
     if (a.refuse != Code::kOk) return Same("refused reserve remaining", got.remaining, w.Remaining());
     w.reserved += qty;
@@ -568,7 +529,7 @@ class ModelRun {
           !Same((p + "granted_remaining").c_str(), i.granted_remaining, w.Granted()) ||
           !Same((p + "period").c_str(), i.period, w.period) ||
           !Same((p + "period_start").c_str(), i.period_start_ms, w.start) ||
-          !Same((p + "period_end").c_str(), i.period_end_ms, ShownEnd(w)) ||
+          !Same((p + "period_end").c_str(), i.period_end_ms, w.end) ||
           !Same((p + "overage").c_str(), i.overage, w.overage) ||
           !Same((p + "overdrawn").c_str(), i.overdrawn, w.Overdrawn()) ||
           !Same((p + "pending_limit").c_str(), i.pending_limit.value_or(UINT64_MAX - 7), w.pending_limit.value_or(UINT64_MAX - 7)) ||
