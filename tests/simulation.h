@@ -80,7 +80,7 @@ class Simulation {
   uint64_t next_id_ = 0;
   uint64_t fs_calls_ = 100;   // file-system calls the last cycle made before its cut
   std::string live_failure_;
-  std::optional<int64_t> rearm_cut_;   // set by an expiry: cuts suspended until it is durable
+  std::optional<int64_t> rearm_cut_;   // set by an expiry or admin update: cuts suspended until it is durable
   // GENLEDGER_SIM_DEBUG=1: keep a readable state and op name per op, printed on a failure.
   bool debug_ = std::getenv("GENLEDGER_SIM_DEBUG") != nullptr;
   std::vector<std::string> coarse_, op_names_;
