@@ -33,6 +33,44 @@ const CatalogItem* FirstItem(const Catalog& c, bool per_second) {
   return nullptr;
 }
 
+// Subscriptions (WAL types 15-19, docs/wal-records.md): a minute schedule with rollover and soft
+// overage, grants (one with an idempotency id), refunds to sources and to a refund grant, an
+// expiry, a void, a pending limit, a boundary with rollover grants, a refund from an ended
+// period; it ends with a charge drawn from a grant, so the snapshot has a breakdown.
+void SubscriptionWorkload(Ledger& ledger, ManualClock& clock, const CatalogItem* unit) {
+  WorkspaceUpdate plan;
+  plan.limit = 100;
+  plan.interval = Interval::kMinute;
+  plan.anchor_ms = clock.NowMs();
+  plan.rollover = RolloverSpec{30, 2};
+  plan.overage_mode = OverageMode::kSoft;
+  plan.overage_limit = 50;
+  (void)ledger.UpdateWorkspace("sub", plan);
+  GrantRequest promo{.amount = 20, .priority = 50, .expires_at_ms = clock.NowMs() + 30'000,
+                     .source = GrantSource::kPromo, .idempotency_id = "promo-1"};
+  (void)ledger.AddGrant("sub", promo);
+  const auto pack = ledger.AddGrant("sub", GrantRequest{.amount = 40});
+  ChargeRequest c{"sub", "erin", unit, Usage{.quantity = 30}, ""};
+  (void)ledger.Refund(ledger.Charge(c).charge_id);           // back to the promo and the plan
+  const auto drawn = ledger.Charge(c);
+  clock.Advance(31'000);                                      // the promo expires
+  (void)ledger.Refund(drawn.charge_id);                       // its part: a refund grant
+  if (pack.ok()) (void)ledger.VoidGrant("sub", pack->grant);
+  c.usage.quantity = 120;
+  const auto over = ledger.Charge(c);                         // beyond the allowance: overage
+  WorkspaceUpdate lower;
+  lower.limit = 60;                                           // pending until the boundary
+  (void)ledger.UpdateWorkspace("sub", lower);
+  clock.Advance(60'000);
+  (void)ledger.GetWorkspace("sub");                           // the boundary, rollover grants
+  (void)ledger.Refund(over.charge_id);                        // from the ended period
+  (void)ledger.TopUp("sub", 5);
+  (void)ledger.AddGrant("sub", GrantRequest{.amount = 10, .priority = 0});
+  c.usage.quantity = 12;
+  (void)ledger.Charge(c);                                     // drawn from that grant first
+  (void)ledger.ExpireReservations();
+}
+
 // A workload touching every record type; returns the records it logged.
 std::vector<fuzz::WalRecord> RunWorkload(Ledger& ledger, ManualClock& clock) {
   std::vector<fuzz::WalRecord> records;
@@ -70,6 +108,7 @@ std::vector<fuzz::WalRecord> RunWorkload(Ledger& ledger, ManualClock& clock) {
   (void)ledger.ResetPeriod("acme");
   (void)ledger.Refund(c2.charge_id);
   (void)ledger.ReplaceCatalog(Catalog::Default());   // type 20, version 2
+  SubscriptionWorkload(ledger, clock, unit);
   Status st = LedgerLog::DrainLog(ledger, [&](uint8_t type, std::string_view payload) {
     records.push_back({type, std::string(payload)});
   });

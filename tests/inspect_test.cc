@@ -11,6 +11,7 @@
 
 #include <boost/json/serialize.hpp>
 
+#include "genledger/clock.h"
 #include "genledger/durability.h"
 
 namespace genledger::inspect {
@@ -170,6 +171,74 @@ TEST_F(InspectTest, WalFileFromAndLimit) {
   EXPECT_EQ(some->at("records").as_array()[0].at("seq").as_uint64(), 3u);
   EXPECT_EQ(some->at("records").as_array()[1].at("seq").as_uint64(), 4u);
   EXPECT_FALSE(InspectWal(dir_ + "/missing.log", 0, 0).ok());
+}
+
+// The subscription records (WAL types 15-19) are counted by name, decoded field by field, and
+// recovered into the same totals.
+TEST_F(InspectTest, SubscriptionRecordsAreDecoded) {
+  ManualClock clock(1'767'225'600'000);
+  LedgerOptions lo;
+  lo.clock = &clock;
+  Ledger ledger(Catalog::Default(), lo);
+  DurabilityOptions o;
+  o.data_dir = dir_;
+  o.snapshot_interval_s = 0;
+  auto d = Durability::Open(ledger, o);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  WorkspaceUpdate plan;
+  plan.limit = 100;
+  plan.interval = Interval::kMinute;
+  plan.anchor_ms = clock.NowMs();
+  plan.rollover = RolloverSpec{30, 2};
+  ASSERT_TRUE(ledger.UpdateWorkspace("sub", plan).ok());
+  auto promo = ledger.AddGrant("sub", GrantRequest{.amount = 20, .priority = 50, .expires_at_ms = clock.NowMs() + 30'000});
+  ASSERT_TRUE(promo.ok());
+  ChargeRequest c{"sub", "erin", ledger.CurrentCatalog()->Find("gpt-4o"), {}, {}};
+  c.usage.quantity = 30;   // 20 from the promo, 10 from the plan
+  const ChargeResult drawn = ledger.Charge(c);
+  ASSERT_TRUE(drawn.status.ok());
+  clock.Advance(31'000);   // the promo expires: its part is refunded as a refund grant
+  ASSERT_TRUE(ledger.Refund(drawn.charge_id).status.ok());
+  auto pack = ledger.AddGrant("sub", GrantRequest{.amount = 7});
+  ASSERT_TRUE(pack.ok());
+  ASSERT_TRUE(ledger.VoidGrant("sub", pack->grant).ok());
+  clock.Advance(60'000);   // a boundary, rollover grants
+  EXPECT_EQ(ledger.ExpireReservations(), 0u);
+  ASSERT_TRUE((*d)->WaitDurable((*d)->Ticket()).ok());
+  const LedgerTotals t = ledger.Totals();
+  d->reset();
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    if (e.path().extension() == ".snap") fs::remove(e.path());
+  }
+
+  auto r = InspectDir(dir_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->at("clean").as_bool());
+  const auto& types = r->at("records_by_type").as_object();
+  for (const char* name : {"set_plan", "grant", "grant_end", "refund_sources", "rollover"}) {
+    EXPECT_TRUE(types.contains(name)) << name << " in " << boost::json::serialize(types);
+  }
+  EXPECT_EQ(types.at("grant_end").as_uint64(), 2u);   // the promo's expiry and the void
+  EXPECT_EQ(r->at("recovered_totals").at("used").as_uint64(), t.used);
+
+  auto wal = InspectWal(Segments().front(), 0, 0);
+  ASSERT_TRUE(wal.ok()) << wal.status().ToString();
+  bool saw_sources = false, saw_rollover = false;
+  for (const auto& rec : wal->at("records").as_array()) {
+    const auto& body = rec.at("record").as_object();
+    if (body.at("type").as_string() == "refund_sources") {
+      saw_sources = true;
+      EXPECT_EQ(body.at("cost").as_uint64(), 30u);
+      EXPECT_EQ(body.at("to_plan").as_uint64(), 10u);
+      EXPECT_EQ(body.at("to_new_grant").as_uint64(), 20u);
+    }
+    if (body.at("type").as_string() == "rollover") {
+      saw_rollover = true;
+      EXPECT_EQ(body.at("boundaries").as_uint64(), 1u);
+    }
+  }
+  EXPECT_TRUE(saw_sources);
+  EXPECT_TRUE(saw_rollover);
 }
 
 TEST_F(InspectTest, SnapshotWithAWorkspace) {

@@ -372,6 +372,86 @@ TEST_F(PlanTest, TopUpsShareOneGrantAndAdminGrantsAreBounded) {
   ExpectInvariants();
 }
 
+// Found by the reference model (tests/ledger_model_test.cc): soft/shadow overage is drawn from no
+// source, so it must not also be counted against the plan allowance. A refund of a plan-drawn
+// charge gives the plan back all of it, and the overage stays what it was.
+TEST_F(PlanTest, RefundOfAPlanChargeAfterOverageGivesThePlanBackInFull) {
+  WorkspaceUpdate u;
+  u.limit = 10;
+  u.overage_mode = OverageMode::kSoft;
+  ASSERT_TRUE(ledger_->UpdateWorkspace("acme", u).ok());
+  ChargeResult a = Charge("acme", 10);   // the whole plan
+  ChargeResult b = Charge("acme", 5);    // beyond it: overage 5
+  ASSERT_TRUE(a.status.ok() && b.status.ok());
+  EXPECT_EQ(b.overage, 5u);
+  ASSERT_TRUE(ledger_->Refund(a.charge_id).status.ok());   // a failed generation is free
+  WorkspaceInfo w = Ws("acme");
+  EXPECT_EQ(w.used, 5u);
+  EXPECT_EQ(w.overage, 5u);
+  EXPECT_EQ(w.remaining, 10u);
+  EXPECT_EQ(GrantRemaining("acme", 0), 10u);
+  EXPECT_EQ(w.overdrawn, 5u);
+  // Using the plan again costs no more overage.
+  ChargeResult c = Charge("acme", 10);
+  ASSERT_TRUE(c.status.ok());
+  EXPECT_EQ(c.overage, 0u);
+  EXPECT_EQ(Ws("acme").overage, 5u);
+  ExpectInvariants();
+}
+
+// The same rule for a limit increase: "remaining grows by the difference", the overage stays.
+TEST_F(PlanTest, LimitIncreaseAfterOverageGrowsRemainingByTheDifference) {
+  WorkspaceUpdate u;
+  u.limit = 10;
+  u.overage_mode = OverageMode::kShadow;
+  ASSERT_TRUE(ledger_->UpdateWorkspace("acme", u).ok());
+  ASSERT_TRUE(Charge("acme", 15).status.ok());
+  EXPECT_EQ(Ws("acme").remaining, 0u);
+  WorkspaceUpdate raise;
+  raise.limit = 20;
+  ASSERT_TRUE(ledger_->UpdateWorkspace("acme", raise).ok());
+  const WorkspaceInfo w = Ws("acme");
+  EXPECT_EQ(w.remaining, 10u);
+  EXPECT_EQ(w.overage, 5u);
+  ExpectInvariants();
+}
+
+// Found by the reference model: a release is an operation on the workspace, so a boundary due
+// before it is applied first, and the remaining it answers is the new period's.
+TEST_F(PlanTest, ReleaseAfterABoundaryAnswersTheNewPeriodsRemaining) {
+  Monthly("acme", 10, "2026-01-31T00:00:00Z");
+  clock_.Set(T("2026-02-27T23:00:00Z"));
+  ReserveRequest rr{Text("acme", "alice", 4), 0};
+  rr.ttl_ms = 24 * 3600 * 1000;
+  ReserveResult hold = ledger_->Reserve(rr);
+  ASSERT_TRUE(hold.status.ok());
+  ASSERT_TRUE(Charge("acme", 6).status.ok());
+  clock_.Set(T("2026-02-28T00:00:01Z"));
+  ReleaseResult r = ledger_->Release(hold.reservation_id);
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(r.remaining, 10u);
+  EXPECT_EQ(Ws("acme").remaining, 10u);
+}
+
+// Found by the reference model: a grant ending with the period shows the period's end as its
+// expiry, and none (0) once the schedule is cleared, like the plan entry; not the end of the
+// period it was made in.
+TEST_F(PlanTest, GrantEndingWithThePeriodShowsNoExpiryWithoutASchedule) {
+  Monthly("acme", 10, "2026-01-31T00:00:00Z");
+  ChargeResult c = Charge("acme", 4);
+  clock_.Set(T("2026-02-28T00:01:00Z"));
+  ASSERT_TRUE(ledger_->Refund(c.charge_id).status.ok());   // a refund grant ending with period 2
+  WorkspaceUpdate none;
+  none.interval = Interval::kNone;
+  ASSERT_TRUE(ledger_->UpdateWorkspace("acme", none).ok());
+  auto gs = ledger_->ListGrants("acme");
+  ASSERT_TRUE(gs.ok());
+  ASSERT_EQ(gs->size(), 2u);
+  EXPECT_EQ((*gs)[0].expires_at_ms, 0u);
+  EXPECT_EQ((*gs)[1].source, GrantSource::kRefund);
+  EXPECT_EQ((*gs)[1].expires_at_ms, 0u);
+}
+
 // Everything above, through the log: a ledger rebuilt from the records has the same state.
 TEST_F(PlanTest, ReplayRebuildsTheSameState) {
   LedgerLog::EnableLog(*ledger_);

@@ -23,6 +23,9 @@ struct SimStats {
   uint64_t cuts = 0, ops = 0, acknowledged = 0, in_flight_applied = 0, in_flight_lost = 0;
   uint64_t torn_tails = 0, snapshots_started = 0, snapshots = 0, recovered_from_snapshot = 0, retries_checked = 0;
   uint64_t bytes_torn_kept = 0, dir_ops_undone = 0;
+  // Subscription ops that took effect: grants added and voided, plan changes, period boundaries
+  // the sweep applied, refunds of charges drawn from grants or overage (WAL types 15-19).
+  uint64_t grants = 0, voids = 0, plan_changes = 0, rollovers = 0, source_refunds = 0;
 };
 
 // One seeded run of `cuts` power cuts on one data directory. Not thread-safe.
@@ -47,6 +50,12 @@ class Simulation {
   Status Recover(uint32_t cut);
   Status CheckRecovered(uint32_t cut, const RecoveryReport& rep);
   std::string Op();   // one random op; returns what it did
+  WorkspaceUpdate PlanChange();   // a random subscription setting
+  // Sums over the workspaces, read without applying anything due (for the stats).
+  struct SubscriptionSums {
+    uint64_t periods = 0, used = 0, granted = 0, overage = 0;
+  };
+  SubscriptionSums Sums() const;
   void Record(const std::string& name);
   uint64_t Digest() const;   // the state digest, the catalog's version and the rate charged
   ChargeRequest Text(const std::string& ws, const std::string& user, uint64_t n, const std::string& id) const;
@@ -72,7 +81,7 @@ class Simulation {
   uint64_t next_id_ = 0;
   uint64_t fs_calls_ = 100;   // file-system calls the last cycle made before its cut
   std::string live_failure_;
-  std::optional<int64_t> rearm_cut_;   // set by an expiry: cuts suspended until it is durable
+  std::optional<int64_t> rearm_cut_;   // set by an expiry or admin update: cuts suspended until it is durable
   // GENLEDGER_SIM_DEBUG=1: keep a readable state and op name per op, printed on a failure.
   bool debug_ = std::getenv("GENLEDGER_SIM_DEBUG") != nullptr;
   std::vector<std::string> coarse_, op_names_;

@@ -46,13 +46,20 @@ TEST(Simulation, PowerCutsLoseNothingAcknowledgedAndApplyNothingTwice) {
     sum.retries_checked += s.retries_checked;
     sum.bytes_torn_kept += s.bytes_torn_kept;
     sum.dir_ops_undone += s.dir_ops_undone;
+    sum.grants += s.grants;
+    sum.voids += s.voids;
+    sum.plan_changes += s.plan_changes;
+    sum.rollovers += s.rollovers;
+    sum.source_refunds += s.source_refunds;
   }
   std::cout << "simulation: seeds " << first_seed << ".." << seed - 1 << ", " << sum.cuts << " power cuts, "
             << sum.ops << " ops, " << sum.acknowledged << " acknowledged, in flight at a cut: "
             << sum.in_flight_applied << " kept + " << sum.in_flight_lost << " lost, " << sum.torn_tails
             << " torn tails, " << sum.snapshots << " of " << sum.snapshots_started << " snapshots completed, " << sum.recovered_from_snapshot
             << " recoveries from a snapshot, " << sum.retries_checked << " idempotent retries checked, "
-            << sum.bytes_torn_kept << " torn bytes kept, " << sum.dir_ops_undone << " directory ops undone\n";
+            << sum.bytes_torn_kept << " torn bytes kept, " << sum.dir_ops_undone << " directory ops undone; subscriptions: " << sum.grants << " grants, "
+            << sum.voids << " voids, " << sum.plan_changes << " plan changes, " << sum.rollovers
+            << " boundaries swept, " << sum.source_refunds << " refunds to grants or overage\n";
   EXPECT_EQ(sum.cuts, total);
   // The run must have exercised what it claims to check (a run that never tore a tail or never
   // lost an in-flight op would prove little).
@@ -63,6 +70,11 @@ TEST(Simulation, PowerCutsLoseNothingAcknowledgedAndApplyNothingTwice) {
     EXPECT_GT(sum.recovered_from_snapshot, 0u);
     EXPECT_GT(sum.retries_checked, 0u);
     EXPECT_GT(sum.dir_ops_undone, 0u);
+    EXPECT_GT(sum.grants, 0u);
+    EXPECT_GT(sum.voids, 0u);
+    EXPECT_GT(sum.plan_changes, 0u);
+    EXPECT_GT(sum.rollovers, 0u);
+    EXPECT_GT(sum.source_refunds, 0u);
   }
 }
 

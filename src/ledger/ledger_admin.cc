@@ -145,11 +145,12 @@ WorkspaceInfo MakeWorkspaceInfo(const Workspace& ws) {
     if (p->pending_limit != ledger::kNoPending) info.pending_limit = p->pending_limit;
   }
   const uint64_t sp = ledger::Spendable(ws);
-  const uint64_t plan_used = ws.used - (ws.plan ? ws.plan->grant_used : 0);
   if (sp != kUnlimited) {
-    // What is owed beyond every source: plan overdrawn, or holds beyond what is left.
+    // What is owed beyond every source: the plan overdrawn, soft/shadow overage, and holds beyond
+    // what is left.
+    const uint64_t plan_used = ledger::PlanUsed(ws);
     const uint64_t over_plan = plan_used > ws.base_limit ? plan_used - ws.base_limit : 0;
-    info.overdrawn = over_plan + (ws.reserved > sp ? ws.reserved - sp : 0);
+    info.overdrawn = over_plan + info.overage + (ws.reserved > sp ? ws.reserved - sp : 0);
   }
   return info;
 }
@@ -485,7 +486,9 @@ Status Ledger::CheckInvariants() const {
         return Status(Code::kCorruption, "workspace " + ws.id + " is over its limit");
       }
       if (const ledger::Plan* p = ws.plan.get()) {
-        if (p->grant_used > ws.used) return Status(Code::kCorruption, "workspace " + ws.id + " drew more from grants than it used");
+        if (p->grant_used > ws.used || p->overage > ws.used - p->grant_used) {
+          return Status(Code::kCorruption, "workspace " + ws.id + " drew more from grants and overage than it used");
+        }
         for (const ledger::Grant& g : p->grants) {
           if (g.remaining > g.amount || g.number == 0 || g.number >= p->next_grant) {
             return Status(Code::kCorruption, "workspace " + ws.id + " has an inconsistent grant " + std::to_string(g.number));

@@ -108,6 +108,8 @@ ReleaseResult Ledger::Release(uint64_t reservation_id) {
     r.status = FindOpenHold(*impl_, lane, s, seq, now, it);
     if (!r.status.ok()) return;
     const uint32_t ws_index = it->second.workspace;
+    // A boundary due is applied first, so the remaining answered is the current period's.
+    if (Workspace& hw = *s.workspaces[ws_index]; now >= hw.next_event_ms) impl_->Advance(lane, s, hw, now);
     r.released = Impl::DropHold(s, it);
     if (lane != nullptr) impl_->Log(lane, s, ledger::RecordType::kRelease).U64(seq);
     r.remaining = s.workspaces[ws_index]->remaining();

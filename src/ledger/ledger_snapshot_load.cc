@@ -71,7 +71,8 @@ Status LoadPlans(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<Wo
     p->next_grant = r.U32();
     const uint32_t grant_count = r.U32();
     if (!r.ok() || uint8_t(p->interval) > 6 || p->overage_mode > 2 || p->plan_priority > kMaxGrantPriority ||
-        p->rollover_periods > kMaxRolloverPeriods || p->grant_used > ws.used || p->next_grant == 0 ||
+        p->rollover_periods > kMaxRolloverPeriods || p->grant_used > ws.used ||
+        p->overage > ws.used - p->grant_used || p->next_grant == 0 ||
         grant_count > 4096) {
       return Corrupt(shard, "bad plan of workspace " + ws.id);
     }

@@ -30,9 +30,17 @@ struct Key {
 Key KeyOf(const Grant& g, const Plan& p) noexcept { return Key{g.priority, ExpiryKey(g, p), g.number}; }
 Key PlanKey(const Plan& p) noexcept { return Key{p.plan_priority, PeriodEndKey(p), 0}; }
 
-uint64_t PlanUsed(const Workspace& ws) noexcept { return ws.used - (ws.plan ? ws.plan->grant_used : 0); }
 
 }  // namespace
+
+// What this period drew from the plan allowance: used minus what grants covered minus soft/shadow
+// overage (drawn from no source, counted apart: it must not also use up the plan, or a refund of
+// a plan charge or a limit increase would give the plan back less than it took).
+uint64_t PlanUsed(const Workspace& ws) noexcept {
+  if (!ws.plan) return ws.used;
+  const uint64_t other = ws.plan->grant_used + ws.plan->overage;
+  return ws.used > other ? ws.used - other : 0;
+}
 
 uint64_t PlanLeft(const Workspace& ws) noexcept {
   if (ws.base_limit == kUnlimited) return kUnlimited;
@@ -127,8 +135,19 @@ BurnParts Burn(Workspace& ws, uint64_t cost) {
     take_plan();
   }
   if (left != 0) {
-    parts.push_back({kOverPart, left});
-    if (p != nullptr && OverageMode(p->overage_mode) != OverageMode::kHard) p->overage += left;
+    if (p != nullptr && OverageMode(p->overage_mode) != OverageMode::kHard) {
+      parts.push_back({kOverPart, left});
+      p->overage += left;
+    } else {
+      // Hard mode has no overage: what no source covers (a hold committed after what backed it
+      // expired) overdraws the plan allowance, and a refund gives it back there.
+      auto plan = std::find_if(parts.begin(), parts.end(), [](const BurnPart& b) { return b.grant == kPlanPart; });
+      if (plan != parts.end()) {
+        plan->amount += left;
+      } else {
+        parts.push_back({kPlanPart, left});
+      }
+    }
   }
   ws.used += cost;
   if (parts.size() == 1 && parts[0].grant == kPlanPart) parts.clear();
@@ -321,7 +340,7 @@ uint64_t RefreshPlanState(Workspace& ws) {
     ws.next_event_ms = kNoEnd;
     return kNoEnd;
   }
-  ws.slow = (!p->grants.empty() || p->overage_mode != uint8_t(OverageMode::kHard) || p->grant_used != 0) ? 1 : 0;
+  ws.slow = (!p->grants.empty() || p->overage_mode != uint8_t(OverageMode::kHard) || p->grant_used != 0 || p->overage != 0) ? 1 : 0;
   uint64_t next = p->period_end_ms;
   for (const Grant& g : p->grants) {
     if (g.expires_at_ms != 0 && !(g.flags & kGrantEndsWithPeriod)) next = std::min(next, g.expires_at_ms);
@@ -351,7 +370,9 @@ GrantInfo ToGrantInfo(const Workspace& ws, const Grant& g) {
   i.remaining = g.remaining;
   i.priority = g.priority;
   i.expires_at_ms = g.expires_at_ms;
-  if ((g.flags & kGrantEndsWithPeriod) && ws.plan && ws.plan->period_end_ms != kNoEnd) i.expires_at_ms = ws.plan->period_end_ms;
+  // A grant ending with the period expires with the current period, whatever the period was when
+  // it was made (a schedule cleared since: none, like the plan entry).
+  if ((g.flags & kGrantEndsWithPeriod) && ws.plan) i.expires_at_ms = ws.plan->period_end_ms == kNoEnd ? 0 : ws.plan->period_end_ms;
   i.created_at_ms = g.created_ms;
   i.ends_with_period = (g.flags & kGrantEndsWithPeriod) != 0;
   return i;

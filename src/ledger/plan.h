@@ -25,6 +25,9 @@ struct BurnPart {
 };
 using BurnParts = boost::container::small_vector<BurnPart, 2>;
 
+// What this period drew from the plan allowance (used minus grants' part minus soft/shadow
+// overage); above the limit only when the plan is overdrawn.
+uint64_t PlanUsed(const Workspace& ws) noexcept;
 // Plan allowance left this period (kUnlimited for an unlimited plan).
 uint64_t PlanLeft(const Workspace& ws) noexcept;
 // Sum of the live grants' remaining.
