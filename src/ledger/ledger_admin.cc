@@ -261,6 +261,7 @@ Result<WorkspaceInfo> Ledger::UpdateWorkspace(std::string_view workspace, const 
   Result<PlanSettings> next = UpdatedPlan(plan, update, now);
   if (!next.ok()) return next.status();
   const bool plan_changes = !SamePlan(*next, ws != nullptr ? CurrentPlanSettings(*ws) : PlanSettings{});
+  const bool created = ws == nullptr;
   if (ws == nullptr) {
     // Reserve a slot in the global count first so concurrent creators cannot overshoot.
     if (impl_->workspace_count.fetch_add(1, std::memory_order_relaxed) >= impl_->opt.max_workspaces) {
@@ -268,17 +269,21 @@ Result<WorkspaceInfo> Ledger::UpdateWorkspace(std::string_view workspace, const 
       return Status(Code::kCapacityExhausted, "the ledger has reached its workspace ceiling");
     }
     ws = impl_->CreateWorkspace(s, workspace, hash);
-    if (lane.get() != nullptr) {
+    // One record per change, so a torn log tail keeps all of it or none: a change that touches
+    // the subscription settings is one set_plan record, which carries the limit and region too
+    // (and the id, for a new workspace).
+    if (lane.get() != nullptr && !plan_changes) {
       impl_->Log(lane.get(), s, ledger::RecordType::kCreateWorkspace).Str8(ws->id).U64(limit).U8(uint8_t(region));
     }
-  } else if (lane.get() != nullptr) {
+  } else if (lane.get() != nullptr && !plan_changes) {
     impl_->Log(lane.get(), s, ledger::RecordType::kUpdateWorkspace).U32(ws->index).U64(limit).U8(uint8_t(region));
   }
-  ApplyWorkspaceSettings(s, *ws, limit, region);
-  if (plan_changes) {
-    ApplyPlanSettings(s, *ws, *next);
-    if (lane.get() != nullptr) LogPlanSettings(impl_->Log(lane.get(), s, ledger::RecordType::kSetPlan), ws->index, *next);
+  if (lane.get() != nullptr && plan_changes) {
+    LogPlanSettings(impl_->Log(lane.get(), s, ledger::RecordType::kSetPlan), *ws, created ? ws->id : std::string_view(),
+                    limit, region, *next);
   }
+  ApplyWorkspaceSettings(s, *ws, limit, region);
+  if (plan_changes) ApplyPlanSettings(s, *ws, *next);
   return MakeWorkspaceInfo(*ws);
 }
 

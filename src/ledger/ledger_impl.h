@@ -246,7 +246,9 @@ struct PlanSettings {
 };
 PlanSettings CurrentPlanSettings(const ledger::Workspace& ws);
 void ApplyPlanSettings(ledger::Shard& s, ledger::Workspace& ws, const PlanSettings& p);
-void LogPlanSettings(ledger::RecordBuilder b, uint32_t ws_index, const PlanSettings& p);
+// WAL type 15: `new_id` non-empty for a workspace this record creates.
+void LogPlanSettings(ledger::RecordBuilder b, const ledger::Workspace& ws, std::string_view new_id, uint64_t limit,
+                     Region region, const PlanSettings& p);
 void ApplyUserLimit(ledger::Workspace& ws, ledger::User& u, uint64_t limit);
 // Adds (add) or removes (!add) ws's allowance from its shard's totals: around every change to a
 // limit or top-up.

@@ -88,8 +88,15 @@ void ApplyPlanSettings(Shard& s, Workspace& ws, const PlanSettings& in) {
   LedgerLog::Impl::PlanChanged(s, ws);
 }
 
-void LogPlanSettings(ledger::RecordBuilder b, uint32_t ws_index, const PlanSettings& p) {
-  b.U32(ws_index).U8(uint8_t(p.interval)).U64(p.anchor_ms).U64(p.period_start_ms).U64(p.period_end_ms);
+void LogPlanSettings(ledger::RecordBuilder b, const Workspace& ws, std::string_view new_id, uint64_t limit,
+                     Region region, const PlanSettings& p) {
+  if (new_id.empty()) {
+    b.U32(ws.index);
+  } else {
+    b.U32(ledger::kNewWorkspace).Str8(new_id);
+  }
+  b.U64(limit).U8(uint8_t(region));
+  b.U8(uint8_t(p.interval)).U64(p.anchor_ms).U64(p.period_start_ms).U64(p.period_end_ms);
   b.U16(p.plan_priority).U64(p.rollover_max).U32(p.rollover_periods).U8(p.overage_mode);
   b.U64(p.overage_limit).U64(p.pending_limit);
 }
@@ -152,7 +159,7 @@ void Ledger::Impl::Advance(ledger::LogLane* lane, Shard& s, Workspace& ws, uint6
       PlanSettings st = CurrentPlanSettings(ws);
       st.period_end_ms = ledger::kNoEnd;
       ApplyPlanSettings(s, ws, st);
-      if (lane != nullptr) LogPlanSettings(Log(lane, s, ledger::RecordType::kSetPlan), ws.index, st);
+      if (lane != nullptr) LogPlanSettings(Log(lane, s, ledger::RecordType::kSetPlan), ws, {}, ws.base_limit, ws.region, st);
     }
   }
   // Grants whose time has come, earliest first (burn order is not expiry order).

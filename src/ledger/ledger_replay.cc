@@ -234,7 +234,11 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       break;
     }
     case RecordType::kSetPlan: {
-      Workspace* ws = workspace(r.U32());
+      const uint32_t ws_ref = r.U32();
+      const std::string_view new_id = ws_ref == ledger::kNewWorkspace ? r.Str8() : std::string_view();
+      Workspace* ws = ws_ref == ledger::kNewWorkspace ? nullptr : workspace(ws_ref);
+      const uint64_t limit = r.U64();
+      const uint8_t region = r.U8();
       PlanSettings p;
       p.interval = Interval(r.U8());
       p.anchor_ms = r.U64();
@@ -246,10 +250,18 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       p.overage_mode = r.U8();
       p.overage_limit = r.U64();
       p.pending_limit = r.U64();
-      if (!r.ok() || !r.done() || ws == nullptr || uint8_t(p.interval) > 6 || p.overage_mode > 2 ||
-          p.plan_priority > kMaxGrantPriority || p.rollover_periods > kMaxRolloverPeriods) {
+      const size_t hash = HashId(new_id);
+      const bool creates = ws_ref == ledger::kNewWorkspace;
+      if (!r.ok() || !r.done() || (!creates && ws == nullptr) || region > 1 || uint8_t(p.interval) > 6 ||
+          p.overage_mode > 2 || p.plan_priority > kMaxGrantPriority || p.rollover_periods > kMaxRolloverPeriods ||
+          (creates && (!IsValidId(new_id) || ShardOf(hash) != shard || Find(s, new_id, hash) != nullptr))) {
         return Corrupt(bad());
       }
+      if (creates) {
+        workspace_count.fetch_add(1, std::memory_order_relaxed);
+        ws = CreateWorkspace(s, new_id, hash);
+      }
+      ApplyWorkspaceSettings(s, *ws, limit, Region(region));
       ApplyPlanSettings(s, *ws, p);
       break;
     }

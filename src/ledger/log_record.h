@@ -36,6 +36,8 @@ enum class RecordType : uint8_t {
 inline constexpr uint8_t kMaxRecordType = 20;
 std::string_view RecordTypeName(uint8_t type) noexcept;
 
+// A workspace reference (type 15) with this index is a new workspace; its id follows.
+inline constexpr uint32_t kNewWorkspace = 0xFFFFFFFFu;
 // A user reference with this index is a new user; its id follows.
 inline constexpr uint32_t kNewUser = 0xFFFFFFFFu;
 // A user reference as decoded: an existing index, or kNewUser and the new user's id.

@@ -10,7 +10,7 @@
 namespace genledger::ledger {
 namespace {
 
-enum class Kind { kUnit, kU8, kU32, kU64, kLimit, kStr, kUser, kIdempotency, kRegion, kUVar32, kUVar64, kUVarUser, kU16, kParts, kCatalog };
+enum class Kind { kUnit, kU8, kU32, kU64, kLimit, kStr, kUser, kIdempotency, kRegion, kUVar32, kUVar64, kUVarUser, kU16, kParts, kCatalog, kWsRef };
 struct Field {
   const char* name;
   Kind kind;
@@ -34,7 +34,8 @@ constexpr Field kReservePriced[] = {{"ws", Kind::kU32},          {"user", Kind::
                                     {"expires_at_ms", Kind::kU64}, {"at_ms", Kind::kU64},         {"ttl_ms", Kind::kU64},
                                     {"idempotency", Kind::kIdempotency}};
 constexpr Field kRefundToAllowance[] = {{"charge_seq", Kind::kU64}, {"ws", Kind::kU32}, {"cost", Kind::kU64}};
-constexpr Field kSetPlan[] = {{"ws", Kind::kU32},           {"interval", Kind::kU8},        {"anchor_ms", Kind::kU64},
+constexpr Field kSetPlan[] = {{"ws", Kind::kWsRef},         {"limit", Kind::kLimit},        {"region", Kind::kRegion},
+                              {"interval", Kind::kU8},        {"anchor_ms", Kind::kU64},
                               {"period_start_ms", Kind::kU64}, {"period_end_ms", Kind::kLimit}, {"plan_priority", Kind::kU16},
                               {"rollover_max", Kind::kU64},    {"rollover_periods", Kind::kU32}, {"overage_mode", Kind::kU8},
                               {"overage_limit", Kind::kLimit}, {"pending_limit", Kind::kU64}};
@@ -102,6 +103,15 @@ Result<boost::json::object> DescribeRecord(uint8_t type, std::string_view payloa
         break;
       }
       case Kind::kU16: o[f.name] = r.U16(); break;
+      case Kind::kWsRef: {
+        const uint32_t ws = r.U32();
+        if (ws == kNewWorkspace) {
+          o[f.name] = boost::json::object{{"new", r.Str8()}};
+        } else {
+          o[f.name] = ws;
+        }
+        break;
+      }
       case Kind::kU32: o[f.name] = r.U32(); break;
       case Kind::kParts: {
         boost::json::array parts;
