@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "api_test_base.h"
+
 #include <boost/json.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -14,34 +16,9 @@ namespace {
 
 namespace json = boost::json;
 
-class ApiTest : public ::testing::Test {
+class ApiTest : public ApiTestBase {
  protected:
-  void SetUp() override {
-    LedgerOptions lo;
-    lo.clock = &clock_;
-    ledger_ = std::make_shared<Ledger>(Catalog::Default(), lo);
-    auth_ = std::make_shared<Auth>();
-    metrics_ = std::make_shared<Metrics>();
-    api_ = std::make_unique<Api>(ledger_, auth_, metrics_, ApiLimits{50});
-  }
-
-  HttpReply Do(std::string_view method, std::string_view target, std::string_view body = "",
-               std::string_view authz = "") {
-    HttpReply r;
-    api_->HandleHttp(method, target, authz, body, r);
-    return r;
-  }
-  json::value J(const HttpReply& r) {
-    json::error_code ec;
-    json::value v = json::parse(r.body, ec);
-    EXPECT_FALSE(ec) << r.body;
-    return v;
-  }
-  std::string Code(const HttpReply& r) {
-    json::value v = J(r);
-    if (!v.is_object() || !v.as_object().contains("error")) return "";
-    return std::string(v.at("error").at("code").as_string());
-  }
+  json::value J(const HttpReply& r) { return Parse(r); }
   void MakeWorkspace(std::string_view ws, std::string limit = "100", std::string region = "global") {
     HttpReply r = Do("PUT", "/v1/workspaces/" + std::string(ws),
                      R"({"limit":)" + limit + R"(,"region":")" + region + "\"}");
@@ -52,11 +29,6 @@ class ApiTest : public ::testing::Test {
            Do("GET", "/v1/workspaces/" + std::string(ws) + "/users").body;
   }
 
-  ManualClock clock_;
-  std::shared_ptr<Ledger> ledger_;
-  std::shared_ptr<Auth> auth_;
-  std::shared_ptr<Metrics> metrics_;
-  std::unique_ptr<Api> api_;
 };
 
 TEST_F(ApiTest, ChargeQuoteAndIdempotency) {

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "api_test_base.h"
+
 #include <boost/json.hpp>
 
 #include "genledger/clock.h"
@@ -15,33 +17,15 @@ namespace {
 
 namespace json = boost::json;
 
-class PlanApiTest : public ::testing::Test {
+class PlanApiTest : public ApiTestBase {
  protected:
   void SetUp() override {
     clock_.Set(*ParseTimeMs("2026-02-10T00:00:00Z"));
-    LedgerOptions lo;
-    lo.clock = &clock_;
-    ledger_ = std::make_shared<Ledger>(Catalog::Default(), lo);
-    auth_ = std::make_shared<Auth>();
-    metrics_ = std::make_shared<Metrics>();
-    api_ = std::make_unique<Api>(ledger_, auth_, metrics_, ApiLimits{50});
-  }
-
-  HttpReply Do(std::string_view method, std::string_view target, std::string_view body = "",
-               std::string_view authz = "") {
-    HttpReply r;
-    api_->HandleHttp(method, target, authz, body, r);
-    return r;
+    ApiTestBase::SetUp();
   }
   json::object J(const HttpReply& r) {
-    json::error_code ec;
-    json::value v = json::parse(r.body, ec);
-    EXPECT_FALSE(ec) << r.body;
+    json::value v = Parse(r);
     return v.is_object() ? v.as_object() : json::object{};
-  }
-  std::string Code(const HttpReply& r) {
-    json::object o = J(r);
-    return o.contains("error") ? std::string(o.at("error").at("code").as_string()) : "";
   }
   int64_t Int(const HttpReply& r, std::string_view field) { return J(r).at(field).as_int64(); }
   void Put(std::string_view ws, std::string_view body) {
@@ -66,11 +50,6 @@ class PlanApiTest : public ::testing::Test {
     return out;
   }
 
-  ManualClock clock_;
-  std::shared_ptr<Ledger> ledger_;
-  std::shared_ptr<Auth> auth_;
-  std::shared_ptr<Metrics> metrics_;
-  std::unique_ptr<Api> api_;
 };
 
 TEST_F(PlanApiTest, PutAndGetThePlanSettings) {
