@@ -1,4 +1,4 @@
-// Admin operations, reads and invariant checks.
+// Admin operations and reads (the invariant checks are in ledger_check.cc).
 #include <algorithm>
 #include <mutex>
 #include <optional>
@@ -446,71 +446,6 @@ LedgerTotals Ledger::Totals() const {
   t.shadow_would_refuse_insufficient = impl_->shadow_insufficient.load(std::memory_order_relaxed);
   t.shadow_would_refuse_user_limit = impl_->shadow_user_limit.load(std::memory_order_relaxed);
   return t;
-}
-
-Status Ledger::CheckInvariants() const {
-  for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
-    const Shard& s = impl_->shards[i];
-    std::lock_guard lock(s.mu);
-    // Reserved amounts implied by the open holds, per workspace and user.
-    std::vector<std::vector<uint64_t>> held(s.workspaces.size());
-    for (size_t w = 0; w < s.workspaces.size(); ++w) held[w].assign(s.workspaces[w]->users.size(), 0);
-    for (const auto& [seq, h] : s.holds) held[h.workspace][h.user] += h.held;
-
-    ledger::ShardTotals walked;
-    uint64_t walked_used = 0;
-    for (size_t w = 0; w < s.workspaces.size(); ++w) {
-      const Workspace& ws = *s.workspaces[w];
-      uint64_t used = 0, reserved = 0;
-      uint32_t over = 0;
-      walked.users += ws.users.size();
-      walked_used += ws.used;
-      walked.reserved += ws.reserved;
-      CountLimit(walked, ws, true);
-      for (size_t u = 0; u < ws.users.size(); ++u) {
-        const User& user = ws.users[u];
-        used += user.used;
-        reserved += user.reserved;
-        over += ledger::IsOverLimit(user) ? 1 : 0;
-        if (user.reserved != held[w][u]) {
-          return Status(Code::kCorruption, "user " + user.id + " of " + ws.id + " has reserved " +
-                                               std::to_string(user.reserved) + " but open holds sum to " +
-                                               std::to_string(held[w][u]));
-        }
-        if (!ws.limit_lowered && !ledger::Affords(user.limit, user.used, user.reserved, 0)) {
-          return Status(Code::kCorruption, "user " + user.id + " of " + ws.id + " is over its limit");
-        }
-      }
-      if (used != ws.used || reserved != ws.reserved) {
-        return Status(Code::kCorruption, "workspace " + ws.id + ": users' used/reserved sum to " +
-                                             std::to_string(used) + "/" + std::to_string(reserved) +
-                                             " but the workspace has " + std::to_string(ws.used) + "/" +
-                                             std::to_string(ws.reserved));
-      }
-      if (!ws.limit_lowered && ledger::WorkspaceOver(ws)) {
-        return Status(Code::kCorruption, "workspace " + ws.id + " is over its limit");
-      }
-      if (const ledger::Plan* p = ws.plan.get()) {
-        if (p->grant_used > ws.used || p->overage > ws.used - p->grant_used) {
-          return Status(Code::kCorruption, "workspace " + ws.id + " drew more from grants and overage than it used");
-        }
-        for (const ledger::Grant& g : p->grants) {
-          if (g.remaining > g.amount || g.number == 0 || g.number >= p->next_grant) {
-            return Status(Code::kCorruption, "workspace " + ws.id + " has an inconsistent grant " + std::to_string(g.number));
-          }
-        }
-      }
-      if (over != ws.over_limit_users) {
-        return Status(Code::kCorruption, "workspace " + ws.id + " counts " + std::to_string(ws.over_limit_users) +
-                                             " users over their limit but has " + std::to_string(over));
-      }
-    }
-    if (walked_used != s.used || walked.users != s.totals.users || walked.reserved != s.totals.reserved ||
-        walked.limits != s.totals.limits || walked.unlimited != s.totals.unlimited) {
-      return Status(Code::kCorruption, "shard " + std::to_string(i) + "'s running totals differ from its workspaces");
-    }
-  }
-  return Status();
 }
 
 }  // namespace genledger

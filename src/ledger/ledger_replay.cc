@@ -1,5 +1,5 @@
-// Recovery: applying WAL records (docs/wal-records.md), and the state digest that proves a replay
-// rebuilt exactly the state that was served.
+// Recovery: applying WAL records (docs/wal-records.md), one by one or in batches (the digest that
+// checks a replay is in ledger_check.cc).
 #include <algorithm>
 #include <cstring>
 #include <mutex>
@@ -443,90 +443,6 @@ Status LedgerLog::ApplyLogBatch(Ledger& ledger, std::span<const LogRecordView> r
     }
   }
   return Status();
-}
-
-uint64_t Ledger::StateDigest() const {
-  // Only what a client can still see at the clock's now. Refundable charges and idempotency
-  // entries past their windows are skipped: Refund and Charge already ignore them, and whether
-  // they are still in memory depends on when ExpireReservations last swept, which is not logged
-  // (a sweep forgets nothing observable). So a live ledger that swept and one recovered from its
-  // WAL or snapshot, which hold expired entries until their own next sweep, are the same ledger
-  // and must have the same digest (the power-cut simulation compares exactly these two).
-  const uint64_t now = impl_->clock->NowMs();
-  size_t h = 0;
-  auto mix = [&h](const auto& v) { boost::hash_combine(h, v); };
-  for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
-    const Shard& s = impl_->shards[i];
-    std::lock_guard lock(s.mu);
-    mix(i);
-    mix(s.next_reservation_seq);
-    mix(s.charges.next_seq());
-    for (const auto& wp : s.workspaces) {
-      const Workspace& ws = *wp;
-      mix(ws.id);
-      for (uint64_t v : {ws.base_limit, ws.next_event_ms, ws.used, ws.reserved, ws.period, uint64_t(ws.region),
-                         uint64_t(ws.limit_lowered), uint64_t(ws.slow)}) {
-        mix(v);
-      }
-      if (const ledger::Plan* p = ws.plan.get()) {
-        for (uint64_t v : {uint64_t(p->interval), uint64_t(p->overage_mode), uint64_t(p->plan_priority),
-                           uint64_t(p->rollover_periods), uint64_t(p->next_grant), p->anchor_ms, p->period_start_ms,
-                           p->period_end_ms, p->rollover_max, p->overage_limit, p->pending_limit, p->overage,
-                           p->grant_used}) {
-          mix(v);
-        }
-        for (const ledger::Grant& g : p->grants) {
-          for (uint64_t v : {uint64_t(g.number), uint64_t(g.source), uint64_t(g.flags), uint64_t(g.priority), g.amount,
-                             g.remaining, g.expires_at_ms, g.created_ms}) {
-            mix(v);
-          }
-        }
-      }
-      for (const User& u : ws.users) {
-        mix(u.id);
-        for (uint64_t v : {u.used, u.reserved, u.limit}) mix(v);
-      }
-    }
-    std::vector<std::pair<uint64_t, Hold>> holds(s.holds.begin(), s.holds.end());
-    std::sort(holds.begin(), holds.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    for (const auto& [seq, hd] : holds) {
-      for (uint64_t v : {seq, uint64_t(hd.workspace), uint64_t(hd.user), uint64_t(hd.rate_milli), uint64_t(hd.unit),
-                         hd.held, hd.expires_at_ms}) {
-        mix(v);
-      }
-    }
-    auto& charges = const_cast<ledger::RecentCharges&>(s.charges);
-    for (uint64_t seq = charges.first_seq(); seq < charges.next_seq(); ++seq) {
-      const ledger::ChargeRecord* c = charges.Find(seq);
-      if (charges.Expired(*c, now)) continue;
-      mix(seq);
-      for (uint64_t v : {c->cost, uint64_t(c->workspace), uint64_t(c->user), uint64_t(c->at_s),
-                         uint64_t(c->period()), uint64_t(c->refunded()), uint64_t(c->has_breakdown())}) {
-        mix(v);
-      }
-      if (c->has_breakdown()) {
-        if (auto bd = s.breakdowns.find(seq); bd != s.breakdowns.end()) {
-          for (const auto& [grant, amount] : bd->second) {
-            mix(uint64_t(grant));
-            mix(amount);
-          }
-        }
-      }
-    }
-    s.idempotency.ForEach([&](const std::string& key, const ledger::IdempotencyEntry& e) {
-      if (s.idempotency.Expired(e, now)) return;
-      mix(key);
-      const auto& p = e.params;
-      const auto& o = e.outcome;
-      mix(p.model != nullptr ? std::string_view(*p.model) : std::string_view());   // by id: the same in any process
-      for (uint64_t v : {e.created_ms, uint64_t(p.op), uint64_t(p.user), p.quantity,
-                         p.seconds_milli, uint64_t(p.outputs), uint64_t(p.formats), p.ttl_ms, o.id, o.cost,
-                         o.remaining, o.user_used, o.expires_at_ms}) {
-        mix(v);
-      }
-    });
-  }
-  return uint64_t(h);
 }
 
 }  // namespace genledger

@@ -1,4 +1,5 @@
-// Settling operations addressed by a charge or reservation id: commit, release, refund.
+// Settling operations addressed by a charge or reservation id: commit, release, refund; and what
+// settles holds and due events without a request (the sweep).
 #include "genledger/ledger.h"
 
 #include <mutex>
@@ -212,6 +213,79 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
     }
     r.remaining = ws.remaining();
   });
+}
+
+
+uint64_t Ledger::Impl::DropHold(Shard& s, boost::unordered_flat_map<uint64_t, Hold>::iterator it) {
+  const Hold h = it->second;
+  Workspace& ws = *s.workspaces[h.workspace];
+  User& u = ws.users[h.user];
+  // Freeing a hold can only bring a user back under its limit; the count is only touched when
+  // some user of the workspace is over.
+  const bool was_over = ws.over_limit_users != 0 && ledger::IsOverLimit(u);
+  ws.reserved -= h.held;
+  u.reserved -= h.held;
+  s.totals.reserved -= h.held;
+  if (was_over && !ledger::IsOverLimit(u)) --ws.over_limit_users;
+  s.holds.erase(it);
+  // Settled holds linger in the expiry heap; rebuild it before they outnumber the open ones.
+  if (s.expiry.size() > 64 && s.expiry.size() > 2 * s.holds.size()) {
+    decltype(s.expiry) fresh;
+    for (const auto& [seq, hold] : s.holds) fresh.emplace(hold.expires_at_ms, seq);
+    s.expiry = std::move(fresh);
+  }
+  return h.held;
+}
+
+ledger::BurnParts Ledger::Impl::CommitHold(Shard& s, boost::unordered_flat_map<uint64_t, Hold>::iterator it,
+                                           uint64_t cost) {
+  const Hold h = it->second;
+  Workspace& ws = *s.workspaces[h.workspace];
+  User& u = ws.users[h.user];
+  const bool was_over = ledger::IsOverLimit(u);
+  DropHold(s, it);
+  const bool freed = was_over && !ledger::IsOverLimit(u);   // DropHold counted the user as back under
+  ledger::BurnParts parts = Debit(ws, cost);
+  u.used += cost;
+  s.used += cost;
+  // cost <= held, so the user ends no higher than it started, but it may still be over.
+  if (freed && ledger::IsOverLimit(u)) ++ws.over_limit_users;
+  if (ws.slow != 0) ws.limit_lowered = ledger::OverLimit(ws);
+  return parts;
+}
+
+uint64_t Ledger::Impl::ExpireShard(ledger::LogLane* lane, Shard& s, uint64_t now_ms) {
+  AdvanceShard(lane, s, now_ms);
+  uint64_t n = 0;
+  while (!s.expiry.empty() && s.expiry.top().first <= now_ms) {
+    const auto [at, seq] = s.expiry.top();
+    s.expiry.pop();
+    auto it = s.holds.find(seq);
+    if (it != s.holds.end() && it->second.expires_at_ms == at) {
+      DropHold(s, it);
+      if (lane != nullptr) Log(lane, s, ledger::RecordType::kExpire).U64(seq);
+      ++n;
+    }
+  }
+  s.idempotency.Sweep(now_ms);
+  s.charges.Expire(now_ms);
+  if (!s.breakdowns.empty()) {
+    const uint64_t first = s.charges.first_seq();
+    boost::unordered::erase_if(s.breakdowns, [first](const auto& e) { return e.first < first; });
+  }
+  return n;
+}
+
+uint64_t Ledger::ExpireReservations() {
+  const uint64_t now = impl_->clock->NowMs();
+  uint64_t n = 0;
+  for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
+    Shard& s = impl_->shards[i];
+    LaneHold lane(*impl_);   // per shard: the log writer never waits for the whole sweep
+    std::lock_guard lock(s.mu);
+    n += impl_->ExpireShard(lane.get(), s, now);
+  }
+  return n;
 }
 
 }  // namespace genledger
