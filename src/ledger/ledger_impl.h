@@ -245,6 +245,10 @@ struct PlanSettings {
   uint64_t pending_limit = ledger::kNoPending;
 };
 PlanSettings CurrentPlanSettings(const ledger::Workspace& ws);
+// Reads the settings in the order WAL type 15 and the snapshot's plan entry both store them
+// (interval .. pending_limit); false when a value is out of range (the reader's ok() says
+// whether it was truncated).
+bool ReadPlanSettings(ledger::RecordReader& r, PlanSettings& p);
 void ApplyPlanSettings(ledger::Shard& s, ledger::Workspace& ws, const PlanSettings& p);
 // WAL type 15: `new_id` non-empty for a workspace this record creates.
 void LogPlanSettings(ledger::RecordBuilder b, const ledger::Workspace& ws, std::string_view new_id, uint64_t limit,

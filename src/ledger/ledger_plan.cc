@@ -66,6 +66,21 @@ PlanSettings CurrentPlanSettings(const Workspace& ws) {
   return p;
 }
 
+bool ReadPlanSettings(ledger::RecordReader& r, PlanSettings& p) {
+  p.interval = Interval(r.U8());
+  p.anchor_ms = r.U64();
+  p.period_start_ms = r.U64();
+  p.period_end_ms = r.U64();
+  p.plan_priority = r.U16();
+  p.rollover_max = r.U64();
+  p.rollover_periods = r.U32();
+  p.overage_mode = r.U8();
+  p.overage_limit = r.U64();
+  p.pending_limit = r.U64();
+  return uint8_t(p.interval) <= uint8_t(Interval::kYear) && p.overage_mode <= uint8_t(OverageMode::kShadow) &&
+         p.plan_priority <= kMaxGrantPriority && p.rollover_periods <= kMaxRolloverPeriods;
+}
+
 void ApplyPlanSettings(Shard& s, Workspace& ws, const PlanSettings& in) {
   Plan& p = ledger::EnsurePlan(ws);
   const bool reorder = p.plan_priority != in.plan_priority || p.period_end_ms != in.period_end_ms;

@@ -240,20 +240,10 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       const uint64_t limit = r.U64();
       const uint8_t region = r.U8();
       PlanSettings p;
-      p.interval = Interval(r.U8());
-      p.anchor_ms = r.U64();
-      p.period_start_ms = r.U64();
-      p.period_end_ms = r.U64();
-      p.plan_priority = r.U16();
-      p.rollover_max = r.U64();
-      p.rollover_periods = r.U32();
-      p.overage_mode = r.U8();
-      p.overage_limit = r.U64();
-      p.pending_limit = r.U64();
+      const bool valid = ReadPlanSettings(r, p);
       const size_t hash = HashId(new_id);
       const bool creates = ws_ref == ledger::kNewWorkspace;
-      if (!r.ok() || !r.done() || (!creates && ws == nullptr) || region > 1 || uint8_t(p.interval) > 6 ||
-          p.overage_mode > 2 || p.plan_priority > kMaxGrantPriority || p.rollover_periods > kMaxRolloverPeriods ||
+      if (!r.ok() || !r.done() || !valid || (!creates && ws == nullptr) || region > 1 ||
           (creates && (!IsValidId(new_id) || ShardOf(hash) != shard || Find(s, new_id, hash) != nullptr))) {
         return Corrupt(bad());
       }

@@ -55,23 +55,24 @@ Status LoadPlans(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<Wo
     if (!r.ok() || int64_t(index) <= last || index >= staged.size()) return Corrupt(shard, "bad plan workspace index");
     last = index;
     Workspace& ws = *staged[index];
+    PlanSettings st;
+    const bool valid = ReadPlanSettings(r, st);
     auto p = std::make_unique<ledger::Plan>();
-    p->interval = Interval(r.U8());
-    p->anchor_ms = r.U64();
-    p->period_start_ms = r.U64();
-    p->period_end_ms = r.U64();
-    p->plan_priority = r.U16();
-    p->rollover_max = r.U64();
-    p->rollover_periods = r.U32();
-    p->overage_mode = r.U8();
-    p->overage_limit = r.U64();
-    p->pending_limit = r.U64();
+    p->interval = st.interval;
+    p->anchor_ms = st.anchor_ms;
+    p->period_start_ms = st.period_start_ms;
+    p->period_end_ms = st.period_end_ms;
+    p->plan_priority = st.plan_priority;
+    p->rollover_max = st.rollover_max;
+    p->rollover_periods = st.rollover_periods;
+    p->overage_mode = st.overage_mode;
+    p->overage_limit = st.overage_limit;
+    p->pending_limit = st.pending_limit;
     p->overage = r.U64();
     p->grant_used = r.U64();
     p->next_grant = r.U32();
     const uint32_t grant_count = r.U32();
-    if (!r.ok() || uint8_t(p->interval) > 6 || p->overage_mode > 2 || p->plan_priority > kMaxGrantPriority ||
-        p->rollover_periods > kMaxRolloverPeriods || p->grant_used > ws.used ||
+    if (!r.ok() || !valid || p->grant_used > ws.used ||
         p->overage > ws.used - p->grant_used || p->next_grant == 0 ||
         grant_count > 4096) {
       return Corrupt(shard, "bad plan of workspace " + ws.id);
