@@ -7,6 +7,7 @@
 #include "genledger/ledger.h"
 #include "genledger/period.h"
 #include "ledger/ledger_log.h"
+#include "ledger/log_record.h"
 
 namespace genledger {
 namespace {
@@ -450,6 +451,39 @@ TEST_F(PlanTest, GrantEndingWithThePeriodShowsNoExpiryWithoutASchedule) {
   EXPECT_EQ((*gs)[0].expires_at_ms, 0u);
   EXPECT_EQ((*gs)[1].source, GrantSource::kRefund);
   EXPECT_EQ((*gs)[1].expires_at_ms, 0u);
+}
+
+// Found by wal_fuzz: a forged type-11 refund (a plan-only refund) larger than what the plan gave
+// would leave what grants covered above `used`; replay refuses it as corruption.
+TEST_F(PlanTest, ReplayRefusesAPlanRefundBeyondThePlansPart) {
+  LedgerLog::EnableLog(*ledger_);
+  ASSERT_TRUE(ledger_->UpsertWorkspace("acme", 10, Region::kGlobal).ok());
+  Grant("acme", 5, 0, 0);               // burns before the plan
+  ASSERT_TRUE(Charge("acme", 7).status.ok());   // 5 from the grant, 2 from the plan
+  std::string log;
+  ASSERT_TRUE(LedgerLog::CollectLog(*ledger_, log).ok());
+  Ledger replayed(Catalog::Default(), Options());
+  Status st;
+  uint64_t last_no = 0;
+  LedgerLog::ForEachBufferedRecord(log, [&](uint8_t type, std::string_view payload) {
+    if (st.ok()) st = LedgerLog::ApplyLogRecord(replayed, type, payload);
+    uint32_t shard = 0;
+    (void)LedgerLog::ParseLogRecordPrefix(payload, &shard, &last_no);
+  });
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  // refund: shard u16, record_no u64, charge seq u64, ws u32, user u32, cost u64: cost 7 > plan's 2.
+  std::string rec;
+  auto put = [&rec](auto v) { rec.append(reinterpret_cast<const char*>(&v), sizeof v); };
+  uint32_t shard = 0;
+  ASSERT_TRUE(LedgerLog::ParseLogRecordPrefix(log.substr(ledger::kBufferedHeader), &shard, &last_no));
+  put(uint16_t(shard));
+  put(uint64_t(3 + 1));   // the workspace's shard has records 1-3 (create, grant, charge)
+  put(uint64_t(1));
+  put(uint32_t(0));
+  put(uint32_t(0));
+  put(uint64_t(7));
+  EXPECT_EQ(LedgerLog::ApplyLogRecord(replayed, uint8_t(ledger::RecordType::kRefund), rec).code(), Code::kCorruption);
+  EXPECT_TRUE(replayed.CheckInvariants().ok());
 }
 
 // Everything above, through the log: a ledger rebuilt from the records has the same state.

@@ -220,8 +220,10 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       Workspace* ws = workspace(r.U32());
       const uint32_t user = r.U32();
       const uint64_t cost = r.U64();
+      // A type-11 refund gives back a charge drawn from the plan alone: it cannot take more than
+      // the plan's part of used (found by wal_fuzz: a forged one left grants and overage above used).
       if (!r.ok() || !r.done() || ws == nullptr || user >= ws->users.size() || ws->used < cost ||
-          ws->users[user].used < cost) {
+          ws->users[user].used < cost || ledger::PlanUsed(*ws) < cost) {
         return Corrupt(bad());
       }
       ledger::OverLimitUpdate over(*ws, ws->users[user]);

@@ -213,7 +213,8 @@ Status CheckUnburn(const Workspace& ws, const Unburned& u, uint64_t cost, bool p
     to_grants += part.amount;
   }
   const uint64_t grant_used = ws.plan ? ws.plan->grant_used : 0;
-  if (sum != cost || ws.used < cost || grant_used < to_grants) {
+  const uint64_t overage = ws.plan ? ws.plan->overage : 0;
+  if (sum != cost || ws.used < cost || grant_used < to_grants || PlanUsed(ws) < u.to_plan || overage < u.from_overage) {
     return Status(Code::kCorruption, "a refund's parts do not match its charge");
   }
   return Status();
