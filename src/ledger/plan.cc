@@ -154,12 +154,16 @@ BurnParts Burn(Workspace& ws, uint64_t cost) {
   return parts;
 }
 
-Grant* FindGrant(Workspace& ws, uint32_t number) noexcept {
+const Grant* FindGrant(const Workspace& ws, uint32_t number) noexcept {
   if (!ws.plan) return nullptr;
-  for (Grant& g : ws.plan->grants) {
+  for (const Grant& g : ws.plan->grants) {
     if (g.number == number) return &g;
   }
   return nullptr;
+}
+
+Grant* FindGrant(Workspace& ws, uint32_t number) noexcept {
+  return const_cast<Grant*>(FindGrant(static_cast<const Workspace&>(ws), number));
 }
 
 Unburned PlanUnburn(const Workspace& ws, const BurnParts& parts, uint64_t cost) {
@@ -173,7 +177,7 @@ Unburned PlanUnburn(const Workspace& ws, const BurnParts& parts, uint64_t cost) 
       u.to_plan += part.amount;
     } else if (part.grant == kOverPart) {
       u.from_overage += part.amount;
-    } else if (FindGrant(const_cast<Workspace&>(ws), part.grant) != nullptr) {
+    } else if (FindGrant(ws, part.grant) != nullptr) {
       u.to_grants.push_back(part);
     } else {
       u.to_new_grant += part.amount;
@@ -191,32 +195,20 @@ Unburned PlanUnburnPast(const Workspace& ws, const BurnParts& parts, uint64_t co
 }
 
 Status CheckUnburn(const Workspace& ws, const Unburned& u, uint64_t cost, bool past) {
-  if (past) {
-    uint64_t sum = u.to_new_grant;
-    for (const BurnPart& part : u.to_grants) {
-      const Grant* g = FindGrant(const_cast<Workspace&>(ws), part.grant);
-      if (g == nullptr || part.amount > g->amount - g->remaining) {
-        return Status(Code::kCorruption, "a refund returns more to a grant than was drawn from it");
-      }
-      sum += part.amount;
-    }
-    if (sum != cost || u.to_plan != 0 || u.from_overage != 0) return Status(Code::kCorruption, "a refund's parts do not match its charge");
-    return Status();
-  }
   uint64_t sum = u.to_plan + u.to_new_grant + u.from_overage, to_grants = u.to_new_grant;
   for (const BurnPart& part : u.to_grants) {
-    const Grant* g = FindGrant(const_cast<Workspace&>(ws), part.grant);
+    const Grant* g = FindGrant(ws, part.grant);
     if (g == nullptr || part.amount > g->amount - g->remaining) {
       return Status(Code::kCorruption, "a refund returns more to a grant than was drawn from it");
     }
     sum += part.amount;
     to_grants += part.amount;
   }
-  const uint64_t grant_used = ws.plan ? ws.plan->grant_used : 0;
-  const uint64_t overage = ws.plan ? ws.plan->overage : 0;
-  if (sum != cost || ws.used < cost || grant_used < to_grants || PlanUsed(ws) < u.to_plan || overage < u.from_overage) {
-    return Status(Code::kCorruption, "a refund's parts do not match its charge");
-  }
+  // A charge of an ended period left `used` with it: nothing comes off used, plan or overage.
+  const bool fits = past ? u.to_plan == 0 && u.from_overage == 0
+                         : ws.used >= cost && (ws.plan ? ws.plan->grant_used : 0) >= to_grants &&
+                               PlanUsed(ws) >= u.to_plan && (ws.plan ? ws.plan->overage : 0) >= u.from_overage;
+  if (sum != cost || !fits) return Status(Code::kCorruption, "a refund's parts do not match its charge");
   return Status();
 }
 

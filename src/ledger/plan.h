@@ -82,6 +82,7 @@ Plan& EnsurePlan(Workspace& ws);
 // Inserts a grant in burn order.
 void InsertGrant(Plan& p, const Grant& g);
 Grant* FindGrant(Workspace& ws, uint32_t number) noexcept;
+const Grant* FindGrant(const Workspace& ws, uint32_t number) noexcept;
 // Before a grant is added (live and replay, WAL type 17): when the list holds
 // kMaxGrantsPerWorkspace grants, drops the used-up ones (a refund of what was drawn from them then
 // becomes a refund grant), so the list stays bounded.
