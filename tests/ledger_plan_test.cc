@@ -516,5 +516,57 @@ TEST_F(PlanTest, ReplayRebuildsTheSameState) {
   EXPECT_TRUE(replayed.CheckInvariants().ok());
 }
 
+// docs/events.md, "Revisions": + 1 per WAL record naming the workspace, none for refusals and
+// reads, the same after replay and after a snapshot round trip.
+TEST_F(PlanTest, RevisionCountsEveryRecordOfTheWorkspace) {
+  LedgerLog::EnableLog(*ledger_);
+  Monthly("acme", 100, "2026-01-31T00:00:00Z");
+  EXPECT_EQ(Ws("acme").rev, 1u);
+  ChargeResult c = Charge("acme", 10);
+  ASSERT_TRUE(c.status.ok());
+  EXPECT_EQ(c.rev, 2u);
+  EXPECT_EQ(Charge("acme", 500).status.code(), Code::kInsufficientGenerations);
+  EXPECT_TRUE(ledger_->Quote(Text("acme", "alice", 1)).status.ok());
+  EXPECT_EQ(Ws("acme").rev, 2u);   // a refusal and a quote change nothing
+  Grant("acme", 20);
+  ReserveRequest rq{Text("acme", "bob", 5), 0};
+  ReserveResult rs = ledger_->Reserve(rq);
+  ASSERT_TRUE(rs.status.ok());
+  EXPECT_EQ(rs.rev, 4u);
+  EXPECT_EQ(ledger_->Release(rs.reservation_id).rev, 5u);
+  EXPECT_EQ(ledger_->Refund(c.charge_id).rev, 6u);
+  // The first charge after the boundary writes the rollover and then the charge: two.
+  clock_.Set(T("2026-03-01T00:00:00Z"));
+  c = Charge("acme", 1);
+  ASSERT_TRUE(c.status.ok());
+  EXPECT_EQ(c.rev, 8u);
+  ASSERT_TRUE(ledger_->SetUserLimit("acme", "carol", 5).ok());
+  EXPECT_EQ(Ws("acme").rev, 9u);
+
+  std::string log;
+  ASSERT_TRUE(LedgerLog::CollectLog(*ledger_, log).ok());
+  uint64_t records = 0;
+  LedgerLog::ForEachBufferedRecord(log, [&](uint8_t, std::string_view) { ++records; });
+  EXPECT_EQ(records, Ws("acme").rev);   // acme is the only workspace: every record is one of its
+
+  Ledger replayed(Catalog::Default(), Options());
+  Status st;
+  LedgerLog::ForEachBufferedRecord(log, [&](uint8_t type, std::string_view payload) {
+    if (st.ok()) st = LedgerLog::ApplyLogRecord(replayed, type, payload);
+  });
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(replayed.GetWorkspace("acme")->rev, 9u);
+
+  Ledger loaded(Catalog::Default(), Options());
+  for (uint32_t i = 0; i < Ledger::ShardCount(); ++i) {
+    std::string payload;
+    uint64_t no = 0;
+    ASSERT_TRUE(LedgerLog::SnapshotShard(*ledger_, i, payload, &no).ok());
+    ASSERT_TRUE(LedgerLog::LoadShardSection(loaded, i, no, payload).ok());
+  }
+  EXPECT_EQ(loaded.GetWorkspace("acme")->rev, 9u);
+  EXPECT_EQ(loaded.StateDigest(), ledger_->StateDigest());
+}
+
 }  // namespace
 }  // namespace genledger

@@ -72,7 +72,7 @@ struct RingEntry {
 // The refund ring of a payload: (first seq, entries).
 std::pair<uint64_t, std::vector<RingEntry>> RingOf(std::string_view payload) {
   PayloadReader r{payload};
-  EXPECT_EQ(r.Le<uint8_t>(), 3);
+  EXPECT_EQ(r.Le<uint8_t>(), 4);
   (void)r.Le<uint64_t>();
   for (uint32_t w = 0, n = r.Le<uint32_t>(); w < n; ++w) {
     (void)r.Str8();
@@ -189,7 +189,7 @@ TEST_F(LedgerSnapshotTest, DamagedPayloadIsCorruptionAndLoadsNothing) {
   }
   EXPECT_EQ(LedgerLog::LoadShardSection(*b, uint32_t(richest), 0, good + "x").code(), Code::kCorruption);
   std::string bad_version = good;
-  bad_version[0] = 4;
+  bad_version[0] = 5;
   EXPECT_EQ(LedgerLog::LoadShardSection(*b, uint32_t(richest), 0, bad_version).code(), Code::kCorruption);
   // A payload loaded into the wrong shard: its workspaces hash elsewhere.
   EXPECT_EQ(LedgerLog::LoadShardSection(*b, uint32_t((richest + 1) % Ledger::ShardCount()), 0, good).code(), Code::kCorruption);

@@ -106,14 +106,14 @@ TEST_F(ApiTest, ReserveCommitReleaseRefund) {
   EXPECT_EQ(Code(r), "reservation_settled");
   r = Do("POST", "/v1/refund", R"({"charge":")" + ch + R"("})");
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(r.body, R"({"refunded":4,"remaining":100})");
+  EXPECT_EQ(r.body, R"({"refunded":4,"remaining":100,"rev":4})");
   r = Do("POST", "/v1/refund", R"({"charge":")" + ch + R"("})");
   EXPECT_EQ(Code(r), "already_refunded");
 
   r = Do("POST", "/v1/reserve", R"({"workspace":"acme","user":"u","model":"gpt-4o","quantity":7})");
   rs = std::string(J(r).at("reservation").as_string());
   r = Do("POST", "/v1/release", R"({"reservation":")" + rs + R"("})");
-  EXPECT_EQ(r.body, R"({"released":7,"remaining":100})");
+  EXPECT_EQ(r.body, R"({"released":7,"remaining":100,"rev":6})");
   // Commit with no actual usage: the whole hold.
   r = Do("POST", "/v1/reserve", R"({"workspace":"acme","user":"u","model":"gpt-4o","quantity":2})");
   rs = std::string(J(r).at("reservation").as_string());
@@ -308,7 +308,7 @@ TEST_F(ApiTest, AdminEndpoints) {
   EXPECT_EQ(r.body, R"({"workspace":"acme","limit":null,"used":0,"reserved":0,"remaining":null,"region":"global","period":1,)"
                     R"("schedule":{"interval":"none","anchor":null},"period_start":null,"period_end":null,)"
                     R"("granted_remaining":0,"plan_priority":100,"rollover":null,"overage_mode":"hard","overage":0,)"
-                    R"("overage_limit":null})");
+                    R"("overage_limit":null,"rev":1})");
   r = Do("PUT", "/v1/workspaces/acme", R"({"region":"cn"})");
   EXPECT_EQ(J(r).at("region").as_string(), "cn");
   EXPECT_TRUE(J(r).at("limit").is_null());

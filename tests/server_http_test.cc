@@ -110,7 +110,7 @@ TEST_F(ServerTest, EveryEndpointOverOneKeepAliveConnection) {
   EXPECT_EQ(r.body(), R"({"workspace":"acme","limit":100,"used":0,"reserved":0,"remaining":100,"region":"global","period":2,)"
                       R"("schedule":{"interval":"none","anchor":null},"period_start":null,"period_end":null,)"
                       R"("granted_remaining":0,"plan_priority":100,"rollover":null,"overage_mode":"hard","overage":0,)"
-                      R"("overage_limit":null})");
+                      R"("overage_limit":null,"rev":8})");
   r = c.Do(http::verb::get, "/v1/catalog");
   EXPECT_EQ(r.body(), "{\"version\":1," + ledger_->CurrentCatalog()->ToJson().substr(1));
   r = c.Do(http::verb::get, "/healthz", "", nullptr);

@@ -62,7 +62,7 @@ TEST_F(PlanApiTest, PutAndGetThePlanSettings) {
                     R"("region":"global","period":1,"schedule":{"interval":"month","anchor":1769817600000},)"
                     R"("period_start":1769817600000,"period_end":1772236800000,"granted_remaining":0,)"
                     R"("plan_priority":50,"rollover":{"max":100,"periods":2},"overage_mode":"soft","overage":0,)"
-                    R"("overage_limit":20})");
+                    R"("overage_limit":20,"rev":1})");
   EXPECT_EQ(*ParseTimeMs("2026-02-28T00:00:00Z"), 1772236800000u);
   // Partial updates keep the rest; null turns rollover and the overage limit off.
   Put("acme", R"({"rollover":null,"overage_limit":null,"period":{"anchor":1769990400000}})");
@@ -130,7 +130,7 @@ TEST_F(PlanApiTest, GrantsAddListVoidAndRoles) {
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_TRUE(r.ledger_state);
   EXPECT_EQ(r.body, R"({"grant":"gr_1","amount":5,"remaining":5,"priority":100,"expires_at":1771545600000,)"
-                    R"("source":"promo","created_at":1770681600000,"ends_with_period":false})");
+                    R"("source":"promo","created_at":1770681600000,"ends_with_period":false,"rev":2})");
   // A retry with the same id is the same grant; other parameters under that id are a conflict.
   r = Do("POST", "/v1/workspaces/acme/grants",
          R"({"amount":5,"expires_at":1771545600000,"source":"promo","id":"promo-1"})");

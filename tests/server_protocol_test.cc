@@ -264,12 +264,13 @@ TEST(ServerProtocol, Encoding) {
   w.remaining = 85;
   w.period = 3;
   w.region = Region::kCn;
+  w.rev = 9;
   s.clear();
   AppendWorkspace(s, w);
   EXPECT_EQ(s, R"({"workspace":"acme","limit":100,"used":10,"reserved":5,"remaining":85,)"
                R"("region":"cn","period":3,"schedule":{"interval":"none","anchor":null},)"
                R"("period_start":null,"period_end":null,"granted_remaining":0,"plan_priority":100,)"
-               R"("rollover":null,"overage_mode":"hard","overage":0,"overage_limit":null})");
+               R"("rollover":null,"overage_mode":"hard","overage":0,"overage_limit":null,"rev":9})");
   // A subscription: the older fields keep their place, the new ones follow.
   w.interval = Interval::kMonth;
   w.anchor_ms = 1000;
@@ -289,7 +290,7 @@ TEST(ServerProtocol, Encoding) {
                R"("region":"cn","period":3,"schedule":{"interval":"month","anchor":1000},)"
                R"("period_start":2000,"period_end":3000,"granted_remaining":40,"plan_priority":7,)"
                R"("rollover":{"max":50,"periods":2},"overage_mode":"soft","overage":4,"overage_limit":9,)"
-               R"("pending_limit":null,"overdrawn":1})");
+               R"("pending_limit":null,"overdrawn":1,"rev":9})");
   // Overage and shadow mode's verdict in charge, reserve and commit results.
   c.replayed = false;
   c.overage = 2;

@@ -111,6 +111,7 @@ struct GrantInfo {
   uint64_t created_at_ms = 0;
   bool ends_with_period = false;
   bool replayed = false;                     // AddGrant: an idempotent retry
+  uint64_t rev = 0;                          // AddGrant / VoidGrant: the workspace's revision after
 };
 
 // --- Requests and results --------------------------------------------------------------
@@ -136,6 +137,9 @@ struct ChargeResult {
   uint64_t overage = 0;       // soft/shadow: the part of the cost no source covered
   Code would_refuse = Code::kOk;   // shadow: what hard mode would have refused
   bool replayed = false;      // an idempotent retry: the original result, nothing debited
+  // The workspace's revision after the change (docs/events.md, "Revisions"); for a replay, its
+  // revision now. Quote: the revision it read.
+  uint64_t rev = 0;
   // Quote only: whether `cost` would be admitted right now by the workspace in its overage mode
   // (shadow: what hard mode would say) and by the user's cap; the largest usage that would be
   // (units, or for a per-second item milliseconds of each of the usage's outputs); and what the
@@ -158,6 +162,7 @@ struct ReserveResult {
   uint64_t expires_at_ms = 0;
   Code would_refuse = Code::kOk;   // shadow: what hard mode would have refused
   bool replayed = false;
+  uint64_t rev = 0;           // the workspace's revision after the change
 };
 
 struct CommitResult {
@@ -166,18 +171,21 @@ struct CommitResult {
   uint64_t remaining = 0;
   uint64_t charge_id = 0;     // the charge the commit became (refundable like any charge)
   uint64_t overage = 0;       // soft/shadow: the part of the cost no source covered
+  uint64_t rev = 0;           // the workspace's revision after the change
 };
 
 struct ReleaseResult {
   Status status;
   uint64_t released = 0;
   uint64_t remaining = 0;
+  uint64_t rev = 0;
 };
 
 struct RefundResult {
   Status status;
   uint64_t refunded = 0;
   uint64_t remaining = 0;
+  uint64_t rev = 0;
 };
 
 struct WorkspaceInfo {
@@ -205,6 +213,8 @@ struct WorkspaceInfo {
   // Generations committed beyond what is spendable: a grant expired under open holds (hard mode)
   // or soft/shadow overage. 0 normally.
   uint64_t overdrawn = 0;
+  // + 1 per change of the workspace (every WAL record naming it): docs/events.md, "Revisions".
+  uint64_t rev = 0;
 };
 
 // A partial change of a workspace's settings: what is given changes, the rest keeps its value.
@@ -227,6 +237,7 @@ struct UserInfo {
   uint64_t used = 0;
   uint64_t reserved = 0;
   uint64_t limit = kUnlimited;
+  uint64_t rev = 0;   // SetUserLimit: the workspace's revision after the change
 };
 
 // Totals over the whole ledger (for metrics and recovery checks).

@@ -244,6 +244,7 @@ ChargeResult ChargePrepared(LedgerLog::Impl& impl, ledger::LogLane* lane, const 
     r.cost = o.cost;
     r.remaining = o.remaining;
     r.user_used = o.user_used;
+    r.rev = a.ws->rev;   // the state now: at least the one the original answer saw
     r.replayed = true;
     return r;
   }
@@ -279,6 +280,8 @@ ChargeResult ChargePrepared(LedgerLog::Impl& impl, ledger::LogLane* lane, const 
     b.UVar(p.cost).UVar(now);
     LogIdempotency(b, req);
   }
+  impl.Touched(s, ws, now);
+  r.rev = ws.rev;
   r.remaining = ws.remaining();
   r.user_used = u.used;
   if (!req.idempotency_id.empty()) {
@@ -443,6 +446,7 @@ ReserveResult Ledger::Reserve(const ReserveRequest& req) {
     r.held = o.cost;
     r.remaining = o.remaining;
     r.expires_at_ms = o.expires_at_ms;
+    r.rev = a.ws->rev;
     r.replayed = true;
     return r;
   }
@@ -487,6 +491,8 @@ ReserveResult Ledger::Reserve(const ReserveRequest& req) {
     b.U64(p.cost).U64(r.expires_at_ms).U64(now).U64(req.ttl_ms);
     LogIdempotency(b, req.charge);
   }
+  impl_->Touched(s, ws, now);
+  r.rev = ws.rev;
   if (!req.charge.idempotency_id.empty()) {
     s.idempotency.Insert(ws.index, req.charge.idempotency_id, now, a.params,
                          IdempotencyOutcome{r.reservation_id, r.held, r.remaining, u.used, r.expires_at_ms});

@@ -127,6 +127,7 @@ WorkspaceInfo MakeWorkspaceInfo(const Workspace& ws) {
   info.remaining = ws.remaining();
   info.region = ws.region;
   info.period = ws.period;
+  info.rev = ws.rev;
   info.users = ws.users.size();
   if (const ledger::Plan* p = ws.plan.get()) {
     for (const ledger::Grant& g : p->grants) {
@@ -284,6 +285,7 @@ Result<WorkspaceInfo> Ledger::UpdateWorkspace(std::string_view workspace, const 
   }
   ApplyWorkspaceSettings(s, *ws, limit, region);
   if (plan_changes) ApplyPlanSettings(s, *ws, *next);
+  impl_->Touched(s, *ws, now);
   return MakeWorkspaceInfo(*ws);
 }
 
@@ -312,7 +314,8 @@ Result<UserInfo> Ledger::SetUserLimit(std::string_view workspace, std::string_vi
       }
       b.U64(limit);
     }
-    return UserInfo{u.id, u.used, u.reserved, u.limit};
+    impl_->Touched(s, ws, impl_->clock->NowMs());
+    return UserInfo{u.id, u.used, u.reserved, u.limit, ws.rev};
   });
 }
 
@@ -329,6 +332,7 @@ Result<WorkspaceInfo> Ledger::TopUp(std::string_view workspace, uint64_t amount)
     }
     ApplyTopUp(s, ws, amount);
     if (lane != nullptr) impl_->Log(lane, s, ledger::RecordType::kTopUp).U32(ws.index).U64(amount);
+    impl_->Touched(s, ws, impl_->clock->NowMs());
     return MakeWorkspaceInfo(ws);
   });
 }
@@ -337,6 +341,7 @@ Result<WorkspaceInfo> Ledger::ResetPeriod(std::string_view workspace) {
   return WithWorkspace<WorkspaceInfo>(*impl_, workspace, true, [&](ledger::LogLane* lane, Shard& s, Workspace& ws) -> Result<WorkspaceInfo> {
     ResetWorkspacePeriod(s, ws);
     if (lane != nullptr) impl_->Log(lane, s, ledger::RecordType::kResetPeriod).U32(ws.index);
+    impl_->Touched(s, ws, impl_->clock->NowMs());
     return MakeWorkspaceInfo(ws);
   });
 }

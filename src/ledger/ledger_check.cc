@@ -64,7 +64,7 @@ uint64_t Ledger::StateDigest() const {
       const Workspace& ws = *wp;
       mix(ws.id);
       for (uint64_t v : {ws.base_limit, ws.next_event_ms, ws.used, ws.reserved, ws.period, uint64_t(ws.region),
-                         uint64_t(ws.limit_lowered), uint64_t(ws.slow)}) {
+                         uint64_t(ws.limit_lowered), uint64_t(ws.slow), ws.rev}) {
         mix(v);
       }
       if (const ledger::Plan* p = ws.plan.get()) {

@@ -108,6 +108,16 @@ struct Ledger::Impl {
     return ledger::Burn(ws, cost);
   }
 
+  // After every change of a workspace that wrote (or, in replay, applied) one WAL record naming
+  // it, under the shard lock: the revision grows by one. Live and replay call it at the same
+  // points, once per record, so revisions (and what is derived here) replay identically.
+  // `now_ms`: the change's time (in replay, the record's when it carries one).
+  void Touched(ledger::Shard& s, ledger::Workspace& ws, uint64_t now_ms) {
+    (void)s;
+    (void)now_ms;
+    ++ws.rev;
+  }
+
   // --- Subscriptions (ledger_plan.cc) ---
 
   // Applies what is due at now_ms (ws.next_event_ms <= now_ms): a rollover (WAL type 16), then

@@ -168,6 +168,7 @@ void Ledger::Impl::Advance(ledger::LogLane* lane, Shard& s, Workspace& ws, uint6
             .U64(now_period->end_ms);
       }
       ApplyNewPeriod(s, ws, boundaries, now_period->start_ms, now_period->end_ms);
+      Touched(s, ws, now_ms);
     } else {
       // No period of the schedule contains now (the end of representable time): no more
       // boundaries. Written like any settings change, so replay agrees.
@@ -175,6 +176,7 @@ void Ledger::Impl::Advance(ledger::LogLane* lane, Shard& s, Workspace& ws, uint6
       st.period_end_ms = ledger::kNoEnd;
       ApplyPlanSettings(s, ws, st);
       if (lane != nullptr) LogPlanSettings(Log(lane, s, ledger::RecordType::kSetPlan), ws, {}, ws.base_limit, ws.region, st);
+      Touched(s, ws, now_ms);
     }
   }
   // Grants whose time has come, earliest first (burn order is not expiry order).
@@ -185,6 +187,8 @@ void Ledger::Impl::Advance(ledger::LogLane* lane, Shard& s, Workspace& ws, uint6
         const uint32_t number = g.number;
         if (lane != nullptr) Log(lane, s, ledger::RecordType::kGrantEnd).U32(ws.index).UVar(number).U8(2);
         ledger::RemoveGrant(ws, number);
+        PlanChanged(s, ws);   // before Touched: replay's order, so both see the same state
+        Touched(s, ws, now_ms);
         again = true;
         break;
       }
@@ -313,10 +317,13 @@ Result<GrantInfo> Ledger::AddGrant(std::string_view workspace, const GrantReques
           .U64(g.created_ms)
           .Str8(req.idempotency_id);
     }
+    impl_->Touched(s, ws, now);
     if (!req.idempotency_id.empty()) {
       s.idempotency.Insert(ws.index, req.idempotency_id, now, params, ledger::IdempotencyOutcome{g.number, g.amount, 0, 0, 0});
     }
-    return ledger::ToGrantInfo(ws, g);
+    GrantInfo info = ledger::ToGrantInfo(ws, g);
+    info.rev = ws.rev;
+    return info;
   });
 }
 
@@ -332,7 +339,7 @@ Result<std::vector<GrantInfo>> Ledger::ListGrants(std::string_view workspace) {
 }
 
 Result<GrantInfo> Ledger::VoidGrant(std::string_view workspace, uint32_t grant) {
-  return OnWorkspace<GrantInfo>(*impl_, workspace, [&](ledger::LogLane* lane, Shard& s, Workspace& ws, uint64_t) -> Result<GrantInfo> {
+  return OnWorkspace<GrantInfo>(*impl_, workspace, [&](ledger::LogLane* lane, Shard& s, Workspace& ws, uint64_t now) -> Result<GrantInfo> {
     const Grant* g = grant == 0 ? nullptr : ledger::FindGrant(ws, grant);
     if (g == nullptr) return Status(Code::kUnknownGrant, "no live grant gr_" + std::to_string(grant) + " in this workspace");
     GrantInfo info = ledger::ToGrantInfo(ws, *g);
@@ -340,6 +347,8 @@ Result<GrantInfo> Ledger::VoidGrant(std::string_view workspace, uint32_t grant) 
     if (lane != nullptr) impl_->Log(lane, s, ledger::RecordType::kGrantEnd).U32(ws.index).UVar(grant).U8(1);
     ledger::RemoveGrant(ws, grant);
     Impl::PlanChanged(s, ws);
+    impl_->Touched(s, ws, now);
+    info.rev = ws.rev;
     return info;
   });
 }

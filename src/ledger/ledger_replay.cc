@@ -81,6 +81,10 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
     user_count.fetch_add(1, std::memory_order_relaxed);   // the live ledger took its slot
     return AddUser(s, ws, u.new_id);
   };
+  // The workspace the record changed and the record's time when it carries one: Touched after it
+  // is applied, as the live path calls it after each record (docs/events.md, "Revisions").
+  Workspace* touched = nullptr;
+  uint64_t touched_at = 0;
   // Built only on failure: an allocation per replayed record showed up in recovery time.
   auto bad = [type] { return "malformed " + std::string(ledger::RecordTypeName(type)) + " record"; };
 
@@ -96,7 +100,8 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
         return Corrupt(bad());
       }
       workspace_count.fetch_add(1, std::memory_order_relaxed);
-      ApplyWorkspaceSettings(s, *CreateWorkspace(s, id, hash), limit, Region(region));
+      touched = CreateWorkspace(s, id, hash);
+      ApplyWorkspaceSettings(s, *touched, limit, Region(region));
       break;
     }
     case RecordType::kUpdateWorkspace: {
@@ -105,6 +110,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       const uint8_t region = r.U8();
       if (!r.ok() || !r.done() || ws == nullptr || region > 1) return Corrupt(bad());
       ApplyWorkspaceSettings(s, *ws, limit, Region(region));
+      touched = ws;
       break;
     }
     case RecordType::kSetUserLimit: {
@@ -113,6 +119,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       const uint64_t limit = r.U64();
       if (!r.ok() || !r.done() || ws == nullptr || !user_ok(*ws, u)) return Corrupt(bad());
       ApplyUserLimit(*ws, ws->users[resolve_user(*ws, u)], limit);
+      touched = ws;
       break;
     }
     case RecordType::kTopUp: {
@@ -120,12 +127,14 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       const uint64_t amount = r.U64();
       if (!r.ok() || !r.done() || ws == nullptr) return Corrupt(bad());
       ApplyTopUp(s, *ws, amount);
+      touched = ws;
       break;
     }
     case RecordType::kResetPeriod: {
       Workspace* ws = workspace(r.U32());
       if (!r.ok() || !r.done() || ws == nullptr) return Corrupt(bad());
       ResetWorkspacePeriod(s, *ws);
+      touched = ws;
       break;
     }
     case RecordType::kCharge:
@@ -194,6 +203,8 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
             idem.usage.formats, ttl};
         s.idempotency.Insert(ws->index, idem.id, at, params, outcome, /*recovering=*/true);
       }
+      touched = ws;
+      touched_at = at;
       break;
     }
     case RecordType::kCommit: {
@@ -204,7 +215,9 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       if (!r.ok() || !r.done() || it == s.holds.end() || cost > it->second.held) return Corrupt(bad());
       const Hold h = it->second;
       const ledger::BurnParts parts = CommitHold(s, it, cost);
-      RecordCharge(s, *s.workspaces[h.workspace], h.user, cost, at, /*recovering=*/true, &parts);
+      touched = s.workspaces[h.workspace].get();
+      touched_at = at;
+      RecordCharge(s, *touched, h.user, cost, at, /*recovering=*/true, &parts);
       break;
     }
     case RecordType::kRelease:
@@ -212,6 +225,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       const uint64_t seq = r.U64();
       auto it = s.holds.find(seq);
       if (!r.ok() || !r.done() || it == s.holds.end()) return Corrupt(bad());
+      touched = s.workspaces[it->second.workspace].get();
       DropHold(s, it);
       break;
     }
@@ -233,6 +247,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       over.Done();
       if (ws->slow != 0) ws->limit_lowered = ledger::OverLimit(*ws);
       if (ledger::ChargeRecord* c = s.charges.Find(seq)) c->set_refunded();
+      touched = ws;
       break;
     }
     case RecordType::kSetPlan: {
@@ -255,6 +270,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       }
       ApplyWorkspaceSettings(s, *ws, limit, Region(region));
       ApplyPlanSettings(s, *ws, p);
+      touched = ws;
       break;
     }
     case RecordType::kRollover: {
@@ -264,6 +280,8 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       const uint64_t end = r.U64();
       if (!r.ok() || !r.done() || ws == nullptr || !ws->plan || boundaries == 0 || end <= start) return Corrupt(bad());
       ApplyNewPeriod(s, *ws, boundaries, start, end);
+      touched = ws;
+      touched_at = start;
       break;
     }
     case RecordType::kGrant: {
@@ -293,6 +311,8 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
         s.idempotency.Insert(ws->index, id, g.created_ms, params, ledger::IdempotencyOutcome{g.number, g.amount, 0, 0, 0},
                              /*recovering=*/true);
       }
+      touched = ws;
+      touched_at = g.created_ms;
       break;
     }
     case RecordType::kGrantEnd: {
@@ -304,6 +324,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       }
       ledger::RemoveGrant(*ws, number);
       PlanChanged(s, *ws);
+      touched = ws;
       break;
     }
     case RecordType::kRefundSources: {
@@ -338,6 +359,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       over.Done();
       PlanChanged(s, *ws);
       if (ledger::ChargeRecord* c = s.charges.Find(seq)) c->set_refunded();
+      touched = ws;
       break;
     }
     case RecordType::kRefundToAllowance: {
@@ -347,6 +369,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       if (!r.ok() || !r.done() || ws == nullptr) return Corrupt(bad());
       RefundToAllowance(s, *ws, cost);
       if (ledger::ChargeRecord* c = s.charges.Find(seq)) c->set_refunded();
+      touched = ws;
       break;
     }
     case RecordType::kSetCatalog: {
@@ -357,6 +380,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
     default:
       return Corrupt("unknown record type " + std::to_string(type));
   }
+  if (touched != nullptr) Touched(s, *touched, touched_at != 0 ? touched_at : clock->NowMs());
   s.log_records = no;
   return Status();
 }

@@ -31,8 +31,10 @@ Status FindOpenHold(LedgerLog::Impl& impl, ledger::LogLane* lane, Shard& s, uint
                          " names a workspace or user that does not exist");
   }
   if (out->second.expires_at_ms <= now) {
+    Workspace& ws = *s.workspaces[h.workspace];
     LedgerLog::Impl::DropHold(s, out);
     if (lane != nullptr) impl.Log(lane, s, ledger::RecordType::kExpire).U64(seq);
+    impl.Touched(s, ws, now);
     return Status(Code::kReservationSettled, "the reservation expired and was released");
   }
   return Status();
@@ -98,8 +100,10 @@ CommitResult Ledger::Commit(uint64_t reservation_id, std::optional<Usage> actual
     for (const ledger::BurnPart& part : parts) r.overage += part.grant == ledger::kOverPart ? part.amount : 0;
     r.cost = cost;
     r.charge_id = Impl::RecordCharge(s, ws, h.user, cost, now, false, &parts);
-    r.remaining = ws.remaining();
     if (lane != nullptr) impl_->Log(lane, s, ledger::RecordType::kCommit).U64(seq).U64(cost).U64(now);
+    impl_->Touched(s, ws, now);
+    r.remaining = ws.remaining();
+    r.rev = ws.rev;
   });
 }
 
@@ -113,7 +117,10 @@ ReleaseResult Ledger::Release(uint64_t reservation_id) {
     if (Workspace& hw = *s.workspaces[ws_index]; now >= hw.next_event_ms) impl_->Advance(lane, s, hw, now);
     r.released = Impl::DropHold(s, it);
     if (lane != nullptr) impl_->Log(lane, s, ledger::RecordType::kRelease).U64(seq);
-    r.remaining = s.workspaces[ws_index]->remaining();
+    Workspace& ws = *s.workspaces[ws_index];
+    impl_->Touched(s, ws, now);
+    r.remaining = ws.remaining();
+    r.rev = ws.rev;
   });
 }
 
@@ -178,7 +185,9 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
         for (const ledger::BurnPart& part : back.to_grants) b.UVar(part.grant).U64(part.amount);
         if (back.from_overage != 0) b.UVar(0).U64(back.from_overage);
       }
+      impl_->Touched(s, ws, now);
       r.remaining = ws.remaining();
+      r.rev = ws.rev;
       return;
     }
     if (past) {
@@ -190,7 +199,9 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
       if (lane != nullptr) {
         impl_->Log(lane, s, ledger::RecordType::kRefundToAllowance).U64(seq).U32(c->workspace).U64(c->cost);
       }
+      impl_->Touched(s, ws, now);
       r.remaining = ws.remaining();
+      r.rev = ws.rev;
       return;
     }
     // The charge is in this period's `used`, so these hold unless the ledger is inconsistent;
@@ -211,7 +222,9 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
     if (lane != nullptr) {
       impl_->Log(lane, s, ledger::RecordType::kRefund).U64(seq).U32(c->workspace).U32(c->user).U64(c->cost);
     }
+    impl_->Touched(s, ws, now);
     r.remaining = ws.remaining();
+    r.rev = ws.rev;
   });
 }
 
@@ -262,8 +275,10 @@ uint64_t Ledger::Impl::ExpireShard(ledger::LogLane* lane, Shard& s, uint64_t now
     s.expiry.pop();
     auto it = s.holds.find(seq);
     if (it != s.holds.end() && it->second.expires_at_ms == at) {
+      Workspace& ws = *s.workspaces[it->second.workspace];
       DropHold(s, it);
       if (lane != nullptr) Log(lane, s, ledger::RecordType::kExpire).U64(seq);
+      Touched(s, ws, now_ms);
       ++n;
     }
   }

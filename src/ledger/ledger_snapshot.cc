@@ -18,6 +18,7 @@
 
 #include "genledger/ledger.h"
 #include "ledger/ledger_impl.h"
+#include "ledger/snapshot_blocks.h"
 #include "ledger/snapshot_payload.h"
 
 namespace genledger {
@@ -185,6 +186,19 @@ void EncodeEntry(PayloadWriter& o, const std::string& key, const IdempotencyEntr
   }
 }
 
+// Version 4's extension blocks (snapshot_blocks.h), then the end tag. Requires s.mu held.
+void EncodeBlocks(PayloadWriter& o, const Shard& s) {
+  {
+    const size_t at = BeginBlock(o, ledger::BlockTag::kRevs);
+    o.Room(4 + 8 * s.workspaces.size());
+    o.U32(uint32_t(s.workspaces.size()));
+    for (const auto& ws : s.workspaces) o.U64(ws->rev);
+    EndBlock(o, at);
+  }
+  o.Room(1);
+  o.U8(uint8_t(ledger::BlockTag::kEnd));
+}
+
 // The payload size of shard s. Takes the lock (not held on entry) in short holds: one per
 // kMeasureChunk workspaces (measured with 1 M workspaces: 18 µs median, 0.1 ms at p99), then one
 // for holds, refund ring and idempotency entries.
@@ -217,6 +231,7 @@ size_t MeasureShard(const Shard& s) {
   // Plans are not measured one by one (that would read every workspace's third line again);
   // PayloadWriter::Room grows the buffer if they do not fit the slack.
   bytes += 8 + s.breakdowns.size() * (9 + 2 * 12);
+  bytes += 5 + 4 + 8 * s.workspaces.size() + 1;   // the revs block and the end tag
   return bytes;
 }
 
@@ -281,6 +296,7 @@ Status LedgerLog::SnapshotShard(const Ledger& ledger, uint32_t shard, std::strin
   o.U32(uint32_t(s.idempotency.size()));
   s.idempotency.ForEach([&](const std::string& key, const IdempotencyEntry& e) { EncodeEntry(o, key, e); });
   EncodePlans(o, s, planned);
+  EncodeBlocks(o, s);
   const auto t1 = std::chrono::steady_clock::now();
   lock.unlock();
 

@@ -10,6 +10,7 @@
 
 #include "genledger/ledger.h"
 #include "ledger/ledger_impl.h"
+#include "ledger/snapshot_blocks.h"
 #include "ledger/snapshot_payload.h"
 
 namespace genledger {
@@ -121,6 +122,35 @@ Status LoadPlans(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<Wo
     breakdowns.emplace_back(seq, std::move(parts));
   }
   return Status();
+}
+
+// Version 4's extension blocks (snapshot_blocks.h; docs/snapshot-format.md, "Extension
+// blocks"), decoded into the staged workspaces (or staged shard state) before anything is
+// installed. Each tag at most once; an unknown tag is corruption (state this build does not know).
+Status LoadBlocks(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<Workspace>>& staged) {
+  bool seen[ledger::kMaxBlockTag + 1] = {};
+  for (;;) {
+    const uint8_t tag = r.U8();
+    if (!r.ok()) return Corrupt(shard, "extension blocks not ended");
+    if (tag == uint8_t(ledger::BlockTag::kEnd)) return Status();
+    const uint32_t length = r.U32();
+    const std::string_view body = r.Bytes(length);
+    if (!r.ok()) return Corrupt(shard, "truncated extension block " + std::to_string(tag));
+    if (tag > ledger::kMaxBlockTag || seen[tag]) return Corrupt(shard, "unknown or repeated extension block " + std::to_string(tag));
+    seen[tag] = true;
+    RecordReader b(body);
+    switch (ledger::BlockTag(tag)) {
+      case ledger::BlockTag::kRevs: {
+        const uint32_t n = b.U32();
+        if (!b.ok() || n != staged.size() || body.size() != 4 + 8 * size_t(n)) return Corrupt(shard, "bad revs block");
+        for (auto& ws : staged) ws->rev = b.U64();
+        break;
+      }
+      default:
+        return Corrupt(shard, "extension block " + std::to_string(tag) + " is not loaded by this build");
+    }
+    if (!b.done()) return Corrupt(shard, "extension block " + std::to_string(tag) + " has trailing bytes");
+  }
 }
 
 }  // namespace
@@ -312,6 +342,9 @@ Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t reco
   if (version >= 3) {
     if (Status st = LoadPlans(r, shard, staged, charges, first_seq, breakdowns); !st.ok()) return st;
   }
+  if (version >= 4) {
+    if (Status st = LoadBlocks(r, shard, staged); !st.ok()) return st;
+  }
   if (!r.done()) return Corrupt(shard, std::to_string(payload.size()) + "-byte payload has trailing bytes");
 
   // Install. Nothing below can fail except by running out of memory.
@@ -336,6 +369,7 @@ Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t reco
     dst.user_tags = src.user_tags;
     dst.user_index = std::move(src.user_index);
     dst.plan = std::move(src.plan);
+    dst.rev = src.rev;
     for (const User& u : dst.users) dst.over_limit_users += ledger::IsOverLimit(u) ? 1 : 0;
     CountLimit(s.totals, dst, true);
     if (dst.plan) {

@@ -14,9 +14,10 @@
 
 namespace genledger::ledger {
 
-// The version written. Versions 1 (holds named their model instead of keeping their price) and
-// 2 (top-ups were a field, no subscription state) are still loaded (docs/snapshot-format.md).
-inline constexpr uint8_t kPayloadVersion = 3;
+// The version written. Versions 1 (holds named their model instead of keeping their price),
+// 2 (top-ups were a field, no subscription state) and 3 (no extension blocks: snapshot_blocks.h)
+// are still loaded (docs/snapshot-format.md).
+inline constexpr uint8_t kPayloadVersion = 4;
 inline constexpr size_t kPlanFixedBytes = 4 + 1 + 8 * 3 + 2 + 8 + 4 + 1 + 8 * 4 + 4 + 4;   // + grants
 inline constexpr size_t kGrantBytes = 4 + 1 + 2 + 8 * 3 + 1 + 8;
 

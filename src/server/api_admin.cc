@@ -159,6 +159,8 @@ void Api::HandlePutUser(const Call& c, HttpReply& out) {
   AppendU64(out.body, u->reserved);
   out.body += ",\"limit\":";
   AppendLimit(out.body, u->limit);
+  out.body += ",\"rev\":";
+  AppendU64(out.body, u->rev);
   out.body += "}";
 }
 

@@ -92,6 +92,14 @@ void AppendOverage(std::string& out, uint64_t overage, Code would_refuse) {
   }
 }
 
+// `,"rev":N` for a change's result (docs/events.md, "Revisions"); nothing for 0, which only a
+// result that changed nothing has (a listing's grant).
+void AppendRev(std::string& out, uint64_t rev) {
+  if (rev == 0) return;
+  out += ",\"rev\":";
+  AppendU64(out, rev);
+}
+
 // A time in ms since the epoch, or null for `none`.
 void AppendTime(std::string& out, uint64_t ms, uint64_t none) {
   if (ms == none)
@@ -112,6 +120,7 @@ void AppendChargeFields(std::string& out, const ChargeResult& r) {
   out += ",\"user_used\":";
   AppendU64(out, r.user_used);
   AppendOverage(out, r.overage, r.would_refuse);
+  AppendRev(out, r.rev);
   if (r.replayed) out += ",\"replayed\":true";
 }
 
@@ -140,6 +149,7 @@ void AppendReserveFields(std::string& out, const ReserveResult& r) {
   out += ",\"expires_at\":";
   AppendU64(out, r.expires_at_ms);
   AppendOverage(out, 0, r.would_refuse);
+  AppendRev(out, r.rev);
   if (r.replayed) out += ",\"replayed\":true";
 }
 
@@ -152,6 +162,7 @@ void AppendCommitFields(std::string& out, const CommitResult& r) {
   AppendU64(out, r.charge_id);
   out += "\"";
   AppendOverage(out, r.overage, Code::kOk);
+  AppendRev(out, r.rev);
 }
 
 void AppendReleaseFields(std::string& out, const ReleaseResult& r) {
@@ -159,6 +170,7 @@ void AppendReleaseFields(std::string& out, const ReleaseResult& r) {
   AppendU64(out, r.released);
   out += ",\"remaining\":";
   AppendLimit(out, r.remaining);
+  AppendRev(out, r.rev);
 }
 
 void AppendRefundFields(std::string& out, const RefundResult& r) {
@@ -166,6 +178,7 @@ void AppendRefundFields(std::string& out, const RefundResult& r) {
   AppendU64(out, r.refunded);
   out += ",\"remaining\":";
   AppendLimit(out, r.remaining);
+  AppendRev(out, r.rev);
 }
 
 void AppendWorkspace(std::string& out, const WorkspaceInfo& w) {
@@ -228,6 +241,8 @@ void AppendWorkspace(std::string& out, const WorkspaceInfo& w) {
     out += ",\"overdrawn\":";
     AppendU64(out, w.overdrawn);
   }
+  out += ",\"rev\":";
+  AppendU64(out, w.rev);
   out += "}";
 }
 
@@ -254,6 +269,7 @@ void AppendGrant(std::string& out, const GrantInfo& g) {
   // The plan's "created_at" is its period's start: none without a schedule.
   AppendTime(out, g.created_at_ms, g.grant == 0 ? 0 : UINT64_MAX);
   out += g.ends_with_period ? ",\"ends_with_period\":true" : ",\"ends_with_period\":false";
+  AppendRev(out, g.rev);
   if (g.replayed) out += ",\"replayed\":true";
   out += "}";
 }
