@@ -299,6 +299,31 @@ TEST_F(ApiTest, Frames) {
   EXPECT_EQ(v.at("error").at("code").as_string(), "bad_json");
 }
 
+TEST_F(ApiTest, ListWorkspacesPagesById) {
+  for (const char* id : {"b-2", "a-1", "b-1", "c-9"}) MakeWorkspace(id);
+  HttpReply r = Do("GET", "/v1/workspaces?prefix=b-&limit=1");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(r.ledger_state);
+  json::value v = J(r);
+  ASSERT_EQ(v.at("workspaces").as_array().size(), 1u);
+  EXPECT_EQ(v.at("workspaces").as_array()[0].at("workspace").as_string(), "b-1");
+  EXPECT_EQ(v.at("workspaces").as_array()[0].at("limit").as_int64(), 100);
+  EXPECT_EQ(v.at("next_cursor").as_string(), "b-1");
+  v = J(Do("GET", "/v1/workspaces?prefix=b-&limit=1&cursor=b-1"));
+  EXPECT_EQ(v.at("workspaces").as_array()[0].at("workspace").as_string(), "b-2");
+  EXPECT_TRUE(v.at("next_cursor").is_null());
+  v = J(Do("GET", "/v1/workspaces"));
+  std::vector<std::string> ids;
+  for (const auto& w : v.at("workspaces").as_array()) ids.emplace_back(w.at("workspace").as_string());
+  EXPECT_EQ(ids, (std::vector<std::string>{"a-1", "b-1", "b-2", "c-9"}));
+  for (const char* bad : {"/v1/workspaces?limit=0", "/v1/workspaces?limit=1001", "/v1/workspaces?limit=x",
+                          "/v1/workspaces?prefix=a%20b", "/v1/workspaces?cursor=", "/v1/workspaces?prefix=%zz"}) {
+    r = Do("GET", bad);
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_EQ(Code(r), "invalid_argument") << bad;
+  }
+}
+
 TEST_F(ApiTest, AdminEndpoints) {
   HttpReply r = Do("GET", "/v1/workspaces/acme");
   EXPECT_EQ(r.status, 404);

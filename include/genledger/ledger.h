@@ -240,6 +240,12 @@ struct UserInfo {
   uint64_t rev = 0;   // SetUserLimit: the workspace's revision after the change
 };
 
+// One page of workspaces (Ledger::ListWorkspaces).
+struct WorkspacePage {
+  std::vector<WorkspaceInfo> workspaces;
+  std::string next_cursor;   // empty on the last page
+};
+
 // Totals over the whole ledger (for metrics and recovery checks).
 struct LedgerTotals {
   uint64_t workspaces = 0;
@@ -384,6 +390,15 @@ class Ledger {
   // Errors: invalid_id, unknown_workspace, invalid_argument (limit out of range, bad cursor).
   static constexpr size_t kMaxUsersPage = 1000;
   Result<UserPage> ListUsers(std::string_view workspace, size_t limit, std::string_view cursor = {}) const;
+  // Up to `limit` (1..kMaxWorkspacesPage) workspaces whose id starts with `prefix`, by id
+  // (bytewise ascending), after `cursor` (empty: from the first; else a page's next_cursor, which
+  // is the last id of that page). `visible` (optional) leaves out the ids it refuses (a token's
+  // scope). Costs one pass over every workspace (each shard locked in turn), then one read per
+  // listed workspace: for an operator's page or a client's listing, not for the gate.
+  // Errors: invalid_argument (limit, prefix or cursor out of the rules).
+  static constexpr size_t kMaxWorkspacesPage = 1000;
+  Result<WorkspacePage> ListWorkspaces(std::string_view prefix, size_t limit, std::string_view cursor = {},
+                                       const std::function<bool(std::string_view)>& visible = {}) const;
   // Sums of per-shard running totals: O(shards), not O(workspaces).
   LedgerTotals Totals() const;
   // Calls f once per workspace, shard by shard (each shard's in creation order). Copies one

@@ -367,6 +367,7 @@ std::span<const Api::Route> Api::Routes() {
       {"POST", "/v1/release",                        kOnApi,              Role::kGate,  MetricOp::kRelease,      true,  &Api::HandleOp},
       {"POST", "/v1/refund",                         kOnApi,              Role::kGate,  MetricOp::kRefund,       true,  &Api::HandleOp},
       {"POST", "/v1/batch",                          kOnApi,              Role::kGate,  MetricOp::kBatch,        true,  &Api::HandleBatch},
+      {"GET",  "/v1/workspaces",                     kOnApi,              Role::kRead,  MetricOp::kListWorkspaces, false, &Api::HandleListWorkspaces},
       {"GET",  "/v1/workspaces/{ws}",                kOnApi,              Role::kRead,  MetricOp::kGetWorkspace, false, &Api::HandleGetWorkspace},
       {"PUT",  "/v1/workspaces/{ws}",                kOnApi,              Role::kAdmin, MetricOp::kPutWorkspace, false, &Api::HandlePutWorkspace},
       {"GET",  "/v1/workspaces/{ws}/users",          kOnApi,              Role::kRead,  MetricOp::kListUsers,    false, &Api::HandleListUsers},

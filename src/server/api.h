@@ -132,6 +132,7 @@ class Api {
   void HandleGetWorkspace(const Call& c, HttpReply& out);
   void HandlePutWorkspace(const Call& c, HttpReply& out);
   void HandleListUsers(const Call& c, HttpReply& out);
+  void HandleListWorkspaces(const Call& c, HttpReply& out);
   void HandlePutUser(const Call& c, HttpReply& out);
   void HandleTopUp(const Call& c, HttpReply& out);
   void HandleReset(const Call& c, HttpReply& out);

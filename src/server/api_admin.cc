@@ -41,6 +41,44 @@ void ListUsersPage(const Ledger& ledger, std::string_view ws, std::string_view q
   AppendUsers(out.body, *page);
 }
 
+// GET /v1/workspaces?prefix=&limit=&cursor= (docs/api.md): one page of workspaces by id.
+void ListWorkspacesPage(const Ledger& ledger, std::string_view query, HttpReply& out) {
+  constexpr size_t kDefaultLimit = 100;
+  std::optional<std::string> prefix, limit_text, cursor;
+  if (!FindQueryParam(query, "prefix", &prefix) || !FindQueryParam(query, "limit", &limit_text) ||
+      !FindQueryParam(query, "cursor", &cursor)) {
+    return SetError(out, 400, "invalid_argument", "malformed %-escape in the query string");
+  }
+  size_t limit = kDefaultLimit;
+  if (limit_text) {
+    const char* end = limit_text->data() + limit_text->size();
+    auto [p, ec] = std::from_chars(limit_text->data(), end, limit);
+    if (ec != std::errc() || p != end || limit < 1 || limit > Ledger::kMaxWorkspacesPage) {
+      return SetError(out, 400, "invalid_argument",
+                      "limit must be an integer from 1 to " + std::to_string(Ledger::kMaxWorkspacesPage));
+    }
+  }
+  if (cursor && cursor->empty()) {
+    return SetError(out, 400, "invalid_argument", "cursor must be a next_cursor returned by this endpoint");
+  }
+  Result<WorkspacePage> page = ledger.ListWorkspaces(prefix ? std::string_view(*prefix) : std::string_view(), limit,
+                                                     cursor ? std::string_view(*cursor) : std::string_view());
+  if (!page.ok()) return SetError(out, WireError::FromStatus(page.status()));
+  out.status = 200;
+  out.body = "{\"workspaces\":[";
+  for (size_t i = 0; i < page->workspaces.size(); ++i) {
+    if (i != 0) out.body.push_back(',');
+    AppendWorkspace(out.body, page->workspaces[i]);
+  }
+  out.body += "],\"next_cursor\":";
+  if (page->next_cursor.empty()) {
+    out.body += "null";
+  } else {
+    AppendJsonString(out.body, page->next_cursor);
+  }
+  out.body += "}";
+}
+
 }  // namespace
 
 const OpRequest* ParseAdminBody(std::string_view body, uint32_t allowed, uint32_t required,
@@ -139,6 +177,11 @@ void Api::HandlePutWorkspace(const Call& c, HttpReply& out) {
 void Api::HandleListUsers(const Call& c, HttpReply& out) {
   out.ledger_state = true;
   ListUsersPage(*ledger_, c.seg[2], c.query, out);
+}
+
+void Api::HandleListWorkspaces(const Call& c, HttpReply& out) {
+  out.ledger_state = true;
+  ListWorkspacesPage(*ledger_, c.query, out);
 }
 
 void Api::HandlePutUser(const Call& c, HttpReply& out) {
