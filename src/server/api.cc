@@ -381,6 +381,12 @@ std::span<const Api::Route> Api::Routes() {
   return kRoutes;
 }
 
+std::vector<std::string> Api::RouteList() {
+  std::vector<std::string> out;
+  for (const Route& r : Routes()) out.push_back(std::string(r.method) + " " + std::string(r.pattern));
+  return out;
+}
+
 namespace {
 
 // True when `pattern` (see Api::Route) matches the path's segments.

@@ -74,6 +74,10 @@ class Api {
   // to `out`. Returns true when some op reached the ledger (see HttpReply::ledger_state).
   bool HandleFrame(std::string_view text, std::string& out);
 
+  // Every route of the route table as "METHOD PATTERN" (genledger --routes; the OpenAPI test
+  // compares them with docs/openapi.yaml's paths).
+  static std::vector<std::string> RouteList();
+
   // Origins and /metrics access. Set before serving.
   void SetAccessPolicy(AccessPolicy p) { policy_ = std::move(p); }
   // /healthz answers 503 "degraded" once the WAL round in flight is older than this (a hung

@@ -79,6 +79,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("genledger ") + GENLEDGER_VERSION);
   app.add_option("--listen", listen, "Address to listen on, host:port or [v6]:port")
       ->capture_default_str();
+  bool print_routes = false;
+  app.add_flag("--routes", print_routes, "Print every HTTP route as 'METHOD PATTERN' and exit (docs/openapi.yaml)");
   app.add_option("--threads", opt.threads, "I/O threads (default: core count)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
@@ -200,6 +202,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(uint64_t(1), uint64_t(1) << 36));
   CLI11_PARSE(app, argc, argv);
+  if (print_routes) {
+    for (const std::string& r : Api::RouteList()) std::printf("%s\n", r.c_str());
+    return 0;
+  }
   log::Level level = log::Level::kInfo;
   log::ParseLevel(log_level, &level);
   log::SetLevel(level);
