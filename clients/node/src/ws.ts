@@ -22,7 +22,7 @@ import type {
 } from "./types.js";
 
 interface Pending {
-  op: Record<string, unknown>;        // the op without seq
+  op: Record<string, unknown>;        // the op as sent (its seq is the latest send's)
   kind: OpName | "subscribe" | "unsubscribe";
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
@@ -120,13 +120,13 @@ export class WsClient {
   // ---- gate operations (same shapes as Client's) ----
 
   charge(params: GateParams): Promise<ChargeResult> {
-    return this.call("charge", params.id ? params : { ...params, id: randomUUID() }) as Promise<ChargeResult>;
+    return this.call("charge", params, true) as Promise<ChargeResult>;
   }
   quote(params: Omit<GateParams, "id">): Promise<QuoteResult> {
     return this.call("quote", params) as Promise<QuoteResult>;
   }
   reserve(params: ReserveParams): Promise<ReserveResult> {
-    return this.call("reserve", params.id ? params : { ...params, id: randomUUID() }) as Promise<ReserveResult>;
+    return this.call("reserve", params, true) as Promise<ReserveResult>;
   }
   commit(params: CommitParams): Promise<CommitResult> {
     return this.call("commit", params) as Promise<CommitResult>;
@@ -217,10 +217,13 @@ export class WsClient {
 
   // ---- queueing and frames ----
 
-  private call(kind: OpName, params: object): Promise<unknown> {
+  // The hot path: one op object per call (seq is set on it when it leaves), no copies.
+  private call(kind: OpName, params: object, needsId = false): Promise<unknown> {
     if (this.closed) return Promise.reject(new GenledgerError("closed", 0, "the WebSocket client is closed"));
+    const op: Record<string, unknown> = { op: kind, ...params };
+    if (needsId && !op.id) op.id = randomUUID();
     return new Promise((resolve, reject) => {
-      this.queue.push({ op: { op: kind, ...params }, kind, resolve, reject, attempts: 0 });
+      this.queue.push({ op, kind, resolve, reject, attempts: 0 });
       this.ensureConnected();
       this.scheduleFlush();
     });
@@ -247,7 +250,8 @@ export class WsClient {
         p.attempts++;
         this.inflight.set(seq, p);
         seqs[i] = seq;
-        ops[i] = { ...p.op, seq };
+        p.op.seq = seq;
+        ops[i] = p.op;
       }
       this.sendFrame(sock, encode(ops), seqs);
     }
@@ -454,8 +458,7 @@ export class WsClient {
     this.inflight.delete(seq);
     const status = r.status as number;
     if (status >= 200 && status < 300) {
-      delete r.status;
-      delete r.seq;
+      // `status` and `seq` stay on the result: deleting them would cost more than they weigh.
       p.resolve(r);
     } else {
       this.retryOrFail(p, errorFromAnswer(status, r));
