@@ -100,6 +100,7 @@ export class WsClient {
   private flushScheduled = false;
   private connectFailures = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   private subs = new Map<string, Set<Subscription>>();
   /** Frames sent and connections opened, for tests and benchmarks. */
   readonly stats = { frames: 0, ops: 0, connects: 0 };
@@ -199,6 +200,7 @@ export class WsClient {
   async close(): Promise<void> {
     this.closed = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     for (const set of this.subs.values()) for (const s of set) s.finish();
     this.subs.clear();
     const sock = this.sock;
@@ -469,8 +471,12 @@ export class WsClient {
   private retryOrFail(p: Pending, e: GenledgerError): void {
     if (e.status === 503 && p.kind !== "subscribe" && p.kind !== "unsubscribe" && p.attempts <= this.options.retries) {
       this.queue.push(p);
-      const delay = backoffDelay(this.options.backoff, p.attempts - 1);
-      setTimeout(() => this.scheduleFlush(), delay).unref();
+      // One timer for every retry of the moment, so a refused frame is sent again as one frame.
+      if (!this.retryTimer)
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = undefined;
+          this.scheduleFlush();
+        }, backoffDelay(this.options.backoff, p.attempts - 1));
       return;
     }
     this.settleError(p, e);
