@@ -9,6 +9,7 @@
 //       [--http-concurrency 64] [--workspaces 1000] [--users 5] [--threads 2] [--url URL --token T]
 
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir, cpus } from "node:os";
@@ -42,7 +43,9 @@ async function startServer() {
   const dataDir = mkdtempSync(path.join(tmpdir(), "genledger-node-bench-"));
   const token = "bench-" + randomBytes(16).toString("hex");
   const proc = spawn(bin, ["--listen", "127.0.0.1:0", "--threads", a.threads, "--data-dir", dataDir,
-    "--log-level", "warn", "--snapshot-interval", "0"],
+    "--log-level", "warn", "--snapshot-interval", "0",
+    // every charge carries an id: room for all of them, so none is forgotten early mid-run
+    "--idempotency-capacity", "8388608"],
     { env: { ...process.env, GENLEDGER_ADMIN_TOKEN: token }, stdio: ["ignore", "pipe", "inherit"] });
   const port = await new Promise((resolve, reject) => {
     let out = "";
@@ -54,7 +57,7 @@ async function startServer() {
     proc.on("exit", (c) => reject(new Error(`${bin} exited (${c}) before listening`)));
   });
   return {
-    url: `http://127.0.0.1:${port}`, token,
+    url: `http://127.0.0.1:${port}`, token, pid: proc.pid,
     stop: () => new Promise((r) => { proc.once("exit", r); proc.kill("SIGTERM"); }).then(() => rmSync(dataDir, { recursive: true, force: true })),
   };
 }
@@ -65,6 +68,16 @@ const prefix = "b" + randomBytes(3).toString("hex");
 let rng = 12345;
 const next = () => (rng = (rng * 1103515245 + 12345) & 0x7fffffff);
 const params = () => ({ workspace: `${prefix}-${next() % nWs}`, user: `u${next() % nUsers}`, model: "gpt-4o", quantity: 1 });
+
+// CPU seconds (user + system) a process has used so far: this process, or the server by pid.
+function cpuSeconds(pid) {
+  if (!pid) {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  }
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100;  // utime, stime in clock ticks (USER_HZ = 100)
+}
 
 // `concurrency` loops, each issuing its next charge when the previous one is answered.
 async function run(client, concurrency, label) {
@@ -87,13 +100,18 @@ async function run(client, concurrency, label) {
   await new Promise((r) => setTimeout(r, warmup * 1000));
   measuring = true;
   const t0 = process.hrtime.bigint();
+  const c0 = cpuSeconds(), s0 = own ? cpuSeconds(own.pid) : 0;
   await new Promise((r) => setTimeout(r, seconds * 1000));
   measuring = false;
   const dt = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cc = cpuSeconds() - c0, sc = own ? cpuSeconds(own.pid) - s0 : NaN;
   stop = true;
   await Promise.all(loops);
   const rate = count / dt;
   console.log(`${label}: ${count} charges in ${dt.toFixed(2)} s = ${Math.round(rate).toLocaleString("en-US")} charges/s (concurrency ${concurrency}, errors ${errors})`);
+  // CPU per charge: what the rate would be bounded by on an otherwise idle machine.
+  console.log(`  CPU per charge: client ${(cc / count * 1e6).toFixed(2)} us (${(cc / dt * 100).toFixed(0)}% of a core), ` +
+    `server ${(sc / count * 1e6).toFixed(2)} us (${(sc / dt * 100).toFixed(0)}% of a core)`);
   return rate;
 }
 

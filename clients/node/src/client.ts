@@ -1,7 +1,7 @@
 // The HTTP client: gate ops, admin and read routes, withHold, and the door to the auto-batching
 // WebSocket client (ws(), subscribe()). One keep-alive agent per client.
 
-import { randomUUID } from "node:crypto";
+import { newId } from "./ids.js";
 import { runWithHold, type Hold } from "./hold.js";
 import { FailOpenPolicy, resolveOptions, type ClientOptions, type ResolvedOptions } from "./options.js";
 import { Transport } from "./transport.js";
@@ -29,7 +29,7 @@ function query(q: Record<string, string | number | null | undefined>): string {
 /** Adds a generated idempotency id when the caller gave none; the same id is then sent on
  *  every retry of this call. */
 export function withId<T extends { id?: string }>(params: T): T & { id: string } {
-  return params.id ? (params as T & { id: string }) : { ...params, id: randomUUID() };
+  return params.id ? (params as T & { id: string }) : { ...params, id: newId() };
 }
 
 export class Client {

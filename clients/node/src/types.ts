@@ -15,7 +15,7 @@ export interface GateParams extends Usage {
   workspace: string;
   user: string;
   model: string;
-  /** Idempotency id; generated (crypto.randomUUID) when left out, and reused on every retry. */
+  /** Idempotency id; generated (ids.ts: a per-process UUID and a counter) when left out, and reused on every retry. */
   id?: string;
 }
 

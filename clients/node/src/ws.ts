@@ -9,7 +9,7 @@
 // until `retries` is spent, then fail per `onUnavailable`. Subscriptions are renewed on every
 // new connection.
 
-import { randomUUID } from "node:crypto";
+import { newId } from "./ids.js";
 import WebSocket from "ws";
 import { errorFromAnswer, GenledgerError, unreachable } from "./errors.js";
 import { encode } from "./json.js";
@@ -223,7 +223,7 @@ export class WsClient {
   private call(kind: OpName, params: object, needsId = false): Promise<unknown> {
     if (this.closed) return Promise.reject(new GenledgerError("closed", 0, "the WebSocket client is closed"));
     const op: Record<string, unknown> = { op: kind, ...params };
-    if (needsId && !op.id) op.id = randomUUID();
+    if (needsId && !op.id) op.id = newId();
     return new Promise((resolve, reject) => {
       this.queue.push({ op, kind, resolve, reject, attempts: 0 });
       this.ensureConnected();

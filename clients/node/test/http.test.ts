@@ -187,7 +187,7 @@ describe("retries", () => {
       assert.equal(r.cost, 4);
       assert.equal(px.seen.length, 2);
       const ids = px.seen.map((s) => JSON.parse(s.body).id);
-      assert.match(ids[0], /^[0-9a-f-]{36}$/);
+      assert.match(ids[0], /^[0-9a-f-]{36}\.[0-9a-z]+$/);
       assert.equal(ids[1], ids[0]);
       assert.equal((await admin.workspaces.get(ws)).used, 4);
       // The next call gets a new id.
