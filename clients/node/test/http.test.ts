@@ -66,6 +66,10 @@ describe("gate operations", () => {
       assert.equal(w.remaining, 99);
       const users = await gate.users.list(ws);
       assert.deepEqual(users.users.map((u) => [u.user, u.used]), [["bob", 1], ["alice", 0]]);
+      const all = [];
+      for await (const u of gate.users.all(ws, 1)) all.push(u.user);  // one user per page
+      assert.deepEqual(all, ["bob", "alice"]);
+      assert.equal((await gate.health()).status, "ok");
     } finally {
       await gate.close();
     }
