@@ -2,7 +2,8 @@
 # Installs what is missing, builds everything and runs every test with CTest, then the same
 # suite under ASan+UBSan, the concurrency tests under TSan, and a short run of each fuzz target
 # (docs/testing.md). Exits non-zero on any build or test failure, sanitizer report or fuzz
-# finding. `tools/test.sh --quick` stops after the plain suite. Prints each phase's duration.
+# finding. `tools/test.sh --quick` stops after the plain suite and the Node client's tests
+# (tools/test_node.sh). Prints each phase's duration.
 # FUZZ_SECONDS (default 30) sets the fuzz run per target.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -22,6 +23,7 @@ plain_suite() {
 
 phase setup "$repo_root/tools/setup.sh"
 phase "plain build + tests" plain_suite
+phase "Node client tests" "$repo_root/tools/test_node.sh"
 if [ "${1:-}" = "--quick" ]; then exit 0; fi
 phase "ASan+UBSan build + tests" "$repo_root/tools/sanitize.sh" asan
 phase "TSan build + concurrency tests" "$repo_root/tools/sanitize.sh" tsan
