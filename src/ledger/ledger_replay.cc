@@ -29,8 +29,10 @@ std::string_view ledger::RecordTypeName(uint8_t type) noexcept {
                                                 "charge_compact", "reserve_priced",   "refund_to_allowance",
                                                 "set_plan",       "rollover",         "grant",
                                                 "grant_end",      "refund_sources",   "set_catalog",
-                                                "charge_model",   "set_alerts",       "webhook_add",
-                                                "webhook_delete", "webhook_progress", "token_add",
+                                                // 21-25: charge_model, set_alerts, webhook_add,
+                                                // webhook_delete, webhook_progress (other branches)
+                                                "unknown",        "unknown",          "unknown",
+                                                "unknown",        "unknown",          "token_add",
                                                 "token_revoke"};
   static_assert(std::size(kNames) == kMaxRecordType + 1);
   return type <= kMaxRecordType ? kNames[type] : "unknown";
