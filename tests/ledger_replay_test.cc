@@ -102,6 +102,12 @@ TEST_F(ReplayTest, EveryRecordTypeReplaysToTheSameState) {
   clock_.Advance(60 * 1000);
   ASSERT_TRUE(a->Charge(Req("china", "li", "gpt-4o", 1)).status.ok());          // rollover first
   ASSERT_TRUE(a->ReplaceCatalog(Catalog::Default()).ok());       // set_catalog
+  TokenSpec token;
+  token.scoped = true;
+  token.workspaces = {"china"};
+  token.digest.fill(7);
+  ASSERT_TRUE(a->AddToken(token).ok());                                          // token_add
+  ASSERT_TRUE(a->RevokeToken(1).ok());                                           // token_revoke
 
   const std::vector<Record> log = Drain(*a);
   std::set<uint8_t> types;

@@ -10,6 +10,7 @@ packages=(
   libconcurrentqueue-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libspdlog-dev ccache
+  libssl-dev   # OpenSSL: SHA-256 and RAND_bytes of minted API tokens
   python3-websockets   # tools/soak.py's WebSocket client
   python3-jsonschema python3-yaml   # tests/openapi_test.py: docs/openapi.yaml against real traffic
   clang-14 libclang-rt-14-dev   # libFuzzer targets (tools/fuzz.sh)

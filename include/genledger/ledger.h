@@ -7,6 +7,7 @@
 // serial order of what the ledger did. All public methods are thread-safe.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -271,6 +272,41 @@ struct UserPage {
   std::string next_cursor;   // empty on the last page
 };
 
+// --- Minted API tokens (docs/api.md, "Tokens"; WAL types 26-27, snapshot block 5) ---
+
+// Ceilings on the token table: tokens in all, workspaces per scoped token, name bytes.
+inline constexpr size_t kMaxTokens = 10'000;
+inline constexpr size_t kMaxTokenWorkspaces = 100;
+inline constexpr size_t kMaxTokenNameBytes = 64;
+// SHA-256 of a token string: all the ledger ever stores of a token.
+using TokenDigest = std::array<uint8_t, 32>;
+
+// What POST /v1/tokens asks for, the secret already replaced by its digest.
+struct TokenSpec {
+  uint8_t role = 1;        // 1 read, 2 gate, 3 admin (the server's Role values)
+  bool scoped = false;     // false: every workspace
+  std::vector<std::string> workspaces;   // scoped: 1..kMaxTokenWorkspaces valid ids (any order)
+  uint64_t expires_at_ms = 0;            // 0: never
+  std::string name;                      // <= kMaxTokenNameBytes of UTF-8, no control characters
+  TokenDigest digest{};
+};
+
+// A minted token as stored (never the secret). Immutable once made.
+struct TokenInfo {
+  uint64_t id = 0;         // "tok_<id>"
+  uint8_t role = 0;
+  TokenDigest digest{};
+  uint64_t created_at_ms = 0;
+  uint64_t expires_at_ms = 0;   // 0: never
+  std::string name;
+  bool scoped = false;
+  std::vector<std::string> workspaces;   // scoped: sorted by bytes, unique
+
+  // True when the token may act on workspace `ws` (an unscoped token: every one).
+  bool Allows(std::string_view ws) const noexcept;
+  bool Expired(uint64_t now_ms) const noexcept { return expires_at_ms != 0 && now_ms >= expires_at_ms; }
+};
+
 class Ledger {
  public:
   // Requires: catalog non-null; options' ceilings positive. `catalog` is the start-up catalog,
@@ -301,6 +337,28 @@ class Ledger {
   // invalid_argument (null, or more than kMaxCatalogJsonBytes as JSON), overloaded (the log is
   // behind). Validating the catalog is Catalog::FromJson's job: every Catalog is valid.
   Result<uint64_t> ReplaceCatalog(std::shared_ptr<const Catalog> catalog);
+
+  // --- Minted API tokens (docs/api.md, "Tokens"; src/ledger/ledger_tokens.cc) ---
+
+  // Adds a token (WAL type 26 when logging) under the next token id, created now (the ledger's
+  // clock). Refusals, nothing changed: invalid_argument (role, name, workspace list: the message
+  // names the field), capacity_exhausted (kMaxTokens tokens already), overloaded (the log is
+  // behind). A digest already in the table is invalid_argument (only a reused secret can do it).
+  Result<TokenInfo> AddToken(TokenSpec spec);
+  // Removes token `id` (WAL type 27 when logging): FindToken no longer finds it once this
+  // returns. not_found when there is no such token; overloaded as above.
+  Status RevokeToken(uint64_t id);
+  // Every token, by increasing id. Thread-safe.
+  std::vector<TokenInfo> ListTokens() const;
+  // The token with this digest, or null. A short mutex of its own (never a shard lock), so
+  // authenticating a request does not contend with shard 0's traffic. Thread-safe.
+  std::shared_ptr<const TokenInfo> FindToken(const TokenDigest& digest) const;
+  // For a scoped token's checks of ops that name no workspace: the workspace of an open
+  // reservation (reservation=true) or of a charge still refundable (false) by its id; empty
+  // when there is none (the op then fails on its own with unknown_reservation/unknown_charge).
+  std::string WorkspaceOfId(uint64_t id, bool reservation) const;
+  // The ledger's clock, now (token expiry is judged by it).
+  uint64_t NowMs() const noexcept;
 
   // --- Gate operations (hot path) ---
 

@@ -15,6 +15,7 @@
 #include "ledger/plan.h"
 #include "ledger/shard.h"
 #include "ledger/shared_budget.h"
+#include "ledger/tokens.h"
 
 namespace genledger {
 
@@ -36,6 +37,12 @@ struct Ledger::Impl {
   // replacement yet): after recovery, a data directory without a catalog of its own.
   bool catalog_replaced = false;
   const std::shared_ptr<const Catalog> startup_catalog;   // what ResetForRecovery goes back to
+  // Minted API tokens (ledger_tokens.cc; docs/wal-records.md, "Token records"). Changed only
+  // under shard 0's lock *and* tokens_mu (in that order), like the catalog: a snapshot of shard 0
+  // (its lock) copies the table consistently with shard 0's record number, and FindToken (every
+  // authenticated request) takes tokens_mu alone, never contending with shard 0's charges.
+  mutable std::mutex tokens_mu;
+  ledger::TokenTable tokens;
   LedgerOptions opt;
   const Clock* clock;
   // The capacities every shard draws on (shared_budget.h). Declared before the shards, which
@@ -71,6 +78,9 @@ struct Ledger::Impl {
   // its prefix), then installs the catalog. Requires shard 0's lock held; kCorruption, nothing
   // changed, for a record that does not decode, parse or follow the current version.
   Status ApplySetCatalog(ledger::RecordReader& r);
+  // Types 26/27's effects (ledger_tokens.cc), same contract as ApplySetCatalog.
+  Status ApplyTokenAdd(ledger::RecordReader& r);
+  Status ApplyTokenRevoke(ledger::RecordReader& r);
   // Makes `c` the current catalog with `version`. Requires shard 0's lock held.
   void InstallCatalog(std::shared_ptr<const Catalog> c, uint64_t version);
   // The interned id of the model a record or snapshot names by its catalog id (null for an

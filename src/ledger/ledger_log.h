@@ -103,6 +103,17 @@ class LedgerLog {
   // before it and before any after it (type 20: the catalog; parallel_replay.h).
   static bool IsReplayBarrier(uint8_t type) noexcept;
 
+  // --- Minted tokens (WAL types 26-27; snapshot extension block 5, shard 0 only:
+  // docs/snapshot-format.md, "Extension block 5"; src/ledger/ledger_tokens.cc) ---
+
+  // Appends block 5's bytes (without the block's tag and length) for the token table.
+  // Requires shard 0's lock held: call it inside SnapshotShard(0)'s hold, so the block matches
+  // shard 0's record_no.
+  static void EncodeTokensBlock(const Ledger& ledger, std::string& out);
+  // Replaces the token table with a block's content (loading shard 0's payload). Requires
+  // logging off. kCorruption, nothing changed, for a block that does not decode.
+  static Status LoadTokensBlock(Ledger& ledger, std::string_view block);
+
   // Installs a payload made by SnapshotShard into shard `shard`, whose log position becomes
   // `record_no` (the next record replayed for it must be record_no + 1).
   // Requires: the shard is empty (nothing created, applied or loaded) and logging is off.

@@ -28,7 +28,12 @@ std::string_view ledger::RecordTypeName(uint8_t type) noexcept {
                                                 "release",        "expire",           "refund",
                                                 "charge_compact", "reserve_priced",   "refund_to_allowance",
                                                 "set_plan",       "rollover",         "grant",
-                                                "grant_end",      "refund_sources",   "set_catalog"};
+                                                "grant_end",      "refund_sources",   "set_catalog",
+                                                // 21-25: charge_model, set_alerts, webhook_add,
+                                                // webhook_delete, webhook_progress (other branches)
+                                                "unknown",        "unknown",          "unknown",
+                                                "unknown",        "unknown",          "token_add",
+                                                "token_revoke"};
   static_assert(std::size(kNames) == kMaxRecordType + 1);
   return type <= kMaxRecordType ? kNames[type] : "unknown";
 }
@@ -375,6 +380,13 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
     case RecordType::kSetCatalog: {
       if (shard != 0) return Corrupt(bad());   // catalog records are numbered in shard 0
       if (Status st = ApplySetCatalog(r); !st.ok()) return st;
+      break;
+    }
+    case RecordType::kTokenAdd:
+    case RecordType::kTokenRevoke: {
+      if (shard != 0) return Corrupt(bad());   // token records are numbered in shard 0
+      Status st = RecordType(type) == RecordType::kTokenAdd ? ApplyTokenAdd(r) : ApplyTokenRevoke(r);
+      if (!st.ok()) return st;
       break;
     }
     default:

@@ -187,12 +187,25 @@ void EncodeEntry(PayloadWriter& o, const std::string& key, const IdempotencyEntr
 }
 
 // Version 4's extension blocks (snapshot_blocks.h), then the end tag. Requires s.mu held.
-void EncodeBlocks(PayloadWriter& o, const Shard& s) {
+void EncodeBlocks(PayloadWriter& o, const LedgerLog::Impl& im, const Shard& s) {
   {
     const size_t at = BeginBlock(o, ledger::BlockTag::kRevs);
     o.Room(4 + 8 * s.workspaces.size());
     o.U32(uint32_t(s.workspaces.size()));
     for (const auto& ws : s.workspaces) o.U64(ws->rev);
+    EndBlock(o, at);
+  }
+  if (s.index == 0) {
+    // Minted tokens change under shard 0's lock (held here) and tokens_mu: the table is the
+    // effect of exactly shard 0's records 1..record_no, like the catalog.
+    std::string body;
+    {
+      std::lock_guard guard(im.tokens_mu);
+      im.tokens.EncodeBlock(body);
+    }
+    const size_t at = BeginBlock(o, ledger::BlockTag::kTokens);
+    o.Room(body.size());
+    o.Bytes(body.data(), body.size());
     EndBlock(o, at);
   }
   o.Room(1);
@@ -296,7 +309,7 @@ Status LedgerLog::SnapshotShard(const Ledger& ledger, uint32_t shard, std::strin
   o.U32(uint32_t(s.idempotency.size()));
   s.idempotency.ForEach([&](const std::string& key, const IdempotencyEntry& e) { EncodeEntry(o, key, e); });
   EncodePlans(o, s, planned);
-  EncodeBlocks(o, s);
+  EncodeBlocks(o, im, s);
   const auto t1 = std::chrono::steady_clock::now();
   lock.unlock();
 

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -127,7 +128,13 @@ Status LoadPlans(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<Wo
 // Version 4's extension blocks (snapshot_blocks.h; docs/snapshot-format.md, "Extension
 // blocks"), decoded into the staged workspaces (or staged shard state) before anything is
 // installed. Each tag at most once; an unknown tag is corruption (state this build does not know).
-Status LoadBlocks(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<Workspace>>& staged) {
+// Shard-level state of the blocks, installed with the shard.
+struct StagedBlocks {
+  std::optional<ledger::TokenTable> tokens;   // shard 0's block 5
+};
+
+Status LoadBlocks(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<Workspace>>& staged,
+                  StagedBlocks& out) {
   bool seen[ledger::kMaxBlockTag + 1] = {};
   for (;;) {
     const uint8_t tag = r.U8();
@@ -144,6 +151,13 @@ Status LoadBlocks(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<W
         const uint32_t n = b.U32();
         if (!b.ok() || n != staged.size() || body.size() != 4 + 8 * size_t(n)) return Corrupt(shard, "bad revs block");
         for (auto& ws : staged) ws->rev = b.U64();
+        break;
+      }
+      case ledger::BlockTag::kTokens: {
+        if (shard != 0) return Corrupt(shard, "a tokens block outside shard 0");
+        out.tokens.emplace();
+        if (Status st = out.tokens->DecodeBlock(body); !st.ok()) return Corrupt(shard, "tokens block: " + st.ToString());
+        (void)b.Bytes(body.size());   // DecodeBlock checked that it consumed the body
         break;
       }
       default:
@@ -342,8 +356,9 @@ Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t reco
   if (version >= 3) {
     if (Status st = LoadPlans(r, shard, staged, charges, first_seq, breakdowns); !st.ok()) return st;
   }
+  StagedBlocks blocks;
   if (version >= 4) {
-    if (Status st = LoadBlocks(r, shard, staged); !st.ok()) return st;
+    if (Status st = LoadBlocks(r, shard, staged, blocks); !st.ok()) return st;
   }
   if (!r.done()) return Corrupt(shard, std::to_string(payload.size()) + "-byte payload has trailing bytes");
 
@@ -396,6 +411,10 @@ Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t reco
   }
   for (const StagedEntry& e : entries) {
     s.idempotency.Restore(e.workspace, e.id, e.created_ms, e.params, e.outcome);
+  }
+  if (blocks.tokens) {
+    std::lock_guard guard(im.tokens_mu);
+    im.tokens = std::move(*blocks.tokens);
   }
   s.log_records = record_no;
   return Status();

@@ -32,8 +32,11 @@ enum class RecordType : uint8_t {
   kGrantEnd = 18,            // a grant voided or expired
   kRefundSources = 19,       // a refund of a charge drawn from more than the plan
   kSetCatalog = 20,          // a new catalog (always shard 0; docs/wal-records.md, "Catalog records")
+  // 21-25: issue 15's other records (charge_model, set_alerts, webhook_*), on their branches.
+  kTokenAdd = 26,            // a minted API token (always shard 0; docs/wal-records.md, "Token records")
+  kTokenRevoke = 27,         // a minted token revoked (always shard 0)
 };
-inline constexpr uint8_t kMaxRecordType = 20;
+inline constexpr uint8_t kMaxRecordType = 27;
 std::string_view RecordTypeName(uint8_t type) noexcept;
 
 // A workspace reference (type 15) with this index is a new workspace; its id follows.

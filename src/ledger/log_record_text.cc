@@ -6,11 +6,12 @@
 
 #include "genledger/catalog.h"
 #include "ledger/log_record.h"
+#include "ledger/tokens.h"
 
 namespace genledger::ledger {
 namespace {
 
-enum class Kind { kUnit, kU8, kU32, kU64, kLimit, kStr, kUser, kIdempotency, kRegion, kUVar32, kUVar64, kUVarUser, kU16, kParts, kCatalog, kWsRef };
+enum class Kind { kUnit, kU8, kU32, kU64, kLimit, kStr, kUser, kIdempotency, kRegion, kUVar32, kUVar64, kUVarUser, kU16, kParts, kCatalog, kWsRef, kToken };
 struct Field {
   const char* name;
   Kind kind;
@@ -52,6 +53,9 @@ constexpr Field kCommit[] = {{"reservation_seq", Kind::kU64}, {"cost", Kind::kU6
 constexpr Field kSettle[] = {{"reservation_seq", Kind::kU64}};
 // The catalog's JSON is shown by its size only: it is up to 512 KiB, one line per record.
 constexpr Field kSetCatalog[] = {{"version", Kind::kU64}, {"catalog_bytes", Kind::kCatalog}};
+// A token entry (docs/wal-records.md, "Token records"): its digest by its first 8 bytes only.
+constexpr Field kTokenAdd[] = {{"token", Kind::kToken}};
+constexpr Field kTokenRevoke[] = {{"id", Kind::kU64}};
 constexpr Field kRefund[] = {{"charge_seq", Kind::kU64}, {"ws", Kind::kU32}, {"user", Kind::kU32}, {"cost", Kind::kU64}};
 
 std::span<const Field> Schema(RecordType t) {
@@ -76,6 +80,8 @@ std::span<const Field> Schema(RecordType t) {
     case RecordType::kGrantEnd: return kGrantEnd;
     case RecordType::kRefundSources: return kRefundSources;
     case RecordType::kSetCatalog: return kSetCatalog;
+    case RecordType::kTokenAdd: return kTokenAdd;
+    case RecordType::kTokenRevoke: return kTokenRevoke;
   }
   return {};
 }
@@ -143,6 +149,30 @@ Result<boost::json::object> DescribeRecord(uint8_t type, std::string_view payloa
         break;
       }
       case Kind::kUVar32: o[f.name] = r.UVar32(); break;
+      case Kind::kToken: {
+        Result<TokenInfo> t = ReadTokenEntry(r);
+        if (!t.ok()) return t.status();
+        o["id"] = t->id;
+        o["role"] = t->role;
+        static constexpr char kHex[] = "0123456789abcdef";
+        std::string digest;
+        for (size_t i = 0; i < 8; ++i) {
+          digest.push_back(kHex[t->digest[i] >> 4]);
+          digest.push_back(kHex[t->digest[i] & 15]);
+        }
+        o["digest"] = digest + "...";
+        o["created_at_ms"] = t->created_at_ms;
+        o["expires_at_ms"] = t->expires_at_ms;
+        o["name"] = t->name;
+        if (t->scoped) {
+          boost::json::array ws;
+          for (const std::string& w : t->workspaces) ws.emplace_back(w);
+          o["workspaces"] = std::move(ws);
+        } else {
+          o["workspaces"] = "all";
+        }
+        break;
+      }
       case Kind::kUVar64: o[f.name] = r.UVar64(); break;
       case Kind::kIdempotency: {
         if (r.U8() == 0) {

@@ -99,7 +99,10 @@ thread_local ThreadCatalog tl_catalog;
 Api::Api(std::shared_ptr<Ledger> ledger, std::shared_ptr<Auth> auth,
          std::shared_ptr<Metrics> metrics, ApiLimits limits)
     : ledger_(std::move(ledger)), auth_(std::move(auth)), metrics_(std::move(metrics)),
-      limits_(limits), id_(g_next_api_id.fetch_add(1, std::memory_order_relaxed)) {}
+      limits_(limits), id_(g_next_api_id.fetch_add(1, std::memory_order_relaxed)) {
+  // Minted tokens (POST /v1/tokens) are this ledger's: the Auth looks them up there.
+  auth_->SetMinted(ledger_);
+}
 
 void Api::TakeCatalog() {
   ThreadCatalog& t = tl_catalog;
@@ -129,12 +132,42 @@ WireError Api::PrepareCharge(const OpRequest& r, ChargeRequest& c) {
   return {};
 }
 
+WireError Api::CheckOpScope(OpKind kind, const OpRequest& r, const Grant& grant) const {
+  if (!grant.scoped()) return {};
+  std::string owner;
+  std::string_view ws;
+  switch (kind) {
+    case OpKind::kCharge:
+    case OpKind::kQuote:
+    case OpKind::kReserve: ws = r.workspace; break;
+    // These name no workspace: the one of their reservation or charge decides (an unknown id
+    // passes, and the op then fails on its own as unknown).
+    case OpKind::kCommit:
+    case OpKind::kRelease:
+      if (!r.reservation_known) return {};
+      owner = ledger_->WorkspaceOfId(r.reservation_id, /*reservation=*/true);
+      if (owner.empty()) return {};
+      ws = owner;
+      break;
+    case OpKind::kRefund:
+      if (!r.charge_known) return {};
+      owner = ledger_->WorkspaceOfId(r.charge_id, /*reservation=*/false);
+      if (owner.empty()) return {};
+      ws = owner;
+      break;
+    case OpKind::kNone: return {};
+  }
+  if (grant.Allows(ws)) return {};
+  return WireError::Make(403, "forbidden", "the token is scoped to other workspaces");
+}
+
 WireError Api::Execute(OpKind kind, const OpRequest& r, bool in_frame, std::string& fields,
-                       bool& observed) {
+                       bool& observed, const Grant& grant) {
   if (!r.error.ok()) return r.error;
   uint32_t allowed = AllowedFields(kind) | (in_frame ? (kFOp | kFSeq) : 0);
   WireError e = CheckFields(r, allowed, RequiredFields(kind));
   if (!e.ok()) return e;
+  if (WireError se = CheckOpScope(kind, r, grant); !se.ok()) return se;
   switch (kind) {
     case OpKind::kCharge:
     case OpKind::kQuote:
@@ -201,7 +234,7 @@ WireError Api::Execute(OpKind kind, const OpRequest& r, bool in_frame, std::stri
   return WireError::Make(400, "invalid_argument", "missing field 'op'");
 }
 
-bool Api::AppendOpResult(const OpRequest& r, std::string& out) {
+bool Api::AppendOpResult(const OpRequest& r, std::string& out, const Grant& grant) {
   std::string fields;
   bool observed = false;
   WireError e;
@@ -210,7 +243,7 @@ bool Api::AppendOpResult(const OpRequest& r, std::string& out) {
   else if (r.op == OpKind::kNone)
     e = WireError::Make(400, "invalid_argument", "missing field 'op'");
   else
-    e = Execute(r.op, r, /*in_frame=*/true, fields, observed);
+    e = Execute(r.op, r, /*in_frame=*/true, fields, observed, grant);
   AppendResultPrefix(r, e.ok() ? 200 : e.http, out);
   if (e.ok())
     out += fields;
@@ -238,7 +271,7 @@ void Api::AppendResultPrefix(const OpRequest& r, int status, std::string& out) {
   out.push_back(',');
 }
 
-bool Api::RunOps(const std::vector<OpRequest>& ops, std::string& out) {
+bool Api::RunOps(const std::vector<OpRequest>& ops, std::string& out, const Grant& grant) {
   bool observed = false;
   size_t i = 0;
   while (i < ops.size()) {
@@ -250,7 +283,7 @@ bool Api::RunOps(const std::vector<OpRequest>& ops, std::string& out) {
     size_t j = i;
     for (; j < ops.size(); ++j) {
       const OpRequest& r = ops[j];
-      if (r.op != OpKind::kCharge || !r.error.ok()) break;
+      if (r.op != OpKind::kCharge || !r.error.ok() || !grant.Allows(r.workspace)) break;
       if (!CheckFields(r, AllowedFields(OpKind::kCharge) | kFOp | kFSeq,
                        RequiredFields(OpKind::kCharge)).ok())
         break;
@@ -283,23 +316,24 @@ bool Api::RunOps(const std::vector<OpRequest>& ops, std::string& out) {
       continue;
     }
     if (i != 0) out.push_back(',');
-    if (AppendOpResult(ops[i], out)) observed = true;
+    if (AppendOpResult(ops[i], out, grant)) observed = true;
     ++i;
   }
   return observed;
 }
 
-void Api::Batch(std::string_view body, HttpReply& out) {
+void Api::Batch(std::string_view body, HttpReply& out, const Grant& grant) {
   ParsedBody& pb = ThreadParsedBody();
   ParseBody(body, BodyShape::kBatch, limits_.max_batch_ops, pb);
   if (!pb.error.ok()) return SetError(out, pb.error);
   out.status = 200;
   out.body = "{\"results\":[";
-  out.ledger_state = RunOps(pb.ops, out.body);
+  out.ledger_state = RunOps(pb.ops, out.body, grant);
   out.body += "]}";
 }
 
-bool Api::HandleFrame(std::string_view text, std::string& out) {
+bool Api::HandleFrame(std::string_view text, std::string& out, const Grant* grant) {
+  static const Grant kUnscoped{Role::kAdmin, nullptr, false};
   auto start = std::chrono::steady_clock::now();
   TakeCatalog();
   ParsedBody& pb = ThreadParsedBody();
@@ -318,7 +352,7 @@ bool Api::HandleFrame(std::string_view text, std::string& out) {
     metrics_->Count(MetricOp::kWsFrame, pb.error.http);
   } else {
     if (pb.is_array) out.push_back('[');
-    observed = RunOps(pb.ops, out);
+    observed = RunOps(pb.ops, out, grant != nullptr ? *grant : kUnscoped);
     if (pb.is_array) out.push_back(']');
     metrics_->Count(MetricOp::kWsFrame, 200);
   }
@@ -377,6 +411,9 @@ std::span<const Api::Route> Api::Routes() {
       {"GET",  "/v1/workspaces/{ws}/grants",         kOnApi,              Role::kRead,  MetricOp::kListGrants,   false, &Api::HandleListGrants},
       {"POST", "/v1/workspaces/{ws}/grants",         kOnApi,              Role::kAdmin, MetricOp::kAddGrant,     false, &Api::HandleAddGrant},
       {"DELETE", "/v1/workspaces/{ws}/grants/{grant}", kOnApi,            Role::kAdmin, MetricOp::kVoidGrant,    false, &Api::HandleVoidGrant},
+      {"POST", "/v1/tokens",                         kOnApi,              Role::kAdmin, MetricOp::kTokens,       true,  &Api::HandleAddToken},
+      {"GET",  "/v1/tokens",                         kOnApi,              Role::kAdmin, MetricOp::kTokens,       true,  &Api::HandleListTokens},
+      {"DELETE", "/v1/tokens/{id}",                  kOnApi,              Role::kAdmin, MetricOp::kTokens,       true,  &Api::HandleRevokeToken},
   };
   return kRoutes;
 }
@@ -404,7 +441,35 @@ bool PatternMatches(std::string_view pattern, const std::string_view* seg, int n
   }
 }
 
+// GET (or HEAD) /v1/workspaces/{ws}/events: the SSE route, the only one that takes ?token=.
+bool IsEventsPath(std::string_view method, const std::string_view* seg, int n) {
+  return (method == "GET" || method == "HEAD") && n == 4 && seg[0] == "v1" && seg[1] == "workspaces" &&
+         seg[3] == "events";
+}
+
 }  // namespace
+
+// A scoped token's route check, in one place for every HTTP route (docs/api.md, "Tokens"):
+// - a route under /v1/workspaces/{ws}: the workspace must be one of the token's;
+// - the gate ops, /v1/batch and /v1/ws: checked per op (CheckOpScope), since the body names the
+//   workspaces;
+// - GET /v1/catalog (prices, no workspace data) and the token-less /healthz and /metrics (the
+//   latter checks its own token: MetricsAllowed): any token;
+// - anything else (PUT /v1/catalog, /v1/tokens, and any route added later until it says
+//   otherwise here): an unscoped token only. Default-deny, so a new route is never open to a
+//   token scoped to one customer's workspace by omission.
+WireError Api::CheckRouteScope(const Route& r, const Call& c) {
+  if (!c.grant.scoped()) return {};
+  if (r.pattern.starts_with("/v1/workspaces/{ws}")) {
+    if (c.grant.Allows(c.seg[2])) return {};
+    return WireError::Make(403, "forbidden", "the token is scoped to other workspaces");
+  }
+  if (r.handle == &Api::HandleOp || r.handle == &Api::HandleBatch || r.handle == &Api::HandleWsWithoutUpgrade ||
+      r.min_role == Role::kNone || (r.pattern == "/v1/catalog" && (r.method == "GET" || r.method == "HEAD"))) {
+    return {};
+  }
+  return WireError::Make(403, "forbidden", "this route needs a token that is not scoped to workspaces");
+}
 
 void Api::HandleWsWithoutUpgrade(const Call&, HttpReply& out) {
   SetError(out, 400, "invalid_argument", "/v1/ws needs a WebSocket upgrade request");
@@ -416,7 +481,7 @@ void Api::HandleOp(const Call& c, HttpReply& out) {
   if (!pb.error.ok()) return SetError(out, pb.error);
   std::string fields = "{";
   bool observed = false;
-  WireError e = Execute(ParseOpKind(c.seg[1]), pb.ops[0], /*in_frame=*/false, fields, observed);
+  WireError e = Execute(ParseOpKind(c.seg[1]), pb.ops[0], /*in_frame=*/false, fields, observed, c.grant);
   if (!e.ok()) {
     SetError(out, e);
   } else {
@@ -426,7 +491,7 @@ void Api::HandleOp(const Call& c, HttpReply& out) {
   out.ledger_state = observed;
 }
 
-void Api::HandleBatch(const Call& c, HttpReply& out) { Batch(c.body, out); }
+void Api::HandleBatch(const Call& c, HttpReply& out) { Batch(c.body, out, c.grant); }
 
 void Api::HandleHttp(std::string_view method, std::string_view target,
                      std::string_view authorization, std::string_view body, HttpReply& out,
@@ -483,13 +548,29 @@ void Api::HandleHttp(std::string_view method, std::string_view target,
   } else {
     bool refused = false;
     if (v1) {
-      // Every /v1 request, even to no route, needs a valid token first.
-      c.role = auth_->Check(authorization);
+      // Every /v1 request, even to no route, needs a valid token first: the Authorization
+      // header's, or on the SSE route only, the `token` query parameter's (IsEventsPath).
+      const std::string_view query_token = authorization.empty() ? QueryToken(c.query) : std::string_view();
+      const bool events = IsEventsPath(method, c.seg, c.n);
+      c.grant = !query_token.empty() && events ? auth_->AuthorizeToken(query_token) : auth_->Authorize(authorization);
+      c.role = c.grant.role;
       const bool writes =
           (method == "POST" || method == "PUT" || method == "DELETE") && !(c.n == 2 && c.seg[1] == "quote");
-      if (c.role == Role::kNone) {
+      if (!query_token.empty() && !events) {
         out.www_authenticate = true;
-        SetError(out, 401, "unauthorized", "missing or invalid bearer token");
+        SetError(out, 401, "unauthorized",
+                 "a token in the query string is accepted only on GET /v1/workspaces/{ws}/events; "
+                 "send it as Authorization: Bearer");
+        refused = true;
+      } else if (c.role == Role::kNone) {
+        out.www_authenticate = true;
+        SetError(out, 401, "unauthorized",
+                 c.grant.expired ? "the token has expired" : "missing or invalid bearer token");
+        refused = true;
+      } else if (c.grant.scoped() && c.n >= 3 && c.seg[1] == "workspaces" && !c.grant.Allows(c.seg[2])) {
+        // Any path under another workspace, routed or not, method allowed or not: one answer,
+        // so a scoped token cannot even probe which routes or workspaces exist elsewhere.
+        SetError(out, 403, "forbidden", "the token is scoped to other workspaces");
         refused = true;
       } else if (writes && durability_ != nullptr && !durability_->status().ok()) {
         // Refused before it is applied: a change that can never be made durable must not even
@@ -512,6 +593,8 @@ void Api::HandleHttp(std::string_view method, std::string_view target,
       if (c.role < hit->min_role) {
         SetError(out, 403, "forbidden",
                  "the token's role (" + std::string(RoleName(c.role)) + ") may not do this");
+      } else if (const WireError se = CheckRouteScope(*hit, c); !se.ok()) {
+        SetError(out, se);
       } else {
         (this->*hit->handle)(c, out);
       }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -32,6 +33,9 @@ struct AccessPolicy {
   // When true, GET /metrics needs `Bearer <metrics_token>` (if set) or any token with a role.
   bool metrics_need_token = false;
   std::string metrics_token;
+  // The --allow-origin origins only: the ones CORS answers are given to (docs/api.md, "CORS").
+  // The server's own origins need none (their pages are same-origin).
+  std::vector<std::string> cors_origins;
 };
 
 // Which listener a request arrived on: the API's, or --metrics-listen's (only /healthz and
@@ -44,6 +48,11 @@ struct HttpReply {
   std::string_view content_type = "application/json";
   std::string_view allow;          // 405: the Allow header
   bool www_authenticate = false;   // 401: send WWW-Authenticate: Bearer
+  // CORS (Api::CorsOrigin, Api::HandlePreflight): when set, the reply carries
+  // Access-Control-Allow-Origin with this origin and Vary: Origin; `preflight` adds the
+  // Access-Control-Allow-Methods/-Headers/-Max-Age of a preflight answer.
+  std::string cors_origin;
+  bool preflight = false;
   // True when the reply was derived from ledger state: it acknowledges a change, or refuses one
   // because of the state, or reads it. The durability hook: such a reply may only be sent once
   // everything it observed is durable (Durability::Ticket() taken after the handler returned),
@@ -67,12 +76,43 @@ class Api {
   bool CheckOrigin(std::optional<std::string_view> origin, HttpReply& out);
 
   // Checks a WebSocket upgrade request for GET /v1/ws: ok (returns true) when the caller may
-  // run gate ops; otherwise fills `out` with the HTTP error to answer instead.
-  bool AuthorizeWebSocket(std::string_view authorization, HttpReply& out);
+  // run gate ops, and *grant (optional) receives what the token grants (its scope is checked
+  // per op of every frame: pass it to HandleFrame); otherwise fills `out` with the HTTP error
+  // to answer instead.
+  bool AuthorizeWebSocket(std::string_view authorization, HttpReply& out, Grant* grant = nullptr);
 
   // One WebSocket text frame (an op object or an array of them) -> the reply frame, appended
   // to `out`. Returns true when some op reached the ledger (see HttpReply::ledger_state).
-  bool HandleFrame(std::string_view text, std::string& out);
+  // `grant` (null: unscoped) limits the ops to its workspaces: any other op's result is 403.
+  bool HandleFrame(std::string_view text, std::string& out, const Grant* grant = nullptr);
+
+  // --- For the SSE route GET /v1/workspaces/{ws}/events (docs/api.md, "Tokens") ---
+  // Authorizes a request for the event stream of the workspace its `target` names: the bearer
+  // token of `authorization`, or when that is empty the `token` query parameter (a browser's
+  // EventSource cannot send headers; accepted on this route only, and never logged). True, and
+  // `grant` filled, for a read role or better whose scope holds the workspace; otherwise false
+  // with `out` filled (401 no or bad token, 403 role or scope, 404 not an events target).
+  bool AuthorizeEvents(std::string_view authorization, std::string_view target, Grant& grant, HttpReply& out);
+  // The `token` query parameter's value in a request target's query ("a=1&token=glt_..."), or
+  // empty. Only the SSE route may use it (HandleHttp answers 401 elsewhere).
+  static std::string_view QueryToken(std::string_view query) noexcept;
+
+  // --- CORS (docs/api.md, "CORS") ---
+  // The Access-Control-Allow-Origin value for a request with `origin` and `method`: the origin
+  // itself when it is an --allow-origin one and the method GET or HEAD (SSE included), else
+  // empty. Session code sets HttpReply::cors_origin from it.
+  std::string CorsOrigin(std::optional<std::string_view> origin, std::string_view method) const;
+  // A CORS preflight: OPTIONS with an Origin and Access-Control-Request-Method. Returns false
+  // (nothing filled) for any other request; else fills `out`: 204 with the preflight headers for
+  // an --allow-origin origin, 403 forbidden_origin for another (CheckOrigin normally refused it
+  // already).
+  bool HandlePreflight(std::string_view method, std::optional<std::string_view> origin,
+                       std::optional<std::string_view> request_method, HttpReply& out);
+
+  // Called (on the request's thread) after a minted token was revoked, so that the server
+  // re-checks every open session's token and closes the ones it no longer authorizes
+  // (Server::Start sets it: SessionBase::OnAuthReload on every session). Set before serving.
+  void SetOnTokenRevoked(std::function<void()> f) { on_token_revoked_ = std::move(f); }
 
   // Every route of the route table as "METHOD PATTERN" (genledger --routes; the OpenAPI test
   // compares them with docs/openapi.yaml's paths).
@@ -96,7 +136,10 @@ class Api {
   // Runs one op; on success appends its result members to `fields` and returns an ok error.
   // `observed` is set when the op reached the ledger (HttpReply::ledger_state).
   WireError Execute(OpKind kind, const OpRequest& r, bool in_frame, std::string& fields,
-                    bool& observed);
+                    bool& observed, const Grant& grant);
+  // A scoped grant's check of one op: 403 forbidden when the op's workspace (named, or that of
+  // its reservation or charge) is not one of the grant's. Unscoped grants pass without a lookup.
+  WireError CheckOpScope(OpKind kind, const OpRequest& r, const Grant& grant) const;
   // Checks the model and fills a ChargeRequest (pointing into `r`) for charge/quote/reserve.
   // The item comes from the calling thread's catalog (TakeCatalog).
   WireError PrepareCharge(const OpRequest& r, ChargeRequest& c);
@@ -109,12 +152,12 @@ class Api {
   // Runs batch/frame ops in order, appending comma-separated results; runs of consecutive
   // well-formed charges go through Ledger::ChargeBatch. Returns true if any op reached the
   // ledger.
-  bool RunOps(const std::vector<OpRequest>& ops, std::string& out);
+  bool RunOps(const std::vector<OpRequest>& ops, std::string& out, const Grant& grant);
   // `{"status":N,("seq":S,)?` and counts the op in the metrics.
   void AppendResultPrefix(const OpRequest& r, int status, std::string& out);
   // Appends `{"status":..,("seq":..,)? fields | "error":{..}}` for a batch/frame op.
-  bool AppendOpResult(const OpRequest& r, std::string& out);
-  void Batch(std::string_view body, HttpReply& out);
+  bool AppendOpResult(const OpRequest& r, std::string& out, const Grant& grant);
+  void Batch(std::string_view body, HttpReply& out, const Grant& grant);
   void Health(HttpReply& out);
   // True when `authorization` may read /metrics; otherwise fills `out` with 401.
   bool MetricsAllowed(std::string_view authorization, HttpReply& out);
@@ -124,6 +167,8 @@ class Api {
   struct Call;
   struct Route;
   static std::span<const Route> Routes();
+  // What a scoped token may reach of a route (api.cc): 403 forbidden, or ok.
+  WireError CheckRouteScope(const Route& r, const Call& c);
   // Route handlers: each answers one route of the table, after HandleHttp checked the token,
   // the role and the WAL. Every handler that reads or changes ledger state sets ledger_state.
   void HandleHealth(const Call& c, HttpReply& out);
@@ -144,6 +189,10 @@ class Api {
   void HandleListGrants(const Call& c, HttpReply& out);
   void HandleAddGrant(const Call& c, HttpReply& out);
   void HandleVoidGrant(const Call& c, HttpReply& out);
+  // Minted tokens (api_tokens.cc).
+  void HandleAddToken(const Call& c, HttpReply& out);
+  void HandleListTokens(const Call& c, HttpReply& out);
+  void HandleRevokeToken(const Call& c, HttpReply& out);
 
   std::shared_ptr<Ledger> ledger_;
   std::shared_ptr<Auth> auth_;
@@ -151,6 +200,7 @@ class Api {
   ApiLimits limits_;
   Durability* durability_ = nullptr;
   AccessPolicy policy_;
+  std::function<void()> on_token_revoked_;
   uint64_t health_unsynced_ms_ = 5000;
   // Tells this Api's per-thread catalog copies from another Api's (tests run several per thread).
   const uint64_t id_;

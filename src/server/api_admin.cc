@@ -244,7 +244,11 @@ bool Api::MetricsAllowed(std::string_view authorization, HttpReply& out) {
   // The metrics token, or any token with a role (open mode grants no role here: with
   // --metrics-token set, an open server still wants that token).
   if (!policy_.metrics_token.empty() && Auth::Matches(authorization, policy_.metrics_token)) return true;
-  if (!auth_->open() && auth_->Check(authorization) >= Role::kRead) return true;
+  // A token scoped to workspaces does not read the whole server's metrics.
+  if (!auth_->open()) {
+    const Grant g = auth_->Authorize(authorization);
+    if (g.role >= Role::kRead && !g.scoped()) return true;
+  }
   out.www_authenticate = true;
   SetError(out, 401, "unauthorized", "/metrics needs the metrics token or a read token");
   return false;
@@ -269,17 +273,19 @@ bool Api::CheckOrigin(std::optional<std::string_view> origin, HttpReply& out) {
   return false;
 }
 
-bool Api::AuthorizeWebSocket(std::string_view authorization, HttpReply& out) {
-  Role role = auth_->Check(authorization);
+bool Api::AuthorizeWebSocket(std::string_view authorization, HttpReply& out, Grant* grant) {
+  Grant g = auth_->Authorize(authorization);
+  const Role role = g.role;
   if (role == Role::kNone) {
     out.www_authenticate = true;
-    SetError(out, 401, "unauthorized", "missing or invalid bearer token");
+    SetError(out, 401, "unauthorized", g.expired ? "the token has expired" : "missing or invalid bearer token");
     return false;
   }
   if (role < Role::kGate) {
     SetError(out, 403, "forbidden", "the token's role may not use /v1/ws (needs gate or admin)");
     return false;
   }
+  if (grant != nullptr) *grant = std::move(g);
   return true;
 }
 

@@ -19,6 +19,7 @@ struct Api::Call {
   std::string_view body;
   std::string_view authorization;
   Role role = Role::kNone;
+  Grant grant;   // role and scope (grant.role == role)
 };
 
 // Fills `out` with the error reply for `e`.

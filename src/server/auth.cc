@@ -1,5 +1,9 @@
 #include "server/auth.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
 #include <boost/json.hpp>
 #include <cstdlib>
 #include <fstream>
@@ -170,17 +174,70 @@ bool Auth::Matches(std::string_view authorization, std::string_view token) noexc
   return !presented.empty() && !token.empty() && SameToken(presented, token);
 }
 
-Role Auth::Check(std::string_view authorization) const {
-  if (open_) return Role::kAdmin;
+Grant Auth::Authorize(std::string_view authorization) const {
+  if (open_) return Grant{Role::kAdmin, nullptr, false};
   std::string_view token = BearerToken(authorization);
-  if (token.empty()) return Role::kNone;
+  if (token.empty()) return {};
+  return AuthorizeToken(token);
+}
+
+Grant Auth::AuthorizeToken(std::string_view token) const {
+  if (open_) return Grant{Role::kAdmin, nullptr, false};
+  if (token.empty()) return {};
   auto table = Snapshot();
-  Role best = Role::kNone;
+  Grant g;
   for (const auto& e : *table) {   // no early exit: every token is compared
     bool same = SameToken(token, e.token);
-    if (same && e.role > best) best = e.role;
+    if (same && e.role > g.role) g.role = e.role;
   }
-  return best;
+  if (g.role != Role::kNone || minted_ == nullptr || !token.starts_with(kMintedPrefix)) return g;
+  // Minted tokens are found by the SHA-256 of the presented token, in a hash map. Its lookup
+  // time depends on that digest and on which stored digests share its hash bucket, never on
+  // how much of a *stored token* the presented one matches: learning anything useful from the
+  // timing would need an input whose SHA-256 is chosen, i.e. a preimage. The digests are not
+  // secrets either (a digest does not authenticate). The final equality is still checked with
+  // CRYPTO_memcmp, so the one comparison of secret-derived bytes is constant-time as well.
+  const TokenDigest d = Digest(token);
+  std::shared_ptr<const TokenInfo> t = minted_->FindToken(d);
+  if (t == nullptr || CRYPTO_memcmp(t->digest.data(), d.data(), d.size()) != 0) return g;
+  if (t->Expired(minted_->NowMs())) {
+    g.expired = true;
+    return g;
+  }
+  g.role = t->role >= 1 && t->role <= 3 ? Role(t->role) : Role::kNone;
+  g.token = std::move(t);
+  return g;
+}
+
+TokenDigest Auth::Digest(std::string_view token) {
+  TokenDigest d{};
+  unsigned int n = 0;
+  // EVP_Digest (one-shot) with SHA-256: cannot fail for in-memory input on a working OpenSSL;
+  // if it did, d stays zero, which matches no stored digest (the token is refused).
+  if (EVP_Digest(token.data(), token.size(), d.data(), &n, EVP_sha256(), nullptr) != 1 || n != d.size()) d.fill(0);
+  return d;
+}
+
+Result<std::string> Auth::NewSecret() {
+  unsigned char bytes[32];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) {
+    return Status(Code::kInternal, "the random generator (OpenSSL RAND_bytes) failed; no token was made");
+  }
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out(kMintedPrefix);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char b : bytes) {   // base64url without padding: 32 bytes -> 43 characters
+    acc = (acc << 8) | b;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out.push_back(kAlphabet[(acc >> bits) & 63]);
+    }
+  }
+  if (bits > 0) out.push_back(kAlphabet[(acc << (6 - bits)) & 63]);
+  OPENSSL_cleanse(bytes, sizeof bytes);
+  return out;
 }
 
 }  // namespace genledger::server

@@ -140,6 +140,15 @@ class HttpSession final : public SessionBase, public std::enable_shared_from_thi
     std::optional<std::string_view> origin;
     if (auto it = req.find(http::field::origin); it != req.end()) origin = it->value();
     if (!srv_.api.CheckOrigin(origin, r)) return Reply(std::move(r), version, keep_alive, false);
+    // A CORS preflight from an --allow-origin page (docs/api.md, "CORS"): answered here, since
+    // it carries no token.
+    {
+      std::optional<std::string_view> request_method;
+      if (auto it = req.find(http::field::access_control_request_method); it != req.end()) request_method = it->value();
+      if (srv_.api.HandlePreflight(req.method_string(), origin, request_method, r)) {
+        return Reply(std::move(r), version, keep_alive, false);
+      }
+    }
     if (websocket::is_upgrade(req)) {
       std::string_view target = req.target();
       std::string_view path = target.substr(0, target.find('?'));
@@ -149,19 +158,22 @@ class HttpSession final : public SessionBase, public std::enable_shared_from_thi
       } else if (srv_.stopping || stopping_) {
         r.status = 503;
         r.body = ErrorBody(WireError::Make(503, "overloaded", "the server is shutting down"));
-      } else if (srv_.api.AuthorizeWebSocket(req[http::field::authorization], r)) {
+      } else if (Grant grant; srv_.api.AuthorizeWebSocket(req[http::field::authorization], r, &grant)) {
         handed_off_ = true;
         stream_.expires_never();
         std::string authorization(req[http::field::authorization]);
-        StartWsSession(stream_.release_socket(), srv_, idx_, std::move(authorization),
+        StartWsSession(stream_.release_socket(), srv_, idx_, std::move(authorization), std::move(grant),
                        parser_->release());
         return;
       }
       srv_.metrics->Count(MetricOp::kOther, r.status);
       return Reply(std::move(r), version, false, false);
     }
+    // The target may hold a token (?token= on the SSE route): it is never logged (no access
+    // log exists; keep it that way or strip the query first).
     srv_.api.HandleHttp(req.method_string(), req.target(), req[http::field::authorization],
                         req.body(), r, listener_);
+    r.cors_origin = srv_.api.CorsOrigin(origin, req.method_string());
     Reply(std::move(r), version, keep_alive, req.method() == http::verb::head);
   }
 
@@ -247,6 +259,15 @@ class HttpSession final : public SessionBase, public std::enable_shared_from_thi
     res_->set(http::field::content_type, r.content_type);
     if (!r.allow.empty()) res_->set(http::field::allow, r.allow);
     if (r.www_authenticate) res_->set(http::field::www_authenticate, "Bearer");
+    if (!r.cors_origin.empty()) {
+      res_->set(http::field::access_control_allow_origin, r.cors_origin);
+      res_->set(http::field::vary, "Origin");
+      if (r.preflight) {
+        res_->set(http::field::access_control_allow_methods, "GET, HEAD");
+        res_->set(http::field::access_control_allow_headers, "Authorization");
+        res_->set(http::field::access_control_max_age, "600");
+      }
+    }
     res_->keep_alive(keep_alive && !stopping_ && !srv_.stopping);
     if (head) {
       res_->content_length(r.body.size());

@@ -172,17 +172,21 @@ Status Server::ReloadAuth() {
     return st;
   }
   log::Info("auth reloaded: {} tokens{}", s.auth->token_count(), s.auth->open() ? " (open mode)" : "");
-  if (!s.started || s.stopping) return st;
-  for (size_t i = 0; i < s.ctxs.size(); ++i) {
-    net::post(*s.ctxs[i], [&s, i] {
+  s.RecheckSessions();
+  return st;
+}
+
+void Server::Impl::RecheckSessions() {
+  if (!started || stopping) return;
+  for (size_t i = 0; i < ctxs.size(); ++i) {
+    net::post(*ctxs[i], [this, i] {
       std::vector<std::shared_ptr<SessionBase>> live;
-      for (SessionBase* p : s.registry[i]) {
-        if (auto sp = p->Lock()) live.push_back(std::move(sp));   // only WebSockets act on it
+      for (SessionBase* p : registry[i]) {
+        if (auto sp = p->Lock()) live.push_back(std::move(sp));   // only streaming sessions act on it
       }
       for (auto& p : live) p->OnAuthReload();
     });
   }
-  return st;
 }
 
 Status Server::Start() {
@@ -209,11 +213,14 @@ Status Server::Start() {
   AddOwnOrigins(s.opt.host, s.bound_port, policy.origins);
   if (s.opt.metrics_listen) AddOwnOrigins(s.opt.metrics_host, s.bound_metrics_port, policy.origins);
   for (const std::string& o : s.opt.allowed_origins) policy.origins.push_back(o);
+  policy.cors_origins = s.opt.allowed_origins;
   policy.metrics_token = s.opt.metrics_token;
   policy.metrics_need_token =
       !s.opt.metrics_token.empty() || !IsLoopbackHost(s.opt.metrics_listen ? s.opt.metrics_host : s.opt.host);
   s.api.SetAccessPolicy(std::move(policy));
   s.api.SetHealthUnsyncedMs(s.opt.health_unsynced_ms);
+  // A revoked minted token closes the sessions it opened, at once (docs/api.md, "Tokens").
+  s.api.SetOnTokenRevoked([&s] { s.RecheckSessions(); });
   s.sweeper = std::make_unique<net::steady_timer>(*s.ctxs[0]);
   if (s.durability != nullptr) s.durability->SetOnDurable([&s](uint64_t) { s.OnDurableRound(); });
   for (size_t a = 0; a < s.acceptors.size(); ++a) s.DoAccept(a);

@@ -38,7 +38,11 @@ class SessionBase {
   virtual void Shutdown() = 0;
   // Called on the session's own thread after a WAL round became durable, if it asked to wait.
   virtual void OnDurable() {}
-  // Called on the session's own thread after the auth file was reloaded.
+  // Called on the session's own thread after the auth file was reloaded or a minted token was
+  // revoked (Impl::RecheckSessions): a session re-checks the credential it was opened with
+  // (Auth::Authorize / AuthorizeToken: a revoked or expired minted token now grants kNone) and
+  // closes itself when it no longer grants what the session does. The SSE session does the
+  // same with the credential it keeps (header or ?token=).
   virtual void OnAuthReload() {}
   // A strong reference to the session (sessions are always owned by shared_ptr), or null
   // once it is being destroyed.
@@ -115,6 +119,10 @@ struct Server::Impl {
     for (auto& s : waiting) s->OnDurable();   // re-registers itself if still not durable
   }
 
+  // Posts OnAuthReload to every live session, on each session's own thread (after an auth
+  // reload, and after a minted token is revoked). Thread-safe.
+  void RecheckSessions();
+
   Status Listen(const std::string& host, uint16_t port, Listener kind, uint16_t* bound);
   void DoAccept(size_t a);
   void OnAccept(size_t a, size_t idx, error_code ec, tcp::socket socket);
@@ -139,8 +147,9 @@ inline constexpr const char* kDeadlineMessage =
 void StartHttpSession(tcp::socket&& socket, Server::Impl& srv, size_t idx, Listener listener);
 
 // Hands an HTTP connection whose request `req` is a WebSocket upgrade (already authorized) to
-// a new WebSocket session on thread `idx`; `authorization` is kept to re-check on reload.
+// a new WebSocket session on thread `idx`; `authorization` is kept to re-check on reload and
+// revocation, `grant` (what it granted at the upgrade) scopes every frame's ops.
 void StartWsSession(tcp::socket&& socket, Server::Impl& srv, size_t idx,
-                    std::string authorization, http::request<http::string_body>&& req);
+                    std::string authorization, Grant grant, http::request<http::string_body>&& req);
 
 }  // namespace genledger::server

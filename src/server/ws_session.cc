@@ -23,8 +23,9 @@ namespace {
 class WsSession final : public SessionBase, public std::enable_shared_from_this<WsSession> {
  public:
   // `authorization` is kept to re-check the token when the auth file is reloaded.
-  WsSession(tcp::socket&& socket, Server::Impl& srv, size_t idx, std::string authorization)
-      : ws_(std::move(socket)), srv_(srv), idx_(idx), authorization_(std::move(authorization)) {}
+  WsSession(tcp::socket&& socket, Server::Impl& srv, size_t idx, std::string authorization, Grant grant)
+      : ws_(std::move(socket)), srv_(srv), idx_(idx), authorization_(std::move(authorization)),
+        grant_(std::move(grant)) {}
 
   ~WsSession() override {
     if (registered_) srv_.parked.fetch_sub(1);
@@ -75,8 +76,9 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
     TryWrite();
   }
 
-  // A revoked token (or open mode closed by the reload) ends the session: 1008 after the replies
-  // to the frames already received, which were authorised when they arrived.
+  // A revoked token (a reload that dropped it, or DELETE /v1/tokens/{id} of a minted one), an
+  // expired one, or open mode closed by the reload, ends the session: 1008 after the replies to
+  // the frames already received, which were authorised when they arrived.
   void OnAuthReload() override {
     if (close_started_ || pending_close_) return;
     if (srv_.auth->Check(authorization_) >= Role::kGate) return;
@@ -147,10 +149,17 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
       if (queue_.empty()) DoClose();   // else TryWrite closes after the queued replies
       return;
     }
+    if (grant_.token != nullptr && grant_.token->Expired(srv_.ledger->NowMs())) {
+      // A minted token that expired while the session was open: no more frames run under it.
+      buf_.consume(buf_.size());
+      pending_close_ = websocket::close_code::policy_error;
+      if (queue_.empty()) DoClose();
+      return;
+    }
     auto data = buf_.data();
     std::string out;
     bool observed = srv_.api.HandleFrame(
-        std::string_view(static_cast<const char*>(data.data()), data.size()), out);
+        std::string_view(static_cast<const char*>(data.data()), data.size()), out, &grant_);
     buf_.consume(buf_.size());
     Reply(std::move(out), observed);
     DoRead();
@@ -267,6 +276,7 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
   Server::Impl& srv_;
   size_t idx_;
   std::string authorization_;
+  Grant grant_;   // the token's role and scope at the upgrade (per-op checks of every frame)
   bool accepted_ = false;
   bool reading_ = false;
   bool close_started_ = false;
@@ -276,8 +286,8 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
 }  // namespace
 
 void StartWsSession(tcp::socket&& socket, Server::Impl& srv, size_t idx,
-                    std::string authorization, http::request<http::string_body>&& req) {
-  auto ws = std::make_shared<WsSession>(std::move(socket), srv, idx, std::move(authorization));
+                    std::string authorization, Grant grant, http::request<http::string_body>&& req) {
+  auto ws = std::make_shared<WsSession>(std::move(socket), srv, idx, std::move(authorization), std::move(grant));
   ws->Run(std::move(req));
 }
 
