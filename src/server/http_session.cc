@@ -160,8 +160,24 @@ class HttpSession final : public SessionBase, public std::enable_shared_from_thi
       srv_.metrics->Count(MetricOp::kOther, r.status);
       return Reply(std::move(r), version, false, false);
     }
-    srv_.api.HandleHttp(req.method_string(), req.target(), req[http::field::authorization],
-                        req.body(), r, listener_);
+    // THE place where a request's credentials are taken (the stream routes keep them to re-check
+    // on auth reload). TODO(issue 15, helper T): `?token=` for GET /v1/workspaces/{ws}/events
+    // only, turned into "Bearer <token>" here.
+    const std::string_view authorization = req[http::field::authorization];
+    srv_.api.HandleHttp(req.method_string(), req.target(), authorization, req.body(), r, listener_);
+    if (!r.event_stream.empty() && req.method() == http::verb::get && !srv_.stopping && !stopping_) {
+      // The connection becomes a Server-Sent Events stream (sse_session.cc), which answers.
+      handed_off_ = true;
+      stream_.expires_never();
+      StartSseSession(stream_.release_socket(), srv_, idx_, std::string(authorization),
+                      std::move(r.event_stream), version);
+      return;
+    }
+    if (!r.event_stream.empty()) {
+      r = HttpReply{};
+      r.status = 503;
+      r.body = ErrorBody(WireError::Make(503, "overloaded", "the server is shutting down"));
+    }
     Reply(std::move(r), version, keep_alive, req.method() == http::verb::head);
   }
 

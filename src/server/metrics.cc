@@ -27,6 +27,9 @@ const char* MetricOpName(MetricOp op) noexcept {
     case MetricOp::kListGrants: return "list_grants";
     case MetricOp::kAddGrant: return "add_grant";
     case MetricOp::kVoidGrant: return "void_grant";
+    case MetricOp::kSubscribe: return "subscribe";
+    case MetricOp::kUnsubscribe: return "unsubscribe";
+    case MetricOp::kEvents: return "events";
     case MetricOp::kCount: break;
   }
   return "other";
