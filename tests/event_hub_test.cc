@@ -124,7 +124,7 @@ TEST_F(EventHubTest, LimitsAndUnsubscribe) {
 
 TEST_F(EventHubTest, AFullInboxOverflowsInsteadOfGrowing) {
   MakeHub();
-  auto in = Inbox(/*max_bytes=*/1000);   // room for one frame, not two
+  auto in = Inbox(/*max_bytes=*/500);   // room for one frame (~320 bytes), not two
   EventHub::Start s;
   ASSERT_TRUE(hub_->Subscribe(in, "acme", &s).ok());
   Charge("acme", 1);
