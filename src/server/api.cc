@@ -26,6 +26,8 @@ MetricOp ToMetricOp(OpKind k) {
     case OpKind::kCommit: return MetricOp::kCommit;
     case OpKind::kRelease: return MetricOp::kRelease;
     case OpKind::kRefund: return MetricOp::kRefund;
+    case OpKind::kSubscribe: return MetricOp::kSubscribe;
+    case OpKind::kUnsubscribe: return MetricOp::kUnsubscribe;
     case OpKind::kNone: break;
   }
   return MetricOp::kOther;
@@ -39,6 +41,8 @@ uint32_t RequiredFields(OpKind k) {
     case OpKind::kCommit:
     case OpKind::kRelease: return kFReservation;
     case OpKind::kRefund: return kFCharge;
+    case OpKind::kSubscribe:
+    case OpKind::kUnsubscribe: return kFWorkspace;
     case OpKind::kNone: break;
   }
   return 0;
@@ -86,6 +90,10 @@ void NoteStatus(int status) {
 
 namespace {
 std::atomic<uint64_t> g_next_api_id{1};
+
+// The WebSocket session whose frame this thread is running (Api::HandleFrame), for the ops about
+// the connection itself; null outside a frame (HTTP, /v1/batch).
+thread_local FrameStreams* tl_frame_streams = nullptr;
 
 // The calling thread's catalog (Api::TakeCatalog): which Api and version it is.
 struct ThreadCatalog {
@@ -139,7 +147,9 @@ WireError Api::CheckOpScope(OpKind kind, const OpRequest& r, const Grant& grant)
   switch (kind) {
     case OpKind::kCharge:
     case OpKind::kQuote:
-    case OpKind::kReserve: ws = r.workspace; break;
+    case OpKind::kReserve:
+    case OpKind::kSubscribe:
+    case OpKind::kUnsubscribe: ws = r.workspace; break;
     // These name no workspace: the one of their reservation or charge decides (an unknown id
     // passes, and the op then fails on its own as unknown).
     case OpKind::kCommit:
@@ -228,6 +238,15 @@ WireError Api::Execute(OpKind kind, const OpRequest& r, bool in_frame, std::stri
       metrics_->AddRefunded(res.refunded);
       AppendRefundFields(fields, res);
       return {};
+    }
+    case OpKind::kSubscribe:
+    case OpKind::kUnsubscribe: {
+      FrameStreams* streams = in_frame ? tl_frame_streams : nullptr;
+      if (streams == nullptr)
+        return WireError::Make(400, "invalid_argument", "subscribe and unsubscribe are WebSocket ops (/v1/ws)");
+      observed = kind == OpKind::kSubscribe;   // the state in the reply is ledger state
+      return kind == OpKind::kSubscribe ? streams->Subscribe(r.workspace, fields)
+                                        : streams->Unsubscribe(r.workspace, fields);
     }
     case OpKind::kNone: break;
   }
@@ -332,9 +351,13 @@ void Api::Batch(std::string_view body, HttpReply& out, const Grant& grant) {
   out.body += "]}";
 }
 
-bool Api::HandleFrame(std::string_view text, std::string& out, const Grant* grant) {
+bool Api::HandleFrame(std::string_view text, std::string& out, const Grant* grant, FrameStreams* streams) {
   static const Grant kUnscoped{Role::kAdmin, nullptr, false};
   auto start = std::chrono::steady_clock::now();
+  struct StreamsScope {
+    explicit StreamsScope(FrameStreams* s) { tl_frame_streams = s; }
+    ~StreamsScope() { tl_frame_streams = nullptr; }
+  } streams_scope(streams);
   TakeCatalog();
   ParsedBody& pb = ThreadParsedBody();
   ParseBody(text, BodyShape::kFrame, limits_.max_batch_ops, pb);
@@ -405,6 +428,7 @@ std::span<const Api::Route> Api::Routes() {
       {"GET",  "/v1/workspaces/{ws}",                kOnApi,              Role::kRead,  MetricOp::kGetWorkspace, false, &Api::HandleGetWorkspace},
       {"PUT",  "/v1/workspaces/{ws}",                kOnApi,              Role::kAdmin, MetricOp::kPutWorkspace, false, &Api::HandlePutWorkspace},
       {"GET",  "/v1/workspaces/{ws}/users",          kOnApi,              Role::kRead,  MetricOp::kListUsers,    false, &Api::HandleListUsers},
+      {"GET",  "/v1/workspaces/{ws}/events",         kOnApi,              Role::kRead,  MetricOp::kEvents,       false, &Api::HandleEvents},
       {"PUT",  "/v1/workspaces/{ws}/users/{user}",   kOnApi,              Role::kAdmin, MetricOp::kPutUser,      false, &Api::HandlePutUser},
       {"POST", "/v1/workspaces/{ws}/topup",          kOnApi,              Role::kAdmin, MetricOp::kTopUp,        false, &Api::HandleTopUp},
       {"POST", "/v1/workspaces/{ws}/reset",          kOnApi,              Role::kAdmin, MetricOp::kReset,        false, &Api::HandleReset},
@@ -492,6 +516,16 @@ void Api::HandleOp(const Call& c, HttpReply& out) {
 }
 
 void Api::HandleBatch(const Call& c, HttpReply& out) { Batch(c.body, out, c.grant); }
+
+// The stream itself is the session's (sse_session.cc): here only what can still be answered as a
+// plain HTTP error - no such workspace. The session subscribes and sends the first state.
+void Api::HandleEvents(const Call& c, HttpReply& out) {
+  Result<WorkspaceInfo> w = ledger_->GetWorkspace(c.seg[2]);
+  out.ledger_state = true;   // a 404 says something about the state too
+  if (!w.ok()) return SetError(out, WireError::FromStatus(w.status()));
+  out.status = 200;
+  out.event_stream = std::string(c.seg[2]);
+}
 
 void Api::HandleHttp(std::string_view method, std::string_view target,
                      std::string_view authorization, std::string_view body, HttpReply& out,

@@ -58,6 +58,21 @@ struct HttpReply {
   // everything it observed is durable (Durability::Ticket() taken after the handler returned),
   // or a client could be told something the ledger forgets in a crash.
   bool ledger_state = false;
+  // GET /v1/workspaces/{ws}/events: non-empty, the workspace whose Server-Sent Events stream the
+  // session must start on this connection instead of sending `body` (sse_session.cc).
+  std::string event_stream;
+};
+
+// The frame ops about the connection itself (subscribe, unsubscribe), which only a WebSocket
+// session can run: it passes itself to Api::HandleFrame. Each appends its result members
+// (`"subscribed":..,"state":{..}`) to `fields` or returns the error.
+class FrameStreams {
+ public:
+  virtual WireError Subscribe(std::string_view workspace, std::string& fields) = 0;
+  virtual WireError Unsubscribe(std::string_view workspace, std::string& fields) = 0;
+
+ protected:
+  ~FrameStreams() = default;
 };
 
 class Api {
@@ -84,7 +99,9 @@ class Api {
   // One WebSocket text frame (an op object or an array of them) -> the reply frame, appended
   // to `out`. Returns true when some op reached the ledger (see HttpReply::ledger_state).
   // `grant` (null: unscoped) limits the ops to its workspaces: any other op's result is 403.
-  bool HandleFrame(std::string_view text, std::string& out, const Grant* grant = nullptr);
+  // `streams` runs subscribe/unsubscribe ops (null: they fail with 400 invalid_argument).
+  bool HandleFrame(std::string_view text, std::string& out, const Grant* grant = nullptr,
+                   FrameStreams* streams = nullptr);
 
   // --- For the SSE route GET /v1/workspaces/{ws}/events (docs/api.md, "Tokens") ---
   // Authorizes a request for the event stream of the workspace its `target` names: the bearer
@@ -193,6 +210,8 @@ class Api {
   void HandleAddToken(const Call& c, HttpReply& out);
   void HandleListTokens(const Call& c, HttpReply& out);
   void HandleRevokeToken(const Call& c, HttpReply& out);
+  // GET /v1/workspaces/{ws}/events (the stream itself: sse_session.cc).
+  void HandleEvents(const Call& c, HttpReply& out);
 
   std::shared_ptr<Ledger> ledger_;
   std::shared_ptr<Auth> auth_;

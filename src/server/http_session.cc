@@ -169,11 +169,36 @@ class HttpSession final : public SessionBase, public std::enable_shared_from_thi
       srv_.metrics->Count(MetricOp::kOther, r.status);
       return Reply(std::move(r), version, false, false);
     }
-    // The target may hold a token (?token= on the SSE route): it is never logged (no access
-    // log exists; keep it that way or strip the query first).
-    srv_.api.HandleHttp(req.method_string(), req.target(), req[http::field::authorization],
-                        req.body(), r, listener_);
+    // THE place where a request's credentials are taken. The target may hold a token (?token=
+    // on the SSE route only, checked by HandleHttp): it is never logged (no access log exists;
+    // keep it that way or strip the query first).
+    const std::string_view authorization = req[http::field::authorization];
+    srv_.api.HandleHttp(req.method_string(), req.target(), authorization, req.body(), r, listener_);
     r.cors_origin = srv_.api.CorsOrigin(origin, req.method_string());
+    if (!r.event_stream.empty() && req.method() == http::verb::get && !srv_.stopping && !stopping_) {
+      // The connection becomes a Server-Sent Events stream (sse_session.cc), which answers. It
+      // keeps the credential it was authorized with (the header, or the query token as a bearer
+      // header), to re-check on auth reload and token revocation.
+      std::string credential(authorization);
+      if (credential.empty()) {
+        const std::string_view target = req.target();
+        const size_t q = target.find('?');
+        const std::string_view token = q == std::string_view::npos ? std::string_view() : Api::QueryToken(target.substr(q + 1));
+        if (!token.empty()) credential = "Bearer " + std::string(token);
+      }
+      handed_off_ = true;
+      stream_.expires_never();
+      StartSseSession(stream_.release_socket(), srv_, idx_, std::move(credential), std::move(r.event_stream), version,
+                      std::move(r.cors_origin));
+      return;
+    }
+    if (!r.event_stream.empty()) {
+      const std::string cors = std::move(r.cors_origin);
+      r = HttpReply{};
+      r.cors_origin = cors;
+      r.status = 503;
+      r.body = ErrorBody(WireError::Make(503, "overloaded", "the server is shutting down"));
+    }
     Reply(std::move(r), version, keep_alive, req.method() == http::verb::head);
   }
 

@@ -132,6 +132,20 @@ void Server::Impl::ScheduleSweep() {
   });
 }
 
+// The streams' poll (event_hub.h), on context 0 like the sweeper. A fixed cadence (expires_at
+// += interval) so the hub's per-interval rule does not drift against it.
+void Server::Impl::ScheduleHubPoll() {
+  const auto interval = std::chrono::milliseconds(opt.stream_interval_ms);
+  auto next = hub_timer->expiry() + interval;
+  if (next + interval < SteadyClock::now()) next = SteadyClock::now() + interval;   // fell behind: no burst
+  hub_timer->expires_at(next);
+  hub_timer->async_wait([this](error_code ec) {
+    if (ec || stopping) return;
+    hub.Poll();
+    ScheduleHubPoll();
+  });
+}
+
 Server::Server(ServerOptions options, std::shared_ptr<Ledger> ledger, std::shared_ptr<Auth> auth,
                std::shared_ptr<Metrics> metrics, Durability* durability)
     : impl_(std::make_unique<Impl>(std::move(options), std::move(ledger), std::move(auth),
@@ -147,6 +161,7 @@ Metrics& Server::metrics() noexcept { return *impl_->metrics; }
 uint16_t Server::port() const noexcept { return impl_->bound_port; }
 uint16_t Server::metrics_port() const noexcept { return impl_->bound_metrics_port; }
 int64_t Server::parked_replies() const noexcept { return impl_->parked.load(); }
+size_t Server::stream_subscriptions() const { return impl_->hub.subscriptions(); }
 bool Server::stopped_gracefully() const noexcept { return !impl_->cut.load(); }
 
 namespace {
@@ -182,7 +197,7 @@ void Server::Impl::RecheckSessions() {
     net::post(*ctxs[i], [this, i] {
       std::vector<std::shared_ptr<SessionBase>> live;
       for (SessionBase* p : registry[i]) {
-        if (auto sp = p->Lock()) live.push_back(std::move(sp));   // only streaming sessions act on it
+        if (auto sp = p->Lock()) live.push_back(std::move(sp));   // only WebSocket and SSE act on it
       }
       for (auto& p : live) p->OnAuthReload();
     });
@@ -222,9 +237,12 @@ Status Server::Start() {
   // A revoked minted token closes the sessions it opened, at once (docs/api.md, "Tokens").
   s.api.SetOnTokenRevoked([&s] { s.RecheckSessions(); });
   s.sweeper = std::make_unique<net::steady_timer>(*s.ctxs[0]);
+  s.hub_timer = std::make_unique<net::steady_timer>(*s.ctxs[0]);
+  s.hub_timer->expires_after(std::chrono::milliseconds(0));
   if (s.durability != nullptr) s.durability->SetOnDurable([&s](uint64_t) { s.OnDurableRound(); });
   for (size_t a = 0; a < s.acceptors.size(); ++a) s.DoAccept(a);
   s.ScheduleSweep();
+  s.ScheduleHubPoll();
   s.started = true;
   s.running_threads = n;
   for (int i = 0; i < n; ++i) {
@@ -254,6 +272,7 @@ void Server::Stop() {
       a.retry->cancel();
     }
     s.sweeper->cancel();
+    s.hub_timer->cancel();
   });
   for (size_t i = 0; i < s.ctxs.size(); ++i) {
     net::post(*s.ctxs[i], [&s, i] {
@@ -289,6 +308,7 @@ void Server::Wait() {
     s.durability->SetOnDurable(nullptr);
     s.durability = nullptr;
     s.api.SetDurability(nullptr);
+    s.hub.SetDurability(nullptr);
   }
 }
 

@@ -116,6 +116,25 @@ int main(int argc, char** argv) {
                  "Reply bytes queued per WebSocket before reading pauses")
       ->capture_default_str()
       ->check(CLI::Range(size_t(4096), size_t(1) << 30));
+  app.add_option("--max-subscriptions-per-connection", opt.max_subscriptions_per_connection,
+                 "Live-stream subscriptions one connection may hold (WebSocket subscribe ops; an SSE "
+                 "stream is one); more are 429 too_many_subscriptions")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t(1), size_t(1'000'000)));
+  app.add_option("--max-subscribers", opt.max_subscribers,
+                 "Live-stream subscriptions of all connections together; more are 503 "
+                 "too_many_subscribers")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t(1), size_t(100'000'000)));
+  app.add_option("--max-stream-queued-bytes", opt.max_stream_queued_bytes,
+                 "Pushed stream bytes one subscriber may have waiting (not yet taken by its socket); "
+                 "past it the subscriber is disconnected (WebSocket 1008, SSE stream ended)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t(4096), size_t(1) << 30));
+  app.add_option("--sse-keepalive-ms", opt.sse_keepalive_ms,
+                 "Period of the ': keep-alive' comment on Server-Sent Events streams")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t(10), uint64_t(3'600'000)));
   app.add_option("--reply-deadline-ms", opt.reply_deadline_ms,
                  "A reply waiting this long for the WAL is answered 503 unavailable (outcome unknown: "
                  "retry with the same id)")

@@ -29,6 +29,9 @@ const char* MetricOpName(MetricOp op) noexcept {
     case MetricOp::kAddGrant: return "add_grant";
     case MetricOp::kVoidGrant: return "void_grant";
     case MetricOp::kTokens: return "tokens";
+    case MetricOp::kSubscribe: return "subscribe";
+    case MetricOp::kUnsubscribe: return "unsubscribe";
+    case MetricOp::kEvents: return "events";
     case MetricOp::kCount: break;
   }
   return "other";

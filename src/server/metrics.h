@@ -16,7 +16,8 @@ enum class MetricOp : uint8_t {
   kCharge, kQuote, kReserve, kCommit, kRelease, kRefund, kBatch, kWsFrame,
   kGetWorkspace, kPutWorkspace, kListUsers, kPutUser, kTopUp, kReset,
   kCatalog, kHealth, kMetrics, kOther, kListGrants, kAddGrant, kVoidGrant,
-  kListWorkspaces, kTokens, kCount
+  kListWorkspaces, kTokens,
+  kSubscribe, kUnsubscribe, kEvents, kCount
 };
 const char* MetricOpName(MetricOp op) noexcept;
 

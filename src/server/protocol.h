@@ -35,7 +35,8 @@ struct WireError {
 // API (docs/api.md, "Errors"). The core Status knows nothing of HTTP: this mapping is the server's.
 int HttpStatus(Code code) noexcept;
 
-enum class OpKind : uint8_t { kNone, kCharge, kQuote, kReserve, kCommit, kRelease, kRefund };
+// kSubscribe / kUnsubscribe: WebSocket frames only (live streams, docs/events.md).
+enum class OpKind : uint8_t { kNone, kCharge, kQuote, kReserve, kCommit, kRelease, kRefund, kSubscribe, kUnsubscribe };
 OpKind ParseOpKind(std::string_view name) noexcept;
 
 // One bit per known request field.

@@ -60,6 +60,8 @@ OpKind ParseOpKind(std::string_view n) noexcept {
   if (n == "commit") return OpKind::kCommit;
   if (n == "release") return OpKind::kRelease;
   if (n == "refund") return OpKind::kRefund;
+  if (n == "subscribe") return OpKind::kSubscribe;
+  if (n == "unsubscribe") return OpKind::kUnsubscribe;
   return OpKind::kNone;
 }
 
@@ -109,6 +111,8 @@ uint32_t AllowedFields(OpKind k) noexcept {
     case OpKind::kCommit: return kFReservation | kFQuantity | kFSeconds | kFOutputs | kFFormats;
     case OpKind::kRelease: return kFReservation;
     case OpKind::kRefund: return kFCharge;
+    case OpKind::kSubscribe:
+    case OpKind::kUnsubscribe: return kFWorkspace;
     case OpKind::kNone: break;
   }
   return 0;

@@ -48,6 +48,16 @@ struct ServerOptions {
   bool metrics_listen = false;
   std::string metrics_host = "127.0.0.1";
   uint16_t metrics_port = 0;
+  // Live streams (docs/events.md, "Streams"): subscriptions one connection may hold (WebSocket
+  // subscribe ops; an SSE stream is one), subscriptions of all connections together, the bytes of
+  // pushed frames one subscriber may have waiting (its inbox, then the socket's backlog) before
+  // it is disconnected, the SSE keep-alive comment period, and the poll interval (at most one
+  // balance frame per workspace per interval).
+  size_t max_subscriptions_per_connection = 100;
+  size_t max_subscribers = 10'000;
+  size_t max_stream_queued_bytes = 1 << 20;
+  uint64_t sse_keepalive_ms = 15'000;
+  uint64_t stream_interval_ms = 100;
 };
 
 // Parses "host:port" or "[v6addr]:port". Host: a numeric IPv4/IPv6 address or "localhost".
@@ -77,6 +87,8 @@ class Server {
   // violation), after the replies to frames it already sent. Thread-safe. Returns the reload's
   // status.
   Status ReloadAuth();
+  // Subscriptions open now, over WebSocket and SSE (tests, metrics).
+  size_t stream_subscriptions() const;
   // Replies currently held until the WAL makes what they observed durable (tests, metrics).
   int64_t parked_replies() const noexcept;
   // Graceful stop: stop accepting, let in-flight requests finish and close connections;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "server/server.h"
+#include "server/event_hub.h"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -44,6 +45,8 @@ class SessionBase {
   // closes itself when it no longer grants what the session does. The SSE session does the
   // same with the credential it keeps (header or ?token=).
   virtual void OnAuthReload() {}
+  // Called on the session's own thread after its StreamInbox received frames (streams only).
+  virtual void OnStreamFrames() {}
   // A strong reference to the session (sessions are always owned by shared_ptr), or null
   // once it is being destroyed.
   virtual std::shared_ptr<SessionBase> Lock() = 0;
@@ -56,6 +59,9 @@ struct Server::Impl {
   std::shared_ptr<Metrics> metrics;
   Durability* durability = nullptr;
   Api api;
+  // Live streams; declared before the contexts so that it outlives the sessions (which
+  // unsubscribe when destroyed). Polled by hub_timer on context 0.
+  EventHub hub;
 
   // Sessions waiting for a ticket, per I/O thread (each list touched by its own thread only), and
   // one flag per thread so a burst of durable rounds posts at most one flush to it. The lists own
@@ -77,6 +83,8 @@ struct Server::Impl {
   };
   std::vector<Acceptor> acceptors;
   std::unique_ptr<net::steady_timer> sweeper;
+  std::unique_ptr<net::steady_timer> hub_timer;
+  std::atomic<bool> hub_flush_posted{false};
   std::vector<std::thread> threads;
   size_t next_ctx = 0;
   uint16_t bound_port = 0;
@@ -97,8 +105,10 @@ struct Server::Impl {
         auth(std::move(a)),
         metrics(m ? std::move(m) : std::make_shared<Metrics>()),
         durability(d),
-        api(ledger, auth, metrics, ApiLimits{opt.max_batch_ops}) {
+        api(ledger, auth, metrics, ApiLimits{opt.max_batch_ops}),
+        hub(ledger, HubLimits{opt.max_subscriptions_per_connection, opt.max_subscribers, opt.stream_interval_ms}) {
     api.SetDurability(d);
+    hub.SetDurability(d);
   }
 
   // Session side: wake `s` (on thread idx) after the next durable round.
@@ -108,6 +118,13 @@ struct Server::Impl {
   }
   // Writer thread: a round became durable (or the WAL failed).
   void OnDurableRound() {
+    // Stream frames waiting for this round go out from context 0, where the hub is polled.
+    if (hub.HasPending() && !hub_flush_posted.exchange(true)) {
+      net::post(*ctxs[0], [this] {
+        hub_flush_posted.store(false);
+        hub.Flush();
+      });
+    }
     for (size_t i = 0; i < ctxs.size(); ++i) {
       if (!flush_posted[i].exchange(true)) net::post(*ctxs[i], [this, i] { FlushWaiters(i); });
     }
@@ -128,6 +145,7 @@ struct Server::Impl {
   void OnAccept(size_t a, size_t idx, error_code ec, tcp::socket socket);
   void Reject(tcp::socket socket);
   void ScheduleSweep();
+  void ScheduleHubPoll();
 };
 
 inline std::chrono::milliseconds Ms(uint64_t ms) { return std::chrono::milliseconds(ms); }
@@ -151,5 +169,12 @@ void StartHttpSession(tcp::socket&& socket, Server::Impl& srv, size_t idx, Liste
 // revocation, `grant` (what it granted at the upgrade) scopes every frame's ops.
 void StartWsSession(tcp::socket&& socket, Server::Impl& srv, size_t idx,
                     std::string authorization, Grant grant, http::request<http::string_body>&& req);
+
+// Hands an HTTP connection whose request was routed to GET /v1/workspaces/{ws}/events to a new
+// Server-Sent Events session on thread `idx` (sse_session.cc); `authorization` is kept to
+// re-check on reload, `http_version` is the request's (10 or 11), `cors_origin` (may be empty)
+// the Access-Control-Allow-Origin to answer (Api::CorsOrigin).
+void StartSseSession(tcp::socket&& socket, Server::Impl& srv, size_t idx, std::string authorization,
+                     std::string workspace, unsigned http_version, std::string cors_origin = {});
 
 }  // namespace genledger::server

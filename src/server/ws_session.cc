@@ -1,6 +1,14 @@
 // The WebSocket session: frames in, ops through Api::HandleFrame, replies out in frame order
 // through CoalescingStream, each held until what it observed is durable (see listener.cc for
 // the threading model). The only translation unit that includes <boost/beast/websocket.hpp>.
+//
+// Live streams (docs/events.md, "Streams"): the session is the FrameStreams of its frames, so
+// `subscribe` / `unsubscribe` ops add its inbox to the EventHub. Pushed frames (already durable:
+// the hub waits) join the same reply queue with no ticket, so they keep the one-write-at-a-time
+// rule and come after every reply queued before them. They do not count against the reading
+// bounds (--max-ws-inflight, --max-ws-queued-bytes); their own bound, --max-stream-queued-bytes,
+// covers the inbox, the pushed frames queued and the socket's backlog: past it the subscriber
+// cannot keep up and is closed with 1008.
 
 #include "server/server_impl.h"
 
@@ -20,7 +28,7 @@ namespace {
 
 // WebSocket session.
 
-class WsSession final : public SessionBase, public std::enable_shared_from_this<WsSession> {
+class WsSession final : public SessionBase, public FrameStreams, public std::enable_shared_from_this<WsSession> {
  public:
   // `authorization` is kept to re-check the token when the auth file is reloaded.
   WsSession(tcp::socket&& socket, Server::Impl& srv, size_t idx, std::string authorization, Grant grant)
@@ -28,6 +36,7 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
         grant_(std::move(grant)) {}
 
   ~WsSession() override {
+    if (inbox_) srv_.hub.UnsubscribeAll(inbox_);
     if (registered_) srv_.parked.fetch_sub(1);
     srv_.registry[idx_].erase(this);
     if (accepted_) srv_.metrics->WsClosed();
@@ -62,6 +71,7 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
   std::shared_ptr<SessionBase> Lock() override { return weak_from_this().lock(); }
 
   void Shutdown() override {
+    StopStreams();
     if (close_started_) return;
     pending_close_ = websocket::close_code::going_away;
     // Before the handshake completes, OnAccept closes; while replies wait for durability,
@@ -82,11 +92,94 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
   void OnAuthReload() override {
     if (close_started_ || pending_close_) return;
     if (srv_.auth->Check(authorization_) >= Role::kGate) return;
+    StopStreams();
     pending_close_ = websocket::close_code::policy_error;
     if (accepted_ && queue_.empty()) DoClose();   // else TryWrite closes after the queue
   }
 
+  // --- Live streams (FrameStreams: called from inside Api::HandleFrame, on this thread).
+  WireError Subscribe(std::string_view workspace, std::string& fields) override {
+    if (pending_close_ || close_started_ || streams_stopped_)
+      return WireError::Make(503, "overloaded", "the connection is closing");
+    if (!inbox_) {
+      inbox_ = std::make_shared<StreamInbox>(
+          srv_.opt.max_stream_queued_bytes, [weak = weak_from_this(), ex = ws_.get_executor()] {
+            net::post(ex, [weak] {
+              if (auto self = weak.lock()) self->OnStreamFrames();
+            });
+          });
+    }
+    EventHub::Start start;
+    if (WireError e = srv_.hub.Subscribe(inbox_, workspace, &start); !e.ok()) return e;
+    // The reply's ticket (WsSession::Reply, after the frame) covers the read: the state is sent
+    // once durable, and the hub sends this subscriber only frames with a higher rev.
+    fields += "\"subscribed\":";
+    AppendJsonString(fields, workspace);
+    fields += ",\"rev\":";
+    AppendU64(fields, start.rev);
+    fields += ",\"state\":";
+    fields += start.state;
+    return {};
+  }
+
+  WireError Unsubscribe(std::string_view workspace, std::string& fields) override {
+    if (inbox_) {
+      srv_.hub.Unsubscribe(inbox_, workspace);
+      // Frames pushed before that go before the reply; none of the workspace comes after it.
+      TakeStreamFrames();
+    }
+    fields += "\"unsubscribed\":";
+    AppendJsonString(fields, workspace);
+    return {};
+  }
+
+  void OnStreamFrames() override {
+    if (streams_stopped_) return;
+    TakeStreamFrames();
+    TryWrite();
+  }
+
  private:
+  // Moves the inbox's frames into the reply queue (no ticket: already durable).
+  void TakeStreamFrames() {
+    if (!inbox_ || streams_stopped_) return;
+    stream_buf_.clear();
+    if (!inbox_->Take(stream_buf_)) return StreamOverflow();
+    const size_t backlog = ws_.next_layer().pending_bytes();
+    for (StreamFrame& f : stream_buf_) {
+      if (pushed_bytes_ + backlog + f.json.size() > srv_.opt.max_stream_queued_bytes) return StreamOverflow();
+      pushed_bytes_ += f.json.size();
+      queue_.push_back(Pending{std::move(f.json), 0, SteadyClock::now(), /*pushed=*/true});
+    }
+  }
+
+  // The subscriber cannot keep up: its pushed frames are dropped and it is closed with 1008 after
+  // the replies already queued. A peer that does not read at all cannot take the close frame
+  // either: the socket is cut --header-timeout-ms later.
+  void StreamOverflow() {
+    StopStreams();
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      if (it->pushed) {
+        it = queue_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    pushed_bytes_ = 0;
+    if (!pending_close_) pending_close_ = websocket::close_code::policy_error;
+    kill_timer_.expires_after(Ms(srv_.opt.header_timeout_ms));
+    kill_timer_.async_wait([weak = weak_from_this()](error_code ec) {
+      if (auto self = weak.lock(); self && !ec) beast::close_socket(beast::get_lowest_layer(self->ws_));
+    });
+    if (accepted_ && queue_.empty()) DoClose();   // else TryWrite closes after the queue
+  }
+
+  // No more pushed frames (closing, overflow, server stop).
+  void StopStreams() {
+    streams_stopped_ = true;
+    if (inbox_) srv_.hub.UnsubscribeAll(inbox_);
+  }
+
   void OnAccept(error_code ec) {
     if (ec) return;
     accepted_ = true;
@@ -139,6 +232,7 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
     reading_ = false;
     if (ec) {   // closed by the peer, too big (Beast closes with 1009), idle, ...
       idle_timer_.cancel();
+      StopStreams();
       return;
     }
     last_rx_ = SteadyClock::now();
@@ -159,7 +253,7 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
     auto data = buf_.data();
     std::string out;
     bool observed = srv_.api.HandleFrame(
-        std::string_view(static_cast<const char*>(data.data()), data.size()), out, &grant_);
+        std::string_view(static_cast<const char*>(data.data()), data.size()), out, &grant_, this);
     buf_.consume(buf_.size());
     Reply(std::move(out), observed);
     DoRead();
@@ -171,7 +265,7 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
   void Reply(std::string frame, bool ledger_state) {
     const uint64_t ticket = (ledger_state && srv_.durability != nullptr) ? srv_.durability->Ticket() : 0;
     queued_bytes_ += frame.size();
-    queue_.push_back(Pending{std::move(frame), ticket, SteadyClock::now() + Ms(srv_.opt.reply_deadline_ms)});
+    queue_.push_back(Pending{std::move(frame), ticket, SteadyClock::now() + Ms(srv_.opt.reply_deadline_ms), false});
     TryWrite();
   }
 
@@ -211,6 +305,7 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
           // answered; the close tells the client their outcome is unknown.
           queue_.clear();
           queued_bytes_ = 0;
+          pushed_bytes_ = 0;
           pending_close_ = websocket::close_code::internal_error;
           break;
         }
@@ -227,10 +322,11 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
         // Beast closed the stream (the peer's close, a protocol error): nobody reads replies now.
         queue_.clear();
         queued_bytes_ = 0;
+        pushed_bytes_ = 0;
         break;
       }
       out.AppendTextFrame(queue_.front().frame);
-      queued_bytes_ -= queue_.front().frame.size();
+      (queue_.front().pushed ? pushed_bytes_ : queued_bytes_) -= queue_.front().frame.size();
       queue_.pop_front();
     }
     out.Flush();
@@ -247,6 +343,7 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
   void DoClose() {
     if (close_started_) return;
     close_started_ = true;
+    StopStreams();
     ws_.async_close(websocket::close_reason(pending_close_),
                     beast::bind_front_handler(&WsSession::OnClose, shared_from_this()));
   }
@@ -257,6 +354,7 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
     std::string frame;
     uint64_t ticket;   // 0: nothing to wait for
     SteadyClock::time_point deadline;
+    bool pushed;       // a stream frame (counted in pushed_bytes_, not queued_bytes_)
   };
   static std::string DeadlineFrame() {
     return "{\"status\":503," +
@@ -268,7 +366,12 @@ class WsSession final : public SessionBase, public std::enable_shared_from_this<
   bool ping_in_flight_ = false;
   beast::flat_buffer buf_;
   std::deque<Pending> queue_;
-  size_t queued_bytes_ = 0;   // sum of queue_'s frame sizes: the memory bound of backpressure
+  size_t queued_bytes_ = 0;   // sum of queue_'s reply sizes: the memory bound of backpressure
+  size_t pushed_bytes_ = 0;   // sum of queue_'s pushed frame sizes (--max-stream-queued-bytes)
+  std::shared_ptr<StreamInbox> inbox_;   // on the first subscribe
+  std::vector<StreamFrame> stream_buf_;
+  bool streams_stopped_ = false;
+  net::steady_timer kill_timer_{ws_.get_executor()};
   bool registered_ = false;   // in durable_waiters: woken when a round becomes durable
   net::steady_timer deadline_timer_{ws_.get_executor()};
   bool deadline_armed_ = false;
