@@ -10,7 +10,8 @@ packages=(
   libconcurrentqueue-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libspdlog-dev ccache
-  python3-websockets   # tools/soak.py's WebSocket client
+  python3-websockets   # tools/soak.py's WebSocket client, the Python client's AsyncClient
+  python3-pytest python3-pip python3-setuptools python3-wheel   # clients/python: install, tests
   clang-14 libclang-rt-14-dev   # libFuzzer targets (tools/fuzz.sh)
 )
 # Extra packages a caller may ask for (e.g. bench/compare_redis.sh asks for redis-server).

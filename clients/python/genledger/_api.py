@@ -6,7 +6,9 @@ body with ``"op"`` added. Nothing here does I/O.
 
 import datetime
 import decimal
+import itertools
 import json
+import os
 import urllib.parse
 import uuid
 
@@ -23,9 +25,22 @@ GATE_OPS = {
 }
 
 
+_id_pid = None
+_id_prefix = None
+_id_counter = None
+
+
 def new_id():
-    """A fresh idempotency id: 35 characters of the id alphabet [A-Za-z0-9._:@-]."""
-    return "py-" + uuid.uuid4().hex
+    """A fresh idempotency id of the id alphabet [A-Za-z0-9._:@-]: ``py-<uuid4 hex>-<n>``,
+    a random uuid4 per process (made again in a forked child, which would otherwise repeat
+    its parent's ids) and a counter, so ids are unique without a uuid4 per call."""
+    global _id_pid, _id_prefix, _id_counter
+    pid = os.getpid()
+    if pid != _id_pid:
+        _id_prefix = "py-%s-" % uuid.uuid4().hex
+        _id_counter = itertools.count(1)
+        _id_pid = pid
+    return _id_prefix + str(next(_id_counter))
 
 
 def seconds_value(seconds):

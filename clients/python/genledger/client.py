@@ -41,10 +41,9 @@ class _Policy:
             self.fail_open_count += 1
         if self.on_fail_open is not None:
             self.on_fail_open(op, body, err)
-        r = result_type(fail_open=True)
-        if result_type is results.Quote:
-            r.affordable = True  # letting the call through is the point of failing open
-        return r
+        # A fail-open quote says "affordable": letting the call through is the point.
+        return result_type({"affordable": True} if result_type is results.Quote else None,
+                           fail_open=True)
 
 
 def _unavailable_from(e):

@@ -74,7 +74,8 @@ class ForbiddenOrigin(Forbidden):
     code = "forbidden_origin"
 
 
-class ModelNotAvailableInRegion(Forbidden):
+class ModelNotAvailableInRegion(Error):
+    status = 403
     code = "model_not_available_in_region"
 
 

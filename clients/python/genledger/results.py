@@ -9,26 +9,29 @@ has no charge id and ``None`` counters.
 
 
 class Result:
-    """Base class. Subclasses list their JSON fields in ``_fields``."""
+    """Base class. Subclasses list their JSON fields in ``_fields``.
+
+    Fields are read from ``raw`` when asked for (an AsyncClient makes tens of thousands of
+    results a second; copying every field into each of them would be most of its cost).
+    """
 
     _fields = ()
 
     def __init__(self, raw=None, fail_open=False, **fields):
-        raw = dict(raw) if raw else {}
-        raw.update(fields)
+        if raw is None:
+            raw = {}
+        if fields:
+            raw = dict(raw, **fields)
         self.raw = raw
         self.fail_open = fail_open
-        d = self.__dict__
-        for f in self._fields:
-            d[f] = raw.get(f)
 
     def __getattr__(self, name):
-        # Only called for names that are not declared fields: fields a newer server added.
-        if name.startswith("_"):
-            raise AttributeError(name)
+        # Called only for names not set on the instance: the JSON fields.
         try:
             return self.__dict__["raw"][name]
         except KeyError:
+            if name in type(self)._fields:
+                return None
             raise AttributeError("%s has no field %r" % (type(self).__name__, name)) from None
 
     def __eq__(self, other):

@@ -282,3 +282,7 @@ def wait_until(predicate, what, attempts=600):
             return
         time.sleep(0.05)
     raise AssertionError("never happened: " + what)
+
+
+def pytest_report_header(config):
+    return "genledger client under test: %s" % os.path.dirname(genledger.__file__)

@@ -24,13 +24,17 @@ def cli(server, *args, token=None, env=None):
     return subprocess.run(argv + list(args), capture_output=True, text=True, env=e, timeout=120)
 
 
-def test_help_everywhere():
-    for args in ([], ["workspaces"], ["workspaces", "put"], ["users", "list"], ["grants", "add"],
-                 ["charge"], ["quote"], ["usage"], ["tokens", "create"], ["alerts", "set"]):
-        p = cli(None, *args, "--help")
-        assert p.returncode == 0 and "usage:" in p.stdout, args
-    p = cli(None, "--help")
-    assert "exit codes" in p.stdout and "GENLEDGER_URL" in p.stdout
+def test_help_everywhere(capsys):
+    from genledger import cli as cli_module
+    for args in ([], ["workspaces"], ["workspaces", "put"], ["workspaces", "list"],
+                 ["users", "list"], ["users", "set"], ["grants", "add"], ["charge"], ["quote"],
+                 ["reserve"], ["commit"], ["usage"], ["tokens", "create"], ["tokens", "list"],
+                 ["alerts", "get"], ["alerts", "set"], ["health"]):
+        with pytest.raises(SystemExit) as e:
+            cli_module.main(args + ["--help"])
+        assert e.value.code == 0 and "usage:" in capsys.readouterr().out, args
+    p = cli(None, "--help")  # once through python3 -m genledger itself
+    assert p.returncode == 0 and "exit codes" in p.stdout and "GENLEDGER_URL" in p.stdout
 
 
 def test_bad_usage_exits_2():
