@@ -146,8 +146,12 @@ class AsyncClient:
                 self.connects += 1
                 self._ws = ws
                 asyncio.get_running_loop().create_task(self._read(ws))
+                # The server forgot this connection's subscriptions: renew them (but not twice
+                # for one whose subscribe is still waiting to be sent).
+                queued = {op.body["workspace"] for op in self._pending if op.name == "subscribe"}
                 for workspace in self._subs:
-                    self._send_subscribe(workspace)
+                    if workspace not in queued:
+                        self._send_subscribe(workspace)
             await self._send_pending(self._ws)
 
     async def _connect(self):
@@ -238,6 +242,9 @@ class AsyncClient:
     def _unavailable(self, op, err):
         if not isinstance(err, errors.Unavailable):
             err = errors.Unavailable(err.message, status=err.status, raw=err.raw)
+        if op.name not in _api.GATE_OPS:  # subscribe, unsubscribe: nothing to let through
+            op.future.set_exception(err)
+            return
         try:
             op.future.set_result(self._policy.unavailable(op.name, op.body, err, op.type))
         except errors.Error as e:
@@ -261,7 +268,7 @@ class AsyncClient:
             op.attempts += 1
             if op.attempts > self._policy.retries:
                 self._unavailable(op, err)
-            elif op.name != "subscribe":  # subscriptions are renewed on reconnect anyway
+            else:
                 retry.append(op)
         self._pending.extendleft(reversed(retry))
         if not self._closed:
@@ -360,10 +367,13 @@ class AsyncClient:
                 for q in self._subs.pop(workspace, ()):
                     _put_latest(q, err or errors.Unavailable("subscribe cancelled", status=None))
                 return
-            state = f.result().raw.get("state") or {}
-            fresh = workspace in self._state
+            reply = f.result().raw
+            state = dict(reply.get("state") or {})
+            if "rev" in reply:
+                state["rev"] = reply["rev"]
+            resubscribed = workspace in self._state
             self._state[workspace] = state
-            if fresh:  # a re-subscription after a reconnect: tell consumers the state now
+            if resubscribed:  # a re-subscription after a reconnect: tell consumers the state now
                 for q in self._subs.get(workspace, ()):
                     _put_latest(q, results.Event(state, event="balance", workspace=workspace))
         fut.add_done_callback(done)

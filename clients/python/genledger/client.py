@@ -245,12 +245,12 @@ class Client:
             seg(workspace), seg(grant))))
 
     # ---- usage, alerts, tokens, webhooks (issue 15) ---------------------------------------
-    def usage(self, workspace, period=None, group_by=None):
-        """Usage history: ``period`` ``"current"``, ``"previous"`` or a number; ``group_by``
-        one or two of user, model, category, day (a list or ``"user,model"``)."""
+    def usage(self, workspace, period=None, group_by="user"):
+        """Usage history: ``period`` ``"current"`` (default), ``"previous"`` or a number;
+        ``group_by`` one or two of user, model, category, day (a list or ``"user,model"``)."""
         return results.Usage(self._json("GET", self._usage_path(workspace, period, group_by)))
 
-    def usage_csv(self, workspace, period=None, group_by=None):
+    def usage_csv(self, workspace, period=None, group_by="user"):
         """The same as CSV text (with a header row)."""
         status, _, data = self._send("GET", self._usage_path(workspace, period, group_by, "csv"),
                                      accept="text/csv")
@@ -302,6 +302,33 @@ class Client:
 
     def webhook_deliveries(self, webhook_id):
         return self._json("GET", "/v1/webhooks/%s/deliveries" % seg(webhook_id))
+
+    def events(self, workspace, timeout=60.0):
+        """The workspace's live stream over Server-Sent Events
+        (``GET /v1/workspaces/{ws}/events``): yields Event objects, the current state first,
+        until the server ends the stream (then simply call again: the first record is always
+        the current state). Blocks between records; ``timeout`` bounds the wait for one (the
+        server sends a keep-alive comment every 15 s). Uses its own connection."""
+        conn = self._pool._new()
+        conn.sock.settimeout(timeout)
+        try:
+            conn.request("GET", self._pool.base + "/v1/workspaces/%s/events" % seg(workspace),
+                         headers=dict(self._pool._headers, Accept="text/event-stream"))
+            resp = conn.getresponse()
+            if resp.status != 200:
+                raise errors.from_body(resp.status, _parse(resp.read()))
+            data = []
+            for line in resp:
+                line = line.decode("utf-8").rstrip("\r\n")
+                if line.startswith("data:"):
+                    data.append(line[5:].lstrip(" "))
+                elif not line and data:
+                    yield results.Event(_api.loads("\n".join(data)))
+                    data = []
+        except OSError as e:
+            raise errors.Unavailable("event stream failed: %s" % e, status=None) from e
+        finally:
+            conn.close()
 
     # ---- service ----------------------------------------------------------------------
     def catalog(self):

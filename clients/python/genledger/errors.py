@@ -123,6 +123,10 @@ class UnknownWebhook(NotFound):
     code = "unknown_webhook"
 
 
+class UnknownPeriod(NotFound):
+    code = "unknown_period"
+
+
 class MethodNotAllowed(Error):
     status = 405
     code = "method_not_allowed"
@@ -131,6 +135,7 @@ class MethodNotAllowed(Error):
 # --- 409 ----------------------------------------------------------------------------------
 class Conflict(Error):
     status = 409
+    code = "conflict"
 
 
 class IdempotencyConflict(Conflict):
@@ -143,6 +148,10 @@ class ReservationSettled(Conflict):
 
 class AlreadyRefunded(Conflict):
     code = "already_refunded"
+
+
+class TooManyTokens(Conflict):
+    code = "too_many_tokens"
 
 
 # --- 413 / 429 ----------------------------------------------------------------------------
@@ -161,6 +170,11 @@ class CapacityExhausted(Error):
     code = "capacity_exhausted"
 
 
+class TooManySubscriptions(Error):
+    status = 429
+    code = "too_many_subscriptions"
+
+
 # --- 503: also raised by the client itself when the server cannot be reached ---------------
 class Unavailable(Error):
     """No usable answer: the server is unreachable, timed out, or answered 503 after every
@@ -171,6 +185,10 @@ class Unavailable(Error):
 
 class Overloaded(Unavailable):
     code = "overloaded"
+
+
+class TooManySubscribers(Unavailable):
+    code = "too_many_subscribers"
 
 
 # --- 500 ----------------------------------------------------------------------------------

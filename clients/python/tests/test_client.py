@@ -352,3 +352,16 @@ def test_usage(client, ws, needs):
     csv = client.usage_csv(ws, group_by=["user"])
     lines = csv.strip().splitlines()
     assert lines[0].split(",")[:1] == ["user"] and len(lines) == 3
+
+
+def test_events_over_sse(server, client, ws, needs):
+    needs("GET", "/v1/workspaces/no-such-%s/events" % uuid.uuid4().hex[:8])
+    stream = client.events(ws)
+    first = next(stream)
+    assert (first.event, first.workspace, first.remaining) == ("balance", ws, 1000)
+    client.charge(ws, "alice", "gpt-4o", quantity=3)
+    for ev in stream:
+        if ev.event == "balance" and ev.remaining == 997:
+            break
+    assert ev.rev > first.rev
+    stream.close()
