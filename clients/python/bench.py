@@ -25,10 +25,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import genledger  # noqa: E402
 
 
-def start_server(binary, threads):
+def start_server(binary, threads, extra):
     data = tempfile.mkdtemp(prefix="genledger-bench-")
     proc = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--data-dir", data,
-                             "--threads", str(threads), "--log-level", "warn"],
+                             "--threads", str(threads), "--log-level", "warn"] + extra,
                             stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     port = int(line.split("listening on ")[1].split(",")[0].rsplit(":", 1)[1])
@@ -87,6 +87,8 @@ def main():
     ap.add_argument("--token", default=os.environ.get("GENLEDGER_TOKEN"))
     ap.add_argument("--server", help="start this genledger binary for the run")
     ap.add_argument("--server-threads", type=int, default=2)
+    ap.add_argument("--server-arg", action="append", default=[],
+                    help="extra flag for the started server (repeatable), e.g. --server-arg=--sync=none")
     ap.add_argument("--charges", type=int, default=200_000, help="async charges per run")
     ap.add_argument("--concurrency", type=int, default=5000, help="concurrent async calls")
     ap.add_argument("--http-charges", type=int, default=20_000)
@@ -98,7 +100,7 @@ def main():
     proc = data = None
     url = a.url
     if a.server:
-        proc, data, url = start_server(a.server, a.server_threads)
+        proc, data, url = start_server(a.server, a.server_threads, a.server_arg)
     elif not url:
         ap.error("--url or --server is needed")
     try:

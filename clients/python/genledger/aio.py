@@ -68,6 +68,7 @@ class AsyncClient:
         self._ws = None
         self._wakeup = None
         self._runner = None
+        self._loop = None
         self._closed = False
         self.connects = 0     # WebSocket connections opened (for tests and monitoring)
         self.frames_sent = 0  # frames sent: calls / frames_sent is the batching achieved
@@ -109,12 +110,13 @@ class AsyncClient:
         if self._closed:
             raise errors.Error("the client is closed")
         if self._runner is None:
+            self._loop = asyncio.get_running_loop()
             self._wakeup = asyncio.Event()
-            self._runner = asyncio.get_running_loop().create_task(self._run())
+            self._runner = self._loop.create_task(self._run())
         self._seq += 1
         body["op"] = name
         body["seq"] = self._seq
-        fut = asyncio.get_running_loop().create_future()
+        fut = self._loop.create_future()
         self._pending.append(_Op(self._seq, name, body, fut, result_type))
         self._wakeup.set()
         return fut
