@@ -119,6 +119,16 @@ def test_fail_closed_and_open(dead_url):
     assert count == 4 and seen == ["charge"] * 3 + ["reserve"]
 
 
+def test_silent_server_times_out(silent_url):
+    async def main():
+        async with genledger.AsyncClient(silent_url, timeout=0.2, retries=1, backoff=0.001,
+                                         on_unavailable="open") as gl:
+            r = await gl.charge("acme", "a", "gpt-4o", quantity=1)
+            return r, gl.fail_open_count, gl.connects
+    r, count, connects = run(main())
+    assert r.fail_open and count == 1 and connects == 0
+
+
 def test_unauthorized_upgrade(server):
     async def main():
         async with genledger.AsyncClient(server.url, token="wrong", on_unavailable="open") as gl:
