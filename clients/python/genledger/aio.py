@@ -192,6 +192,11 @@ class AsyncClient:
                 await ws.send(data)
             except websockets.exceptions.ConnectionClosed:
                 return  # the reader sees it too and puts the frame's ops back
+            except Exception:
+                # Any other failure to send: drop the connection, so that the reader puts the
+                # ops back and the runner opens a new one, rather than leave them waiting.
+                await ws.close(code=1011)
+                return
 
     async def _read(self, ws):
         timeout = self._policy.timeout

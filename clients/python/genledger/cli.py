@@ -6,6 +6,7 @@ timeout); 4 refused for the allowance (402: insufficient_generations, user_limit
 """
 
 import argparse
+import decimal
 import json
 import os
 import sys
@@ -232,7 +233,8 @@ def _plain(v):
 
 
 def _default(o):
-    return str(o)  # Decimal (max_seconds): its exact text
+    # Decimal (max_seconds): at most 3 decimals, whose float repr is the same shortest text.
+    return float(o) if isinstance(o, decimal.Decimal) else str(o)
 
 
 def table(rows, columns=None):

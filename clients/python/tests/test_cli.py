@@ -59,6 +59,8 @@ def test_workspace_charge_quote_refund(server):
     assert [l.split()[1] for l in p.stdout.splitlines() if l.startswith("cost ")] == ["2"]
     p = cli(server, "--json", "quote", ws, "alice", "gpt-4o")
     assert json.loads(p.stdout)["max_quantity"] == 15
+    p = cli(server, "--json", "quote", ws, "alice", "runway-gen4-alpha-turbo", "--outputs", "2")
+    assert '"max_seconds": 21.212' in p.stdout  # a JSON number: 2 x ceil(0.33 x 21.212) = 15
 
     p = cli(server, "charge", ws, "alice", "gpt-4o", "-q", "100")
     assert p.returncode == 4
