@@ -168,3 +168,25 @@ def test_subscribe(server, client, ws):
             return first, ev
     first, ev = run(main())
     assert ev.rev > first.rev and ev.workspace == ws
+
+
+def test_subscription_survives_a_reconnect(server, ws_proxy, client, ws):
+    if not _supports_subscribe(server):
+        pytest.skip("the server has no WebSocket subscribe yet")
+
+    async def main():
+        async with genledger.AsyncClient(ws_proxy.url, token=server.admin, backoff=0.001) as gl:
+            events = gl.subscribe(ws)
+            first = await events.__anext__()
+            ws_proxy.cut()  # the server forgets the subscription with the connection
+            await asyncio.sleep(0)
+            charge = await gl.charge(ws, "alice", "gpt-4o", quantity=2)  # reconnects
+            while True:
+                ev = await asyncio.wait_for(events.__anext__(), 30)
+                if ev.remaining == 998:
+                    break
+            await events.aclose()
+            return first, charge, ev, gl.connects
+    first, charge, ev, connects = run(main())
+    assert first.remaining == 1000 and charge.cost == 2 and connects == 2
+    assert ev.event == "balance" and ev.rev > first.rev
