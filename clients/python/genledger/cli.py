@@ -274,7 +274,11 @@ def render(value, as_json):
             out.append("total: " + ", ".join("%s=%s" % kv for kv in value.total.items()))
         return "\n".join(out)
     if isinstance(value, results.Page):
-        out = table(value)
+        columns = None
+        if value and isinstance(value[0], results.Workspace):
+            columns = ["workspace", "limit", "used", "reserved", "remaining", "region",
+                       "period", "rev"]
+        out = table(value, columns)
         return out + ("\nnext cursor: %s" % value.next_cursor if value.next_cursor else "")
     if isinstance(value, list):
         return table(value)

@@ -127,3 +127,17 @@ def test_tokens_and_alerts(server):
     p = cli(server, "alerts", "set", ws, "80pct:used_percent:80")
     assert p.returncode == 0
     assert "80pct" in cli(server, "alerts", "get", ws).stdout
+
+
+def test_workspaces_list(server):
+    _skip_unless(server, "GET", "/v1/workspaces")
+    prefix = "cl-" + uuid.uuid4().hex[:8] + "-"
+    for i in range(3):
+        cli(server, "workspaces", "put", prefix + str(i), "--limit", str(10 * i))
+    p = cli(server, "workspaces", "list", "--prefix", prefix, "--limit", "2")
+    lines = p.stdout.splitlines()
+    assert p.returncode == 0 and lines[0].split()[:2] == ["workspace", "limit"]
+    assert [l.split()[0] for l in lines[1:3]] == [prefix + "0", prefix + "1"]
+    assert lines[3] == "next cursor: " + prefix + "1"
+    p = cli(server, "--json", "workspaces", "list", "--prefix", prefix, "--cursor", prefix + "1")
+    assert [w["limit"] for w in json.loads(p.stdout)["items"]] == [20]
