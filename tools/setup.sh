@@ -11,7 +11,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libspdlog-dev ccache
   libssl-dev   # OpenSSL: SHA-256 and RAND_bytes of minted API tokens
-  python3-websockets   # tools/soak.py's WebSocket client
+  python3-websockets   # tools/soak.py's WebSocket client, the Python client's AsyncClient
+  python3-pytest python3-pip python3-setuptools python3-wheel   # clients/python: install, tests
   python3-jsonschema python3-yaml   # tests/openapi_test.py: docs/openapi.yaml against real traffic
   clang-14 libclang-rt-14-dev   # libFuzzer targets (tools/fuzz.sh)
 )
