@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libspdlog-dev ccache
   python3-websockets   # tools/soak.py's WebSocket client
+  python3-pytest chromium chromium-driver python3-selenium   # the dashboard's browser test
   clang-14 libclang-rt-14-dev   # libFuzzer targets (tools/fuzz.sh)
 )
 # Extra packages a caller may ask for (e.g. bench/compare_redis.sh asks for redis-server).

@@ -377,6 +377,12 @@ std::span<const Api::Route> Api::Routes() {
       {"GET",  "/v1/workspaces/{ws}/grants",         kOnApi,              Role::kRead,  MetricOp::kListGrants,   false, &Api::HandleListGrants},
       {"POST", "/v1/workspaces/{ws}/grants",         kOnApi,              Role::kAdmin, MetricOp::kAddGrant,     false, &Api::HandleAddGrant},
       {"DELETE", "/v1/workspaces/{ws}/grants/{grant}", kOnApi,            Role::kAdmin, MetricOp::kVoidGrant,    false, &Api::HandleVoidGrant},
+      // The dashboard (docs/dashboard.md): static files only, no data, so no token; every call
+      // the page makes is a /v1 route with the token typed into it. "/ui/" is "/ui/index.html".
+      {"GET",  "/ui",                                kOnApi,              Role::kNone,  MetricOp::kUi,           true,  &Api::HandleUiRedirect},
+      {"HEAD", "/ui",                                kOnApi,              Role::kNone,  MetricOp::kUi,           true,  &Api::HandleUiRedirect},
+      {"GET",  "/ui/{asset}",                        kOnApi,              Role::kNone,  MetricOp::kUi,           true,  &Api::HandleUiAsset},
+      {"HEAD", "/ui/{asset}",                        kOnApi,              Role::kNone,  MetricOp::kUi,           true,  &Api::HandleUiAsset},
   };
   return kRoutes;
 }
@@ -435,6 +441,8 @@ void Api::HandleHttp(std::string_view method, std::string_view target,
   c.body = body;
   const size_t qmark = target.find('?');
   std::string_view path = target.substr(0, qmark);
+  // The one path with a trailing slash: a directory URL, so the page's relative links resolve.
+  if (path == "/ui/") path = "/ui/index.html";
   c.query = qmark == std::string_view::npos ? std::string_view() : target.substr(qmark + 1);
   const bool split_ok = Split(path, c.seg, c.n);
   if (!split_ok) c.n = 0;   // matches no route

@@ -38,12 +38,25 @@ struct AccessPolicy {
 // /metrics there; the API's listener then has no /metrics).
 enum class Listener : uint8_t { kApi, kApiAndMetrics, kMetrics };
 
+// The dashboard's Content-Security-Policy (HttpReply::page): its own files only, no inline script
+// or style, data only from this origin, never framed (docs/dashboard.md).
+inline constexpr std::string_view kPageCsp =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
 struct HttpReply {
   int status = 200;
   std::string body;
   std::string_view content_type = "application/json";
   std::string_view allow;          // 405: the Allow header
   bool www_authenticate = false;   // 401: send WWW-Authenticate: Bearer
+  // The dashboard's files (api_ui.cc): Cache-Control, ETag (the session answers 304 when the
+  // request's If-None-Match is this), a redirect's Location, and `page` for the browser
+  // hardening headers (Content-Security-Policy, X-Content-Type-Options, Referrer-Policy).
+  std::string_view cache_control;
+  std::string_view etag;
+  std::string location;
+  bool page = false;
   // True when the reply was derived from ledger state: it acknowledges a change, or refuses one
   // because of the state, or reads it. The durability hook: such a reply may only be sent once
   // everything it observed is durable (Durability::Ticket() taken after the handler returned),
@@ -140,6 +153,9 @@ class Api {
   void HandleListGrants(const Call& c, HttpReply& out);
   void HandleAddGrant(const Call& c, HttpReply& out);
   void HandleVoidGrant(const Call& c, HttpReply& out);
+  // The dashboard's embedded files (api_ui.cc): /ui redirects to /ui/, /ui/{asset} serves one.
+  void HandleUiRedirect(const Call& c, HttpReply& out);
+  void HandleUiAsset(const Call& c, HttpReply& out);
 
   std::shared_ptr<Ledger> ledger_;
   std::shared_ptr<Auth> auth_;

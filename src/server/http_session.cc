@@ -162,6 +162,13 @@ class HttpSession final : public SessionBase, public std::enable_shared_from_thi
     }
     srv_.api.HandleHttp(req.method_string(), req.target(), req[http::field::authorization],
                         req.body(), r, listener_);
+    // A dashboard file the browser already holds (api_ui.cc sets the ETag): 304, no body.
+    if (r.status == 200 && !r.etag.empty()) {
+      if (auto it = req.find(http::field::if_none_match); it != req.end() && it->value() == r.etag) {
+        r.status = 304;
+        r.body.clear();
+      }
+    }
     Reply(std::move(r), version, keep_alive, req.method() == http::verb::head);
   }
 
@@ -247,6 +254,14 @@ class HttpSession final : public SessionBase, public std::enable_shared_from_thi
     res_->set(http::field::content_type, r.content_type);
     if (!r.allow.empty()) res_->set(http::field::allow, r.allow);
     if (r.www_authenticate) res_->set(http::field::www_authenticate, "Bearer");
+    if (!r.cache_control.empty()) res_->set(http::field::cache_control, r.cache_control);
+    if (!r.etag.empty()) res_->set(http::field::etag, r.etag);
+    if (!r.location.empty()) res_->set(http::field::location, r.location);
+    if (r.page) {
+      res_->set("Content-Security-Policy", kPageCsp);
+      res_->set("X-Content-Type-Options", "nosniff");
+      res_->set("Referrer-Policy", "no-referrer");
+    }
     res_->keep_alive(keep_alive && !stopping_ && !srv_.stopping);
     if (head) {
       res_->content_length(r.body.size());

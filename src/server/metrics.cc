@@ -18,6 +18,7 @@ const char* MetricOpName(MetricOp op) noexcept {
     case MetricOp::kPutWorkspace: return "put_workspace";
     case MetricOp::kListUsers: return "list_users";
     case MetricOp::kListWorkspaces: return "list_workspaces";
+    case MetricOp::kUi: return "ui";
     case MetricOp::kPutUser: return "put_user";
     case MetricOp::kTopUp: return "topup";
     case MetricOp::kReset: return "reset";

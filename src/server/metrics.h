@@ -16,13 +16,14 @@ enum class MetricOp : uint8_t {
   kCharge, kQuote, kReserve, kCommit, kRelease, kRefund, kBatch, kWsFrame,
   kGetWorkspace, kPutWorkspace, kListUsers, kPutUser, kTopUp, kReset,
   kCatalog, kHealth, kMetrics, kOther, kListGrants, kAddGrant, kVoidGrant,
-  kListWorkspaces, kCount
+  kListWorkspaces, kUi, kCount
 };
 const char* MetricOpName(MetricOp op) noexcept;
 
 class Metrics {
  public:
-  static constexpr int kStatuses[] = {200, 400, 401, 402, 403, 404, 405, 409, 413, 429, 500, 503};
+  // 308: /ui's redirect (appended: Count's fallback index 10 is 500).
+  static constexpr int kStatuses[] = {200, 400, 401, 402, 403, 404, 405, 409, 413, 429, 500, 503, 308};
   static constexpr size_t kNumStatuses = sizeof(kStatuses) / sizeof(kStatuses[0]);
   // Latency bucket upper bounds in microseconds (+Inf implied).
   static constexpr uint64_t kBucketsUs[] = {10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
