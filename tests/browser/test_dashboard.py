@@ -7,8 +7,9 @@ Debian's headless Chromium through chromedriver (python3-selenium). Run with Deb
     /usr/bin/python3 -m pytest -v tests/browser/test_dashboard.py
 
 Screenshots go to GENLEDGER_BROWSER_ARTIFACTS (default build/browser-artifacts); with
-GENLEDGER_DOCS_SCREENSHOTS=1 they are also copied into docs/dashboard-*.png. The tests are
-skipped, saying so, only when Chromium cannot start here.
+GENLEDGER_DOCS_SCREENSHOTS=1 they are also copied into docs/dashboard-*.png. The browser tests
+are skipped, saying so, only when Chromium cannot start here (GENLEDGER_CHROMIUM names another
+browser binary).
 """
 
 import json
@@ -101,7 +102,7 @@ def browser():
     except ImportError as e:  # pragma: no cover - environment check
         pytest.skip("chromium cannot start: python3-selenium is missing (%s); run tools/setup.sh" % e)
     opts = webdriver.ChromeOptions()
-    opts.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    opts.binary_location = os.environ.get("GENLEDGER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
     for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
               "--window-size=1280,1700", "--no-first-run", "--disable-extensions"):
         opts.add_argument(a)
