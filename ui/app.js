@@ -191,6 +191,14 @@ function startWorkspace(ws) {
     source.addEventListener('balance', (ev) => {
       try { show(JSON.parse(ev.data)); } catch (_) { /* a malformed record: wait for the next */ }
     });
+    // The stream's first record is the current state; should it come without an event name
+    // (a plain `data:` line is a "message"), it is shown all the same.
+    source.addEventListener('message', (ev) => {
+      try {
+        const w = JSON.parse(ev.data);
+        if (w && 'remaining' in w) show(w);
+      } catch (_) { /* not a state */ }
+    });
     source.addEventListener('alert', (ev) => {
       try { noteAlert(JSON.parse(ev.data)); } catch (_) { /* ignored */ }
       loadAlerts();
