@@ -37,9 +37,12 @@ LIVE_BOUND_S = 2.0
 
 
 class Server:
-    def __init__(self):
+    def __init__(self, open_mode=False):
         self.dir = tempfile.mkdtemp(prefix="genledger-browser-")
-        env = dict(os.environ, GENLEDGER_ADMIN_TOKEN=TOKEN)
+        self.token = None if open_mode else TOKEN
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GENLEDGER_") or k == "GENLEDGER_BINARY"}
+        if not open_mode:
+            env["GENLEDGER_ADMIN_TOKEN"] = TOKEN
         self.proc = subprocess.Popen(
             [BINARY, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(self.dir, "data"),
              "--threads", "2", "--log-level", "warn"],
@@ -59,11 +62,11 @@ class Server:
         threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
         self.base = "http://127.0.0.1:%d" % self.port
 
-    def call(self, method, path, body=None, token=TOKEN):
+    def call(self, method, path, body=None):
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.base + path, data=data, method=method)
-        if token:
-            req.add_header("Authorization", "Bearer " + token)
+        if self.token:
+            req.add_header("Authorization", "Bearer " + self.token)
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
                 return r.status, json.loads(r.read() or b"null")
@@ -377,3 +380,18 @@ def test_live_counter_over_a_stream(server, browser):
         assert csp_violations(browser) == []
     finally:
         front.close()
+
+
+def test_open_mode_needs_no_token(browser):
+    from selenium.webdriver.common.by import By
+
+    s = Server(open_mode=True)
+    try:
+        s.ok("PUT", "/v1/workspaces/" + WS, {"limit": 10})
+        s.charge("zoe", 4)
+        browser.get(s.base + "/ui/?workspace=" + WS)   # a new origin: nothing in sessionStorage
+        wait(browser, 10).until(
+            lambda d: number(d.find_element(By.CSS_SELECTOR, '[data-testid="remaining"]').text) == 6)
+        assert browser.find_element(By.CSS_SELECTOR, '[data-testid="auth-state"]').text == "open mode"
+    finally:
+        s.stop()
