@@ -14,6 +14,7 @@ packages=(
   python3-websockets   # tools/soak.py's WebSocket client, the Python client's AsyncClient
   python3-pytest python3-pip python3-setuptools python3-wheel   # clients/python: install, tests
   python3-jsonschema python3-yaml   # tests/openapi_test.py: docs/openapi.yaml against real traffic
+  chromium chromium-driver python3-selenium   # the dashboard's browser test
   clang-14 libclang-rt-14-dev   # libFuzzer targets (tools/fuzz.sh)
 )
 # Extra packages a caller may ask for (e.g. bench/compare_redis.sh asks for redis-server).

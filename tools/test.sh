@@ -2,9 +2,11 @@
 # Installs what is missing, builds everything and runs every test with CTest, the Python
 # client's tests (clients/python) and the Node client's (tools/test_node.sh), then the same
 # suite under ASan+UBSan, the concurrency tests under TSan, and a short run of each fuzz target
-# (docs/testing.md). Exits non-zero on any build or test failure, sanitizer report or fuzz
-# finding. `tools/test.sh --quick` stops after the plain suite and the client tests. Prints each
-# phase's duration.
+# (docs/testing.md). The plain suite includes the dashboard in headless Chromium (CTest
+# browser_dashboard, docs/dashboard.md), skipped with a message only where Chromium cannot start.
+# Exits non-zero on any build or test failure, sanitizer report or fuzz finding.
+# `tools/test.sh --quick` stops after the plain suite and the client tests. Prints each phase's
+# duration.
 # FUZZ_SECONDS (default 30) sets the fuzz run per target.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"

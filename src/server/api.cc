@@ -438,6 +438,12 @@ std::span<const Api::Route> Api::Routes() {
       {"POST", "/v1/tokens",                         kOnApi,              Role::kAdmin, MetricOp::kTokens,       true,  &Api::HandleAddToken},
       {"GET",  "/v1/tokens",                         kOnApi,              Role::kAdmin, MetricOp::kTokens,       true,  &Api::HandleListTokens},
       {"DELETE", "/v1/tokens/{id}",                  kOnApi,              Role::kAdmin, MetricOp::kTokens,       true,  &Api::HandleRevokeToken},
+      // The dashboard (docs/dashboard.md): static files only, no data, so no token; every call
+      // the page makes is a /v1 route with the token typed into it. "/ui/" is "/ui/index.html".
+      {"GET",  "/ui",                                kOnApi,              Role::kNone,  MetricOp::kUi,           true,  &Api::HandleUiRedirect},
+      {"HEAD", "/ui",                                kOnApi,              Role::kNone,  MetricOp::kUi,           true,  &Api::HandleUiRedirect},
+      {"GET",  "/ui/{asset}",                        kOnApi,              Role::kNone,  MetricOp::kUi,           true,  &Api::HandleUiAsset},
+      {"HEAD", "/ui/{asset}",                        kOnApi,              Role::kNone,  MetricOp::kUi,           true,  &Api::HandleUiAsset},
   };
   return kRoutes;
 }
@@ -540,6 +546,8 @@ void Api::HandleHttp(std::string_view method, std::string_view target,
   c.body = body;
   const size_t qmark = target.find('?');
   std::string_view path = target.substr(0, qmark);
+  // The one path with a trailing slash: a directory URL, so the page's relative links resolve.
+  if (path == "/ui/") path = "/ui/index.html";
   c.query = qmark == std::string_view::npos ? std::string_view() : target.substr(qmark + 1);
   const bool split_ok = Split(path, c.seg, c.n);
   if (!split_ok) c.n = 0;   // matches no route

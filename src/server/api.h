@@ -42,6 +42,12 @@ struct AccessPolicy {
 // /metrics there; the API's listener then has no /metrics).
 enum class Listener : uint8_t { kApi, kApiAndMetrics, kMetrics };
 
+// The dashboard's Content-Security-Policy (HttpReply::page): its own files only, no inline script
+// or style, data only from this origin, never framed (docs/dashboard.md).
+inline constexpr std::string_view kPageCsp =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
 struct HttpReply {
   int status = 200;
   std::string body;
@@ -53,6 +59,13 @@ struct HttpReply {
   // Access-Control-Allow-Methods/-Headers/-Max-Age of a preflight answer.
   std::string cors_origin;
   bool preflight = false;
+  // The dashboard's files (api_ui.cc): Cache-Control, ETag (the session answers 304 when the
+  // request's If-None-Match is this), a redirect's Location, and `page` for the browser
+  // hardening headers (Content-Security-Policy, X-Content-Type-Options, Referrer-Policy).
+  std::string_view cache_control;
+  std::string_view etag;
+  std::string location;
+  bool page = false;
   // True when the reply was derived from ledger state: it acknowledges a change, or refuses one
   // because of the state, or reads it. The durability hook: such a reply may only be sent once
   // everything it observed is durable (Durability::Ticket() taken after the handler returned),
@@ -212,6 +225,9 @@ class Api {
   void HandleRevokeToken(const Call& c, HttpReply& out);
   // GET /v1/workspaces/{ws}/events (the stream itself: sse_session.cc).
   void HandleEvents(const Call& c, HttpReply& out);
+  // The dashboard's embedded files (api_ui.cc): /ui redirects to /ui/, /ui/{asset} serves one.
+  void HandleUiRedirect(const Call& c, HttpReply& out);
+  void HandleUiAsset(const Call& c, HttpReply& out);
 
   std::shared_ptr<Ledger> ledger_;
   std::shared_ptr<Auth> auth_;

@@ -192,6 +192,13 @@ class HttpSession final : public SessionBase, public std::enable_shared_from_thi
                       std::move(r.cors_origin));
       return;
     }
+    // A dashboard file the browser already holds (api_ui.cc sets the ETag): 304, no body.
+    if (r.status == 200 && !r.etag.empty()) {
+      if (auto it = req.find(http::field::if_none_match); it != req.end() && it->value() == r.etag) {
+        r.status = 304;
+        r.body.clear();
+      }
+    }
     if (!r.event_stream.empty()) {
       const std::string cors = std::move(r.cors_origin);
       r = HttpReply{};
@@ -292,6 +299,14 @@ class HttpSession final : public SessionBase, public std::enable_shared_from_thi
         res_->set(http::field::access_control_allow_headers, "Authorization");
         res_->set(http::field::access_control_max_age, "600");
       }
+    }
+    if (!r.cache_control.empty()) res_->set(http::field::cache_control, r.cache_control);
+    if (!r.etag.empty()) res_->set(http::field::etag, r.etag);
+    if (!r.location.empty()) res_->set(http::field::location, r.location);
+    if (r.page) {
+      res_->set("Content-Security-Policy", kPageCsp);
+      res_->set("X-Content-Type-Options", "nosniff");
+      res_->set("Referrer-Policy", "no-referrer");
     }
     res_->keep_alive(keep_alive && !stopping_ && !srv_.stopping);
     if (head) {

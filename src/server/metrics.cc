@@ -18,6 +18,7 @@ const char* MetricOpName(MetricOp op) noexcept {
     case MetricOp::kPutWorkspace: return "put_workspace";
     case MetricOp::kListUsers: return "list_users";
     case MetricOp::kListWorkspaces: return "list_workspaces";
+    case MetricOp::kUi: return "ui";
     case MetricOp::kPutUser: return "put_user";
     case MetricOp::kTopUp: return "topup";
     case MetricOp::kReset: return "reset";
@@ -41,7 +42,7 @@ void Metrics::Count(MetricOp op, int http_status) noexcept {
   size_t s = 0;
   for (; s < kNumStatuses; ++s)
     if (kStatuses[s] == http_status) break;
-  if (s == kNumStatuses) s = 10;  // 500
+  if (s == kNumStatuses) s = kFallbackIndex;   // counted as 500
   requests_[size_t(op)][s].fetch_add(1, std::memory_order_relaxed);
 }
 

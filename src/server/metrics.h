@@ -17,14 +17,21 @@ enum class MetricOp : uint8_t {
   kGetWorkspace, kPutWorkspace, kListUsers, kPutUser, kTopUp, kReset,
   kCatalog, kHealth, kMetrics, kOther, kListGrants, kAddGrant, kVoidGrant,
   kListWorkspaces, kTokens,
-  kSubscribe, kUnsubscribe, kEvents, kCount
+  kSubscribe, kUnsubscribe, kEvents, kUi, kCount
 };
 const char* MetricOpName(MetricOp op) noexcept;
 
 class Metrics {
  public:
-  static constexpr int kStatuses[] = {200, 201, 204, 400, 401, 402, 403, 404, 405, 409, 413, 429, 500, 503};
+  // Count's fallback for any other status is 500 (kFallbackStatus).
+  static constexpr int kStatuses[] = {200, 201, 204, 400, 401, 402, 403, 404, 405, 409, 413, 429, 500, 503, 308};
   static constexpr size_t kNumStatuses = sizeof(kStatuses) / sizeof(kStatuses[0]);
+  // Where 500 is in kStatuses: any status not listed is counted there.
+  static constexpr size_t kFallbackIndex = [] {
+    size_t i = 0;
+    while (kStatuses[i] != 500) ++i;
+    return i;
+  }();
   // Latency bucket upper bounds in microseconds (+Inf implied).
   static constexpr uint64_t kBucketsUs[] = {10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
                                             25000, 100000, 1000000};
