@@ -191,6 +191,14 @@ def scenario(c):
     c.call("DELETE", "/v1/workspaces/acme/grants/" + g["grant"], expect=200)
     c.call("DELETE", "/v1/workspaces/acme/grants/gr_999", expect=404)
     c.call("POST", "/v1/workspaces/acme/reset", {}, expect=200)
+    _, tok = c.call("POST", "/v1/tokens", {"role": "read", "workspaces": ["acme"], "name": "page",
+                                          "expires_at": "2999-01-01T00:00:00Z"}, expect=201)
+    c.call("GET", "/v1/tokens", expect=200)
+    c.call("GET", "/v1/workspaces/free", expect=403, token=tok["token"])   # scoped to acme
+    c.call("DELETE", "/v1/tokens/" + tok["id"], expect=200)
+    c.call("DELETE", "/v1/tokens/tok_999", expect=404)
+    c.call("GET", "/ui", expect=308, token=None)
+    c.call("GET", "/ui/", expect=200, token=None)
     c.call("GET", "/v1/workspaces/acme", expect=401, token="wrong")
     c.call("GET", "/v1/ws", expect=None)                               # no upgrade: an error
 
