@@ -32,8 +32,10 @@ enum class RecordType : uint8_t {
   kGrantEnd = 18,            // a grant voided or expired
   kRefundSources = 19,       // a refund of a charge drawn from more than the plan
   kSetCatalog = 20,          // a new catalog (always shard 0; docs/wal-records.md, "Catalog records")
+  // 21: charge_model (issue 15, usage history; another branch)
+  kSetAlerts = 22,           // a workspace's alert configuration (docs/wal-records.md, "Alert records")
 };
-inline constexpr uint8_t kMaxRecordType = 20;
+inline constexpr uint8_t kMaxRecordType = 22;
 std::string_view RecordTypeName(uint8_t type) noexcept;
 
 // A workspace reference (type 15) with this index is a new workspace; its id follows.

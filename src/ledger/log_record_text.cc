@@ -10,7 +10,7 @@
 namespace genledger::ledger {
 namespace {
 
-enum class Kind { kUnit, kU8, kU32, kU64, kLimit, kStr, kUser, kIdempotency, kRegion, kUVar32, kUVar64, kUVarUser, kU16, kParts, kCatalog, kWsRef };
+enum class Kind { kUnit, kU8, kU32, kU64, kLimit, kStr, kUser, kIdempotency, kRegion, kUVar32, kUVar64, kUVarUser, kU16, kParts, kCatalog, kWsRef, kAlerts };
 struct Field {
   const char* name;
   Kind kind;
@@ -52,6 +52,7 @@ constexpr Field kCommit[] = {{"reservation_seq", Kind::kU64}, {"cost", Kind::kU6
 constexpr Field kSettle[] = {{"reservation_seq", Kind::kU64}};
 // The catalog's JSON is shown by its size only: it is up to 512 KiB, one line per record.
 constexpr Field kSetCatalog[] = {{"version", Kind::kU64}, {"catalog_bytes", Kind::kCatalog}};
+constexpr Field kSetAlerts[] = {{"ws", Kind::kU32}, {"at_ms", Kind::kU64}, {"alerts", Kind::kAlerts}};
 constexpr Field kRefund[] = {{"charge_seq", Kind::kU64}, {"ws", Kind::kU32}, {"user", Kind::kU32}, {"cost", Kind::kU64}};
 
 std::span<const Field> Schema(RecordType t) {
@@ -76,6 +77,7 @@ std::span<const Field> Schema(RecordType t) {
     case RecordType::kGrantEnd: return kGrantEnd;
     case RecordType::kRefundSources: return kRefundSources;
     case RecordType::kSetCatalog: return kSetCatalog;
+    case RecordType::kSetAlerts: return kSetAlerts;
   }
   return {};
 }
@@ -140,6 +142,18 @@ Result<boost::json::object> DescribeRecord(uint8_t type, std::string_view payloa
         const uint32_t n = r.U32();
         (void)r.Bytes(n);
         o[f.name] = n;
+        break;
+      }
+      case Kind::kAlerts: {
+        boost::json::array alerts;
+        const uint8_t n = r.U8();
+        for (uint8_t i = 0; r.ok() && i < n; ++i) {
+          const std::string_view name = r.Str8();
+          const uint8_t when = r.U8();
+          const uint64_t at = r.U64();
+          alerts.push_back(boost::json::object{{"name", name}, {"when", when}, {"at", at}});
+        }
+        o[f.name] = std::move(alerts);
         break;
       }
       case Kind::kUVar32: o[f.name] = r.UVar32(); break;
