@@ -140,6 +140,9 @@ class Api {
   void HandleListGrants(const Call& c, HttpReply& out);
   void HandleAddGrant(const Call& c, HttpReply& out);
   void HandleVoidGrant(const Call& c, HttpReply& out);
+  // Alerts (api_events.cc).
+  void HandleGetAlerts(const Call& c, HttpReply& out);
+  void HandlePutAlerts(const Call& c, HttpReply& out);
 
   std::shared_ptr<Ledger> ledger_;
   std::shared_ptr<Auth> auth_;

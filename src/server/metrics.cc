@@ -28,6 +28,8 @@ const char* MetricOpName(MetricOp op) noexcept {
     case MetricOp::kListGrants: return "list_grants";
     case MetricOp::kAddGrant: return "add_grant";
     case MetricOp::kVoidGrant: return "void_grant";
+    case MetricOp::kGetAlerts: return "get_alerts";
+    case MetricOp::kPutAlerts: return "put_alerts";
     case MetricOp::kCount: break;
   }
   return "other";
