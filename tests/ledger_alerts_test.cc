@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -370,6 +371,119 @@ TEST_F(AlertsTest, SameEventsAfterReplayAndAfterSnapshotPlusReplay) {
     EXPECT_EQ(e.id >> 8, it->second) << "shard " << shard;
     it->second = (e.id >> 8) + 1;
   }
+}
+
+// Random changes of every kind (charges, holds, refunds, top-ups, grants, resets, limit changes,
+// rollovers by the clock and by the sweeper): after each, every alert's state is its condition
+// and the last event of each alert and of `depleted` says the same. A change that skipped the
+// evaluation would leave a state behind. Then the whole log replays to the same events.
+TEST_F(AlertsTest, AfterAnyChangeTheStatesMatchTheConditions) {
+  LedgerLog::EnableLog(*ledger_);
+  std::mt19937 rng(15);
+  const std::vector<std::string> names = {"a", "b", "c"};
+  for (const std::string& ws : names) {
+    WorkspaceUpdate u;
+    u.limit = 60;
+    u.interval = Interval::kDay;
+    ASSERT_TRUE(ledger_->UpdateWorkspace(ws, u).ok());
+    ASSERT_TRUE(ledger_->SetAlerts(ws, {{"r0", AlertWhen::kRemaining, 0}, {"r10", AlertWhen::kRemaining, 10},
+                                        {"r30", AlertWhen::kRemaining, 30}}).ok());
+  }
+  std::vector<uint64_t> charges, holds;
+  std::vector<std::pair<std::string, uint32_t>> grants;
+  for (int step = 0; step < 3000; ++step) {
+    const std::string& ws = names[rng() % names.size()];
+    switch (rng() % 12) {
+      case 0: case 1: case 2: {
+        ChargeResult r = ledger_->Charge(Text(ws, 1 + rng() % 12));
+        if (r.status.ok()) charges.push_back(r.charge_id);
+        break;
+      }
+      case 3: {
+        ReserveResult r = ledger_->Reserve(ReserveRequest{Text(ws, 1 + rng() % 12), 1000 + rng() % 60000});
+        if (r.status.ok()) holds.push_back(r.reservation_id);
+        break;
+      }
+      case 4:
+        if (!holds.empty()) {
+          const size_t i = rng() % holds.size();
+          if (rng() % 2) {
+            (void)ledger_->Commit(holds[i]);
+          } else {
+            (void)ledger_->Release(holds[i]);
+          }
+          holds.erase(holds.begin() + long(i));
+        }
+        break;
+      case 5:
+        if (!charges.empty()) {
+          const size_t i = rng() % charges.size();
+          (void)ledger_->Refund(charges[i]);
+          charges.erase(charges.begin() + long(i));
+        }
+        break;
+      case 6:
+        (void)ledger_->TopUp(ws, 1 + rng() % 20);
+        break;
+      case 7: {
+        GrantRequest g;
+        g.amount = 1 + rng() % 30;
+        g.priority = uint16_t(rng() % 200);
+        g.expires_at_ms = rng() % 2 ? 0 : clock_.NowMs() + 1 + rng() % 3'600'000;
+        auto r = ledger_->AddGrant(ws, g);
+        if (r.ok()) grants.emplace_back(ws, r->grant);
+        break;
+      }
+      case 8:
+        if (!grants.empty()) {
+          const size_t i = rng() % grants.size();
+          (void)ledger_->VoidGrant(grants[i].first, grants[i].second);
+          grants.erase(grants.begin() + long(i));
+        }
+        break;
+      case 9:
+        if (rng() % 4 == 0) {
+          ASSERT_TRUE(ledger_->ResetPeriod(ws).ok());
+        } else {
+          WorkspaceUpdate u;
+          u.limit = 20 + rng() % 80;
+          u.limit_now = rng() % 2;
+          ASSERT_TRUE(ledger_->UpdateWorkspace(ws, u).ok());
+        }
+        break;
+      case 10:
+        clock_.Advance(rng() % 1'800'000);   // holds and grants expire, days roll over
+        break;
+      default:
+        ledger_->ExpireReservations();
+        break;
+    }
+    for (const std::string& w : names) {
+      const WorkspaceInfo info = *ledger_->GetWorkspace(w);
+      auto alerts = ledger_->GetAlerts(w);
+      ASSERT_TRUE(alerts.ok());
+      std::map<std::string, bool> last;   // the state the latest event of each says
+      for (const LedgerEvent& e : EventsOf(w)) {
+        if (e.kind == EventKind::kPeriodReset) continue;
+        const std::string key = e.kind == EventKind::kAlert ? e.alert : "depleted";
+        auto it = last.find(key);
+        ASSERT_TRUE(it == last.end() ? e.fired : it->second != e.fired) << "step " << step << ": " << w << " " << key
+                                                                        << " emitted the same state twice";
+        last[key] = e.fired;
+      }
+      for (const AlertInfo& a : *alerts) {
+        ASSERT_EQ(a.fired, info.remaining <= a.at) << "step " << step << ": " << w << " " << a.name;
+        ASSERT_EQ(last.count(a.name) ? last[a.name] : false, a.fired) << "step " << step << ": " << w << " " << a.name;
+      }
+      ASSERT_EQ(last.count("depleted") ? last["depleted"] : false, info.remaining == 0) << "step " << step << ": " << w;
+    }
+  }
+  ASSERT_GT(AllEvents(*ledger_).size(), 150u);   // 238 with this seed
+  std::vector<std::pair<uint8_t, std::string>> log;
+  ASSERT_TRUE(LedgerLog::DrainLog(*ledger_, [&](uint8_t type, std::string_view p) { log.emplace_back(type, std::string(p)); }).ok());
+  auto replayed = Make();
+  for (const auto& [type, payload] : log) ASSERT_TRUE(LedgerLog::ApplyLogRecord(*replayed, type, payload).ok());
+  EXPECT_EQ(AllEvents(*replayed), AllEvents(*ledger_));
 }
 
 TEST_F(AlertsTest, AlertsBlockRejectsDamage) {
