@@ -331,12 +331,12 @@ TEST_F(AlertsTest, SameEventsAfterReplayAndAfterSnapshotPlusReplay) {
   drain(first);
   struct Snap {
     uint64_t record_no = 0;
-    std::string payload, alerts;
+    std::string payload;
   };
   std::vector<Snap> snaps(Ledger::ShardCount());
   for (uint32_t i = 0; i < Ledger::ShardCount(); ++i) {
+    // Block 2 (alerts and outbox) is part of the shard's payload.
     ASSERT_TRUE(LedgerLog::SnapshotShard(*ledger_, i, snaps[i].payload, &snaps[i].record_no).ok());
-    ASSERT_TRUE(LedgerLog::SnapshotAlerts(*ledger_, i, snaps[i].alerts).ok());
   }
   scenario(1);
   scenario(2);
@@ -353,7 +353,6 @@ TEST_F(AlertsTest, SameEventsAfterReplayAndAfterSnapshotPlusReplay) {
   auto loaded = Make();
   for (uint32_t i = 0; i < Ledger::ShardCount(); ++i) {
     ASSERT_TRUE(LedgerLog::LoadShardSection(*loaded, i, snaps[i].record_no, snaps[i].payload).ok());
-    ASSERT_TRUE(LedgerLog::LoadAlerts(*loaded, i, snaps[i].alerts).ok());
   }
   for (const auto& [type, payload] : rest) ASSERT_TRUE(LedgerLog::ApplyLogRecord(*loaded, type, payload).ok());
   EXPECT_EQ(AllEvents(*loaded), live);
@@ -497,14 +496,19 @@ TEST_F(AlertsTest, AlertsBlockRejectsDamage) {
   ASSERT_TRUE(LedgerLog::SnapshotAlerts(*ledger_, shard, block).ok());
   auto b = Make();
   ASSERT_TRUE(LedgerLog::LoadShardSection(*b, shard, record_no, payload).ok());
+  EXPECT_EQ(AllEvents(*b), AllEvents(*ledger_));   // the snapshot carries them (block 2)
+  EXPECT_EQ(States("acme", b.get()), States("acme"));
+  // The block alone: every truncation and a trailing byte are refused, and change nothing.
   for (size_t n = 0; n < block.size(); ++n) {
     EXPECT_EQ(LedgerLog::LoadAlerts(*b, shard, block.substr(0, n)).code(), Code::kCorruption) << n;
   }
   EXPECT_EQ(LedgerLog::LoadAlerts(*b, shard, block + "x").code(), Code::kCorruption);
-  EXPECT_TRUE(AllEvents(*b).empty());   // nothing installed by the failures
-  ASSERT_TRUE(LedgerLog::LoadAlerts(*b, shard, block).ok());
   EXPECT_EQ(AllEvents(*b), AllEvents(*ledger_));
-  EXPECT_EQ(States("acme", b.get()), States("acme"));
+  // A damaged snapshot payload (the block inside it truncated) is refused as a whole.
+  auto c = Make();
+  EXPECT_EQ(LedgerLog::LoadShardSection(*c, shard, record_no, payload.substr(0, payload.size() - 3)).code(),
+            Code::kCorruption);
+  EXPECT_TRUE(AllEvents(*c).empty());
 }
 
 }  // namespace

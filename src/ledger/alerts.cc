@@ -210,25 +210,21 @@ void EncodeAlertsBlock(const Shard& s, std::string& out) {
   }
 }
 
-Status DecodeAlertsBlock(std::string_view block, Shard& s) {
+Status DecodeAlertsBlock(std::string_view block, size_t workspace_count, AlertsBlock& out) {
   auto corrupt = [] { return Status(Code::kCorruption, "malformed alerts block (snapshot block 2)"); };
   RecordReader r(block);
-  EventOutbox o;
+  AlertsBlock staged;
+  EventOutbox& o = staged.outbox;
   o.next_seq = r.U64();
   o.clock_ms = r.U64();
   const uint32_t states = r.U32();
-  struct State {
-    uint32_t index;
-    uint8_t flags;
-    std::vector<Alert> alerts;
-  };
-  std::vector<State> loaded;
   for (uint32_t i = 0; r.ok() && i < states; ++i) {
-    State st;
+    AlertsBlock::State st;
     st.index = r.U32();
     st.flags = r.U8();
     const uint8_t n = r.U8();
-    if (!r.ok() || st.index >= s.workspaces.size() || (!loaded.empty() && st.index <= loaded.back().index) ||
+    if (!r.ok() || st.index >= workspace_count ||
+        (!staged.states.empty() && st.index <= staged.states.back().index) ||
         (st.flags & ~kEventFlagsMask) != 0 || n > kMaxAlertsPerWorkspace) {
       return corrupt();
     }
@@ -245,7 +241,7 @@ Status DecodeAlertsBlock(std::string_view block, Shard& s) {
       st.alerts.push_back(std::move(a));
     }
     if (!ValidateAlerts(specs).ok()) return corrupt();
-    loaded.push_back(std::move(st));
+    staged.states.push_back(std::move(st));
   }
   const uint32_t events = r.U32();
   if (!r.ok() || o.next_seq == 0 || events > o.next_seq - 1) return corrupt();
@@ -261,7 +257,7 @@ Status DecodeAlertsBlock(std::string_view block, Shard& s) {
     e.period = r.U64();
     e.rev = r.U64();
     e.at_ms = r.U64();
-    if (!r.ok() || e.workspace >= s.workspaces.size() || kind < 1 || kind > 3 || fired > 1 ||
+    if (!r.ok() || e.workspace >= workspace_count || kind < 1 || kind > 3 || fired > 1 ||
         (kind == uint8_t(EventKind::kAlert)) != !e.alert.empty() ||
         (!e.alert.empty() && !IsValidAlertName(e.alert))) {
       return corrupt();
@@ -272,8 +268,12 @@ Status DecodeAlertsBlock(std::string_view block, Shard& s) {
     o.events.push_back(std::move(e));
   }
   if (!r.ok() || !r.done()) return corrupt();
-  // Checked in full: install.
-  for (State& st : loaded) {
+  out = std::move(staged);
+  return Status();
+}
+
+void InstallAlertsBlock(AlertsBlock&& in, Shard& s) {
+  for (AlertsBlock::State& st : in.states) {
     Workspace& ws = *s.workspaces[st.index];
     ws.event_flags = st.flags;
     if (!st.alerts.empty()) {
@@ -281,9 +281,8 @@ Status DecodeAlertsBlock(std::string_view block, Shard& s) {
       ws.alerts->alerts = std::move(st.alerts);
     }
   }
-  o.keep_from = s.outbox.keep_from;
-  s.outbox = std::move(o);
-  return Status();
+  in.outbox.keep_from = s.outbox.keep_from;
+  s.outbox = std::move(in.outbox);
 }
 
 }  // namespace ledger

@@ -174,7 +174,10 @@ Status LedgerLog::LoadAlerts(Ledger& ledger, uint32_t shard, std::string_view bl
   }
   Shard& s = ledger.impl_->shards[shard];
   std::lock_guard lock(s.mu);
-  return ledger::DecodeAlertsBlock(block, s);
+  ledger::AlertsBlock staged;
+  if (Status st = ledger::DecodeAlertsBlock(block, s.workspaces.size(), staged); !st.ok()) return st;
+  ledger::InstallAlertsBlock(std::move(staged), s);
+  return Status();
 }
 
 }  // namespace genledger

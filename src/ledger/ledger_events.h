@@ -62,9 +62,20 @@ uint64_t ReadShardEvents(const Shard& s, uint64_t from_seq, size_t max, std::vec
                          uint64_t* first_kept);
 
 // Snapshot extension block 2 (docs/snapshot-format.md): the shard's alert state and outbox.
-// Encode under the shard lock; decode into a shard being loaded (its workspaces already
-// installed) before it is published. kCorruption, nothing changed, for a block out of range.
+// Encode (appends the block's body) under the shard lock. Decode checks a body in full against
+// the payload's workspace count and stages it (kCorruption for anything out of range); install
+// puts it into the loaded shard, whose workspaces exist by then.
 void EncodeAlertsBlock(const Shard& s, std::string& out);
-Status DecodeAlertsBlock(std::string_view block, Shard& s);
+struct AlertsBlock {
+  struct State {
+    uint32_t index = 0;
+    uint8_t flags = 0;
+    std::vector<Alert> alerts;
+  };
+  std::vector<State> states;
+  EventOutbox outbox;
+};
+Status DecodeAlertsBlock(std::string_view block, size_t workspace_count, AlertsBlock& out);
+void InstallAlertsBlock(AlertsBlock&& in, Shard& s);
 
 }  // namespace genledger::ledger

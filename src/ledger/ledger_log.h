@@ -112,11 +112,10 @@ class LedgerLog {
   static Status LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t record_no, std::string_view payload);
 
   // Snapshot extension block 2 (alerts and the event outbox; docs/snapshot-format.md) of shard
-  // `shard`, encoded / installed on their own until payload version 4 carries extension blocks
-  // (TODO(lead): call ledger::EncodeAlertsBlock / DecodeAlertsBlock from SnapshotShard /
-  // LoadShardSection under the same lock and all-or-nothing check, and drop these two).
-  // SnapshotAlerts takes the shard's lock; LoadAlerts requires the shard's workspaces loaded and
-  // logging off (kCorruption, nothing changed, for a bad block; kInvalidArgument for a bad shard).
+  // `shard` on its own, for tests of the block (SnapshotShard / LoadShardSection carry it in
+  // the payload). SnapshotAlerts takes the shard's lock; LoadAlerts requires the shard's
+  // workspaces loaded and logging off (kCorruption, nothing changed, for a bad block;
+  // kInvalidArgument for a bad shard).
   static Status SnapshotAlerts(const Ledger& ledger, uint32_t shard, std::string& out);
   static Status LoadAlerts(Ledger& ledger, uint32_t shard, std::string_view block);
 

@@ -195,6 +195,14 @@ void EncodeBlocks(PayloadWriter& o, const Shard& s) {
     for (const auto& ws : s.workspaces) o.U64(ws->rev);
     EndBlock(o, at);
   }
+  {
+    std::string body;   // a few dozen bytes per kept event: not worth a measuring pass
+    ledger::EncodeAlertsBlock(s, body);
+    const size_t at = BeginBlock(o, ledger::BlockTag::kAlerts);
+    o.Room(body.size());
+    o.Bytes(body.data(), body.size());
+    EndBlock(o, at);
+  }
   o.Room(1);
   o.U8(uint8_t(ledger::BlockTag::kEnd));
 }
@@ -232,6 +240,7 @@ size_t MeasureShard(const Shard& s) {
   // PayloadWriter::Room grows the buffer if they do not fit the slack.
   bytes += 8 + s.breakdowns.size() * (9 + 2 * 12);
   bytes += 5 + 4 + 8 * s.workspaces.size() + 1;   // the revs block and the end tag
+  bytes += 5 + 8 + 8 + 4 + 4 + s.outbox.events.size() * 70;   // the alerts block (states: Room grows)
   return bytes;
 }
 

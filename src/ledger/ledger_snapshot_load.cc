@@ -127,7 +127,8 @@ Status LoadPlans(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<Wo
 // Version 4's extension blocks (snapshot_blocks.h; docs/snapshot-format.md, "Extension
 // blocks"), decoded into the staged workspaces (or staged shard state) before anything is
 // installed. Each tag at most once; an unknown tag is corruption (state this build does not know).
-Status LoadBlocks(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<Workspace>>& staged) {
+Status LoadBlocks(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<Workspace>>& staged,
+                  ledger::AlertsBlock& alerts) {
   bool seen[ledger::kMaxBlockTag + 1] = {};
   for (;;) {
     const uint8_t tag = r.U8();
@@ -144,6 +145,11 @@ Status LoadBlocks(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<W
         const uint32_t n = b.U32();
         if (!b.ok() || n != staged.size() || body.size() != 4 + 8 * size_t(n)) return Corrupt(shard, "bad revs block");
         for (auto& ws : staged) ws->rev = b.U64();
+        break;
+      }
+      case ledger::BlockTag::kAlerts: {
+        if (Status st = ledger::DecodeAlertsBlock(body, staged.size(), alerts); !st.ok()) return Corrupt(shard, "bad alerts block");
+        (void)b.Bytes(body.size());   // decoded in full above
         break;
       }
       default:
@@ -342,8 +348,9 @@ Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t reco
   if (version >= 3) {
     if (Status st = LoadPlans(r, shard, staged, charges, first_seq, breakdowns); !st.ok()) return st;
   }
+  ledger::AlertsBlock alerts;   // empty without block 2 (versions 1-3): no alerts, seq 1
   if (version >= 4) {
-    if (Status st = LoadBlocks(r, shard, staged); !st.ok()) return st;
+    if (Status st = LoadBlocks(r, shard, staged, alerts); !st.ok()) return st;
   }
   if (!r.done()) return Corrupt(shard, std::to_string(payload.size()) + "-byte payload has trailing bytes");
 
@@ -397,6 +404,7 @@ Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t reco
   for (const StagedEntry& e : entries) {
     s.idempotency.Restore(e.workspace, e.id, e.created_ms, e.params, e.outcome);
   }
+  ledger::InstallAlertsBlock(std::move(alerts), s);
   s.log_records = record_no;
   return Status();
 }
