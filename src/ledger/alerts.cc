@@ -175,8 +175,13 @@ void PutStr8(std::string& out, std::string_view s) {
 
 }  // namespace
 
-void EncodeAlertsBlock(const Shard& s, std::string& out) {
+bool EncodeAlertsBlock(const Shard& s, std::string& out) {
   const EventOutbox& o = s.outbox;
+  if (o.next_seq == 1 && o.clock_ms == 0) {
+    bool any = false;
+    for (const auto& wp : s.workspaces) any = any || wp->event_flags != 0 || wp->alerts;
+    if (!any) return false;
+  }
   Put<uint64_t>(out, o.next_seq);
   Put<uint64_t>(out, o.clock_ms);
   const size_t count_pos = out.size();
@@ -208,6 +213,7 @@ void EncodeAlertsBlock(const Shard& s, std::string& out) {
     PutStr8(out, e.alert);
     for (uint64_t v : {e.used, e.remaining, e.limit, e.period, e.rev, e.at_ms}) Put<uint64_t>(out, v);
   }
+  return true;
 }
 
 Status DecodeAlertsBlock(std::string_view block, size_t workspace_count, AlertsBlock& out) {

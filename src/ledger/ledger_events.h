@@ -65,7 +65,9 @@ uint64_t ReadShardEvents(const Shard& s, uint64_t from_seq, size_t max, std::vec
 // Encode (appends the block's body) under the shard lock. Decode checks a body in full against
 // the payload's workspace count and stages it (kCorruption for anything out of range); install
 // puts it into the loaded shard, whose workspaces exist by then.
-void EncodeAlertsBlock(const Shard& s, std::string& out);
+// Returns false, having appended nothing, when the shard has nothing for the block (no alert
+// state, no event ever): the block is then left out, as a shard without it loads the same.
+bool EncodeAlertsBlock(const Shard& s, std::string& out);
 struct AlertsBlock {
   struct State {
     uint32_t index = 0;

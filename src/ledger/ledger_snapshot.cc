@@ -197,11 +197,12 @@ void EncodeBlocks(PayloadWriter& o, const Shard& s) {
   }
   {
     std::string body;   // a few dozen bytes per kept event: not worth a measuring pass
-    ledger::EncodeAlertsBlock(s, body);
-    const size_t at = BeginBlock(o, ledger::BlockTag::kAlerts);
-    o.Room(body.size());
-    o.Bytes(body.data(), body.size());
-    EndBlock(o, at);
+    if (ledger::EncodeAlertsBlock(s, body)) {
+      const size_t at = BeginBlock(o, ledger::BlockTag::kAlerts);
+      o.Room(body.size());
+      o.Bytes(body.data(), body.size());
+      EndBlock(o, at);
+    }
   }
   o.Room(1);
   o.U8(uint8_t(ledger::BlockTag::kEnd));
