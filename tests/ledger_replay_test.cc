@@ -76,6 +76,7 @@ TEST_F(ReplayTest, EveryRecordTypeReplaysToTheSameState) {
   ASSERT_TRUE(a->Commit(h1.reservation_id, shorter).status.ok());
   ASSERT_TRUE(a->Release(h2.reservation_id).status.ok());
   ASSERT_TRUE(a->TopUp("acme", 30).ok());
+  ASSERT_TRUE(a->SetAlerts("acme", {{"half", AlertWhen::kUsedPercent, 50}, {"low", AlertWhen::kRemaining, 40}}).ok());   // set_alerts
   clock_.Advance(600);
   EXPECT_EQ(a->Commit(h4.reservation_id).status.code(), Code::kReservationSettled);   // lazy expiry
   clock_.Advance(600);
@@ -139,6 +140,17 @@ TEST_F(ReplayTest, EveryRecordTypeReplaysToTheSameState) {
   EXPECT_EQ(wa->used, wb->used);
   EXPECT_EQ(wa->limit, wb->limit);
   EXPECT_EQ(wa->period, wb->period);
+  // Events are derived by the same code after each record: the same ones, with the same ids.
+  for (uint32_t shard = 0; shard < Ledger::ShardCount(); ++shard) {
+    std::vector<LedgerEvent> ea, eb;
+    EXPECT_EQ(a->ReadEvents(shard, 1, 10000, ea), b->ReadEvents(shard, 1, 10000, eb));
+    EXPECT_EQ(ea, eb) << "shard " << shard;
+  }
+  auto aa = a->GetAlerts("acme"), ab = b->GetAlerts("acme");
+  ASSERT_TRUE(aa.ok() && ab.ok());
+  ASSERT_EQ(aa->size(), 2u);
+  ASSERT_EQ(ab->size(), 2u);
+  for (size_t i = 0; i < 2; ++i) EXPECT_EQ((*aa)[i].fired, (*ab)[i].fired);
 
   // The replayed ledger behaves like the original from here on: same ids, same idempotent answers.
   ChargeResult next_a = a->Charge(Req("acme", "zed", "gpt-4o", 1));

@@ -115,6 +115,53 @@ struct GrantInfo {
   uint64_t rev = 0;                          // AddGrant / VoidGrant: the workspace's revision after
 };
 
+// --- Alerts and events (docs/events.md, "Alerts", "Event ids and the outbox") -----------
+
+// What an alert watches. The codes are stored on disk (WAL type 22, snapshot block 2).
+enum class AlertWhen : uint8_t {
+  // used * 100 >= at * allowance (at 1..100), allowance = the plan limit + what grants gave this
+  // period + grants' remaining. Never fires on an unlimited workspace.
+  kUsedPercent = 1,
+  kRemaining = 2,   // remaining <= at (at 0..kMaxLimit); never fires on an unlimited workspace
+};
+std::string_view AlertWhenName(AlertWhen w) noexcept;   // "used_percent", "remaining"
+Result<AlertWhen> ParseAlertWhen(std::string_view text);
+
+inline constexpr size_t kMaxAlertsPerWorkspace = 16;
+inline constexpr size_t kMaxAlertNameLength = 64;
+// Alert names are 1-64 bytes of [A-Za-z0-9._:-].
+bool IsValidAlertName(std::string_view name) noexcept;
+
+struct AlertSpec {
+  std::string name;
+  AlertWhen when = AlertWhen::kUsedPercent;
+  uint64_t at = 0;
+};
+// invalid_argument naming the first problem: more than kMaxAlertsPerWorkspace, a bad or
+// duplicate name, `at` out of its range.
+Status ValidateAlerts(const std::vector<AlertSpec>& alerts);
+
+struct AlertInfo {
+  std::string name;
+  AlertWhen when = AlertWhen::kUsedPercent;
+  uint64_t at = 0;
+  bool fired = false;   // this period: fired (its condition holds), else armed
+};
+
+enum class EventKind : uint8_t { kAlert = 1, kDepleted = 2, kPeriodReset = 3 };
+std::string_view EventKindName(EventKind k) noexcept;   // "alert", "depleted", "period_reset"
+
+struct LedgerEvent {
+  uint64_t id = 0;            // (seq << 8) | shard
+  EventKind kind = EventKind::kAlert;
+  std::string workspace;
+  std::string alert;          // kAlert: the alert's name; empty otherwise
+  bool fired = true;          // false: "recovered" (kAlert, kDepleted); kPeriodReset: true
+  uint64_t used = 0, remaining = 0, limit = 0, period = 0, rev = 0, at_ms = 0;
+
+  bool operator==(const LedgerEvent&) const = default;
+};
+
 // --- Requests and results --------------------------------------------------------------
 
 struct ChargeRequest {
@@ -438,6 +485,23 @@ class Ledger {
   Result<std::vector<GrantInfo>> ListGrants(std::string_view workspace);
   // Voids what is left of a grant. Refusals: unknown_workspace, unknown_grant.
   Result<GrantInfo> VoidGrant(std::string_view workspace, uint32_t grant);
+
+  // Replaces the workspace's alerts (at most kMaxAlertsPerWorkspace; an empty set removes them)
+  // and logs them (WAL type 22). Every alert starts armed and is evaluated at once: one whose
+  // condition already holds fires (an event). Returns the alerts with their state. Refusals,
+  // nothing changed: invalid_id, unknown_workspace, invalid_argument (ValidateAlerts),
+  // overloaded (the log is behind).
+  Result<std::vector<AlertInfo>> SetAlerts(std::string_view workspace, const std::vector<AlertSpec>& alerts);
+  // The workspace's alerts, in the order set, with their state this period.
+  Result<std::vector<AlertInfo>> GetAlerts(std::string_view workspace) const;
+
+  // Events of `shard` with seq >= from_seq, at most `max`, appended to out; returns the seq to
+  // read from next. *first_kept (optional) receives the oldest seq still kept (events below it
+  // were pruned: a reader that lags by more has missed them). Thread-safe (the shard's lock).
+  // Events are derived from the ledger's changes (docs/events.md); after a restart the same
+  // changes give the same events with the same ids.
+  uint64_t ReadEvents(uint32_t shard, uint64_t from_seq, size_t max, std::vector<LedgerEvent>& out,
+                      uint64_t* first_kept = nullptr) const;
 
   // --- Reads ---
   Result<WorkspaceInfo> GetWorkspace(std::string_view workspace) const;

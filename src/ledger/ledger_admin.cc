@@ -285,7 +285,7 @@ Result<WorkspaceInfo> Ledger::UpdateWorkspace(std::string_view workspace, const 
   }
   ApplyWorkspaceSettings(s, *ws, limit, region);
   if (plan_changes) ApplyPlanSettings(s, *ws, *next);
-  impl_->Touched(s, *ws, now);
+  impl_->Touched(s, *ws, 0);   // types 1, 2, 15 carry no time
   return MakeWorkspaceInfo(*ws);
 }
 
@@ -314,7 +314,7 @@ Result<UserInfo> Ledger::SetUserLimit(std::string_view workspace, std::string_vi
       }
       b.U64(limit);
     }
-    impl_->Touched(s, ws, impl_->clock->NowMs());
+    impl_->Touched(s, ws, 0);   // no time in the record
     return UserInfo{u.id, u.used, u.reserved, u.limit, ws.rev};
   });
 }
@@ -332,7 +332,7 @@ Result<WorkspaceInfo> Ledger::TopUp(std::string_view workspace, uint64_t amount)
     }
     ApplyTopUp(s, ws, amount);
     if (lane != nullptr) impl_->Log(lane, s, ledger::RecordType::kTopUp).U32(ws.index).U64(amount);
-    impl_->Touched(s, ws, impl_->clock->NowMs());
+    impl_->Touched(s, ws, 0);   // no time in the record
     return MakeWorkspaceInfo(ws);
   });
 }
@@ -341,7 +341,7 @@ Result<WorkspaceInfo> Ledger::ResetPeriod(std::string_view workspace) {
   return WithWorkspace<WorkspaceInfo>(*impl_, workspace, true, [&](ledger::LogLane* lane, Shard& s, Workspace& ws) -> Result<WorkspaceInfo> {
     ResetWorkspacePeriod(s, ws);
     if (lane != nullptr) impl_->Log(lane, s, ledger::RecordType::kResetPeriod).U32(ws.index);
-    impl_->Touched(s, ws, impl_->clock->NowMs());
+    impl_->Touched(s, ws, 0);   // no time in the record
     return MakeWorkspaceInfo(ws);
   });
 }

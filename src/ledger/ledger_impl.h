@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "genledger/ledger.h"
+#include "ledger/ledger_events.h"
 #include "ledger/ledger_log.h"
 #include "ledger/log_lanes.h"
 #include "ledger/plan.h"
@@ -121,11 +122,13 @@ struct Ledger::Impl {
   // After every change of a workspace that wrote (or, in replay, applied) one WAL record naming
   // it, under the shard lock: the revision grows by one. Live and replay call it at the same
   // points, once per record, so revisions (and what is derived here) replay identically.
-  // `now_ms`: the change's time (in replay, the record's when it carries one).
-  void Touched(ledger::Shard& s, ledger::Workspace& ws, uint64_t now_ms) {
-    (void)s;
-    (void)now_ms;
+  // `record_ms`: the time the record carries (live: the same value it logs), or 0 when it carries
+  // none: events derived here take it as their at_ms, and replay must compute the same
+  // (ledger_events.h, EvaluateEvents). Never the clock for a record without a time: replay's
+  // clock is the restart's.
+  void Touched(ledger::Shard& s, ledger::Workspace& ws, uint64_t record_ms) {
     ++ws.rev;
+    ledger::EvaluateEvents(s, ws, record_ms);
   }
 
   // --- Subscriptions (ledger_plan.cc) ---

@@ -122,6 +122,14 @@ class LedgerLog {
   // "Validation when loading"); kInvalidArgument for a bad shard or a non-empty shard.
   static Status LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t record_no, std::string_view payload);
 
+  // Snapshot extension block 2 (alerts and the event outbox; docs/snapshot-format.md) of shard
+  // `shard` on its own, for tests of the block (SnapshotShard / LoadShardSection carry it in
+  // the payload). SnapshotAlerts takes the shard's lock; LoadAlerts requires the shard's
+  // workspaces loaded and logging off (kCorruption, nothing changed, for a bad block;
+  // kInvalidArgument for a bad shard).
+  static Status SnapshotAlerts(const Ledger& ledger, uint32_t shard, std::string& out);
+  static Status LoadAlerts(Ledger& ledger, uint32_t shard, std::string_view block);
+
   // Throws away everything the ledger holds, leaving it as if freshly constructed with the same
   // catalog and options (the log wakeup, if set, is kept). Recovery needs it: it loads a snapshot
   // in the same pass that verifies it, so a snapshot found damaged late in the file has already

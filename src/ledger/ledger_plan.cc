@@ -136,6 +136,7 @@ void Ledger::Impl::ApplyNewPeriod(Shard& s, Workspace& ws, uint64_t boundaries, 
   ws.over_limit_users = over;
   CountLimit(s.totals, ws, true);
   PlanChanged(s, ws);
+  ledger::NoteNewPeriod(ws);   // the next evaluation emits period_reset (ledger_events.h)
 }
 
 void Ledger::Impl::AddBreakdown(Shard& s, uint64_t seq, const ledger::BurnParts& parts) {
@@ -168,7 +169,7 @@ void Ledger::Impl::Advance(ledger::LogLane* lane, Shard& s, Workspace& ws, uint6
             .U64(now_period->end_ms);
       }
       ApplyNewPeriod(s, ws, boundaries, now_period->start_ms, now_period->end_ms);
-      Touched(s, ws, now_ms);
+      Touched(s, ws, now_period->start_ms);   // type 16's time: the new period's start
     } else {
       // No period of the schedule contains now (the end of representable time): no more
       // boundaries. Written like any settings change, so replay agrees.
@@ -176,7 +177,7 @@ void Ledger::Impl::Advance(ledger::LogLane* lane, Shard& s, Workspace& ws, uint6
       st.period_end_ms = ledger::kNoEnd;
       ApplyPlanSettings(s, ws, st);
       if (lane != nullptr) LogPlanSettings(Log(lane, s, ledger::RecordType::kSetPlan), ws, {}, ws.base_limit, ws.region, st);
-      Touched(s, ws, now_ms);
+      Touched(s, ws, 0);
     }
   }
   // Grants whose time has come, earliest first (burn order is not expiry order).
@@ -185,10 +186,11 @@ void Ledger::Impl::Advance(ledger::LogLane* lane, Shard& s, Workspace& ws, uint6
     for (const Grant& g : p->grants) {
       if (g.expires_at_ms != 0 && !(g.flags & ledger::kGrantEndsWithPeriod) && g.expires_at_ms <= now_ms) {
         const uint32_t number = g.number;
+        const uint64_t expired_at = g.expires_at_ms;   // a type-18 expiry's time (replay finds it too)
         if (lane != nullptr) Log(lane, s, ledger::RecordType::kGrantEnd).U32(ws.index).UVar(number).U8(2);
         ledger::RemoveGrant(ws, number);
         PlanChanged(s, ws);   // before Touched: replay's order, so both see the same state
-        Touched(s, ws, now_ms);
+        Touched(s, ws, expired_at);
         again = true;
         break;
       }
@@ -347,7 +349,7 @@ Result<GrantInfo> Ledger::VoidGrant(std::string_view workspace, uint32_t grant) 
     if (lane != nullptr) impl_->Log(lane, s, ledger::RecordType::kGrantEnd).U32(ws.index).UVar(grant).U8(1);
     ledger::RemoveGrant(ws, grant);
     Impl::PlanChanged(s, ws);
-    impl_->Touched(s, ws, now);
+    impl_->Touched(s, ws, 0);   // type 18 carries no time
     info.rev = ws.rev;
     return info;
   });

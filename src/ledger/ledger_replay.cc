@@ -29,9 +29,9 @@ std::string_view ledger::RecordTypeName(uint8_t type) noexcept {
                                                 "charge_compact", "reserve_priced",   "refund_to_allowance",
                                                 "set_plan",       "rollover",         "grant",
                                                 "grant_end",      "refund_sources",   "set_catalog",
-                                                // 21-25: charge_model, set_alerts, webhook_add,
+                                                // 21, 23-25: charge_model, webhook_add,
                                                 // webhook_delete, webhook_progress (other branches)
-                                                "unknown",        "unknown",          "unknown",
+                                                "unknown",        "set_alerts",       "unknown",
                                                 "unknown",        "unknown",          "token_add",
                                                 "token_revoke"};
   static_assert(std::size(kNames) == kMaxRecordType + 1);
@@ -231,6 +231,8 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       auto it = s.holds.find(seq);
       if (!r.ok() || !r.done() || it == s.holds.end()) return Corrupt(bad());
       touched = s.workspaces[it->second.workspace].get();
+      // An expiry's time is its hold's (the live path passes the same); a release has none.
+      if (RecordType(type) == RecordType::kExpire) touched_at = it->second.expires_at_ms;
       DropHold(s, it);
       break;
     }
@@ -327,6 +329,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       if (!r.ok() || !r.done() || ws == nullptr || reason < 1 || reason > 2 || ledger::FindGrant(*ws, number) == nullptr) {
         return Corrupt(bad());
       }
+      if (reason == 2) touched_at = ledger::FindGrant(*ws, number)->expires_at_ms;   // as Advance passes
       ledger::RemoveGrant(*ws, number);
       PlanChanged(s, *ws);
       touched = ws;
@@ -389,10 +392,14 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       if (!st.ok()) return st;
       break;
     }
+    case RecordType::kSetAlerts: {
+      if (Status st = ledger::ApplySetAlerts(s, r, &touched, &touched_at); !st.ok()) return st;
+      break;
+    }
     default:
       return Corrupt("unknown record type " + std::to_string(type));
   }
-  if (touched != nullptr) Touched(s, *touched, touched_at != 0 ? touched_at : clock->NowMs());
+  if (touched != nullptr) Touched(s, *touched, touched_at);
   s.log_records = no;
   return Status();
 }

@@ -32,9 +32,10 @@ Status FindOpenHold(LedgerLog::Impl& impl, ledger::LogLane* lane, Shard& s, uint
   }
   if (out->second.expires_at_ms <= now) {
     Workspace& ws = *s.workspaces[h.workspace];
+    const uint64_t expired_at = h.expires_at_ms;   // a type-10 record's time: its hold's expiry
     LedgerLog::Impl::DropHold(s, out);
     if (lane != nullptr) impl.Log(lane, s, ledger::RecordType::kExpire).U64(seq);
-    impl.Touched(s, ws, now);
+    impl.Touched(s, ws, expired_at);
     return Status(Code::kReservationSettled, "the reservation expired and was released");
   }
   return Status();
@@ -118,7 +119,7 @@ ReleaseResult Ledger::Release(uint64_t reservation_id) {
     r.released = Impl::DropHold(s, it);
     if (lane != nullptr) impl_->Log(lane, s, ledger::RecordType::kRelease).U64(seq);
     Workspace& ws = *s.workspaces[ws_index];
-    impl_->Touched(s, ws, now);
+    impl_->Touched(s, ws, 0);   // type 9 carries no time
     r.remaining = ws.remaining();
     r.rev = ws.rev;
   });
@@ -185,7 +186,7 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
         for (const ledger::BurnPart& part : back.to_grants) b.UVar(part.grant).U64(part.amount);
         if (back.from_overage != 0) b.UVar(0).U64(back.from_overage);
       }
-      impl_->Touched(s, ws, now);
+      impl_->Touched(s, ws, 0);   // refunds carry no time
       r.remaining = ws.remaining();
       r.rev = ws.rev;
       return;
@@ -199,7 +200,7 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
       if (lane != nullptr) {
         impl_->Log(lane, s, ledger::RecordType::kRefundToAllowance).U64(seq).U32(c->workspace).U64(c->cost);
       }
-      impl_->Touched(s, ws, now);
+      impl_->Touched(s, ws, 0);   // refunds carry no time
       r.remaining = ws.remaining();
       r.rev = ws.rev;
       return;
@@ -222,7 +223,7 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
     if (lane != nullptr) {
       impl_->Log(lane, s, ledger::RecordType::kRefund).U64(seq).U32(c->workspace).U32(c->user).U64(c->cost);
     }
-    impl_->Touched(s, ws, now);
+    impl_->Touched(s, ws, 0);   // refunds carry no time
     r.remaining = ws.remaining();
     r.rev = ws.rev;
   });
@@ -278,7 +279,7 @@ uint64_t Ledger::Impl::ExpireShard(ledger::LogLane* lane, Shard& s, uint64_t now
       Workspace& ws = *s.workspaces[it->second.workspace];
       DropHold(s, it);
       if (lane != nullptr) Log(lane, s, ledger::RecordType::kExpire).U64(seq);
-      Touched(s, ws, now_ms);
+      Touched(s, ws, at);   // the hold's expiry, as replay finds it
       ++n;
     }
   }

@@ -195,18 +195,30 @@ void EncodeBlocks(PayloadWriter& o, const LedgerLog::Impl& im, const Shard& s) {
     for (const auto& ws : s.workspaces) o.U64(ws->rev);
     EndBlock(o, at);
   }
+  {
+    std::string body;   // a few dozen bytes per kept event: not worth a measuring pass
+    if (ledger::EncodeAlertsBlock(s, body)) {
+      const size_t at = BeginBlock(o, ledger::BlockTag::kAlerts);
+      o.Room(body.size());
+      o.Bytes(body.data(), body.size());
+      EndBlock(o, at);
+    }
+  }
   if (s.index == 0) {
     // Minted tokens change under shard 0's lock (held here) and tokens_mu: the table is the
-    // effect of exactly shard 0's records 1..record_no, like the catalog.
+    // effect of exactly shard 0's records 1..record_no, like the catalog. No block while no token
+    // was ever minted (absent: an empty table, next id 1).
     std::string body;
     {
       std::lock_guard guard(im.tokens_mu);
-      im.tokens.EncodeBlock(body);
+      if (im.tokens.next_id() > 1) im.tokens.EncodeBlock(body);
     }
-    const size_t at = BeginBlock(o, ledger::BlockTag::kTokens);
-    o.Room(body.size());
-    o.Bytes(body.data(), body.size());
-    EndBlock(o, at);
+    if (!body.empty()) {
+      const size_t at = BeginBlock(o, ledger::BlockTag::kTokens);
+      o.Room(body.size());
+      o.Bytes(body.data(), body.size());
+      EndBlock(o, at);
+    }
   }
   o.Room(1);
   o.U8(uint8_t(ledger::BlockTag::kEnd));
@@ -245,6 +257,7 @@ size_t MeasureShard(const Shard& s) {
   // PayloadWriter::Room grows the buffer if they do not fit the slack.
   bytes += 8 + s.breakdowns.size() * (9 + 2 * 12);
   bytes += 5 + 4 + 8 * s.workspaces.size() + 1;   // the revs block and the end tag
+  bytes += 5 + 8 + 8 + 4 + 4 + s.outbox.events.size() * 70;   // the alerts block (states: Room grows)
   return bytes;
 }
 

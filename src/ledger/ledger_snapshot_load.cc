@@ -131,6 +131,7 @@ Status LoadPlans(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<Wo
 // Shard-level state of the blocks, installed with the shard.
 struct StagedBlocks {
   std::optional<ledger::TokenTable> tokens;   // shard 0's block 5
+  ledger::AlertsBlock alerts;                 // block 2; empty without it: no alerts, seq 1
 };
 
 Status LoadBlocks(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<Workspace>>& staged,
@@ -158,6 +159,11 @@ Status LoadBlocks(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<W
         out.tokens.emplace();
         if (Status st = out.tokens->DecodeBlock(body); !st.ok()) return Corrupt(shard, "tokens block: " + st.ToString());
         (void)b.Bytes(body.size());   // DecodeBlock checked that it consumed the body
+        break;
+      }
+      case ledger::BlockTag::kAlerts: {
+        if (Status st = ledger::DecodeAlertsBlock(body, staged.size(), out.alerts); !st.ok()) return Corrupt(shard, "bad alerts block");
+        (void)b.Bytes(body.size());   // decoded in full above
         break;
       }
       default:
@@ -416,6 +422,7 @@ Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t reco
     std::lock_guard guard(im.tokens_mu);
     im.tokens = std::move(*blocks.tokens);
   }
+  ledger::InstallAlertsBlock(std::move(blocks.alerts), s);
   s.log_records = record_no;
   return Status();
 }

@@ -32,7 +32,9 @@ enum class RecordType : uint8_t {
   kGrantEnd = 18,            // a grant voided or expired
   kRefundSources = 19,       // a refund of a charge drawn from more than the plan
   kSetCatalog = 20,          // a new catalog (always shard 0; docs/wal-records.md, "Catalog records")
-  // 21-25: issue 15's other records (charge_model, set_alerts, webhook_*), on their branches.
+  // 21: charge_model (issue 15, usage history; another branch)
+  kSetAlerts = 22,           // a workspace's alert configuration (docs/wal-records.md, "Alert records")
+  // 23-25: webhook_* (issue 15, another branch)
   kTokenAdd = 26,            // a minted API token (always shard 0; docs/wal-records.md, "Token records")
   kTokenRevoke = 27,         // a minted token revoked (always shard 0)
 };

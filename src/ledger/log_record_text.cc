@@ -11,7 +11,7 @@
 namespace genledger::ledger {
 namespace {
 
-enum class Kind { kUnit, kU8, kU32, kU64, kLimit, kStr, kUser, kIdempotency, kRegion, kUVar32, kUVar64, kUVarUser, kU16, kParts, kCatalog, kWsRef, kToken };
+enum class Kind { kUnit, kU8, kU32, kU64, kLimit, kStr, kUser, kIdempotency, kRegion, kUVar32, kUVar64, kUVarUser, kU16, kParts, kCatalog, kWsRef, kToken, kAlerts };
 struct Field {
   const char* name;
   Kind kind;
@@ -56,6 +56,7 @@ constexpr Field kSetCatalog[] = {{"version", Kind::kU64}, {"catalog_bytes", Kind
 // A token entry (docs/wal-records.md, "Token records"): its digest by its first 8 bytes only.
 constexpr Field kTokenAdd[] = {{"token", Kind::kToken}};
 constexpr Field kTokenRevoke[] = {{"id", Kind::kU64}};
+constexpr Field kSetAlerts[] = {{"ws", Kind::kU32}, {"at_ms", Kind::kU64}, {"alerts", Kind::kAlerts}};
 constexpr Field kRefund[] = {{"charge_seq", Kind::kU64}, {"ws", Kind::kU32}, {"user", Kind::kU32}, {"cost", Kind::kU64}};
 
 std::span<const Field> Schema(RecordType t) {
@@ -82,6 +83,7 @@ std::span<const Field> Schema(RecordType t) {
     case RecordType::kSetCatalog: return kSetCatalog;
     case RecordType::kTokenAdd: return kTokenAdd;
     case RecordType::kTokenRevoke: return kTokenRevoke;
+    case RecordType::kSetAlerts: return kSetAlerts;
   }
   return {};
 }
@@ -146,6 +148,18 @@ Result<boost::json::object> DescribeRecord(uint8_t type, std::string_view payloa
         const uint32_t n = r.U32();
         (void)r.Bytes(n);
         o[f.name] = n;
+        break;
+      }
+      case Kind::kAlerts: {
+        boost::json::array alerts;
+        const uint8_t n = r.U8();
+        for (uint8_t i = 0; r.ok() && i < n; ++i) {
+          const std::string_view name = r.Str8();
+          const uint8_t when = r.U8();
+          const uint64_t at = r.U64();
+          alerts.push_back(boost::json::object{{"name", name}, {"when", when}, {"at", at}});
+        }
+        o[f.name] = std::move(alerts);
         break;
       }
       case Kind::kUVar32: o[f.name] = r.UVar32(); break;

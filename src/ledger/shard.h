@@ -19,6 +19,7 @@
 #include "genledger/catalog.h"
 #include "genledger/ledger.h"
 #include "genledger/period.h"
+#include "ledger/alerts.h"
 #include "ledger/idempotency_table.h"
 #include "ledger/log_record.h"
 #include "ledger/recent_charges.h"
@@ -113,6 +114,9 @@ struct alignas(64) Workspace {
   // grants, a soft or shadow overage mode, or used drawn from grants this period. Kept by
   // RefreshPlanState; it sits in padding, so the plain path reads no extra line.
   uint8_t slow = 0;
+  // Built-in events' state (alerts.h: kDepletedFired, kPeriodResetPending), in padding: the
+  // charge path tests it against remaining == 0 (ledger_events.h, EvaluateEvents).
+  uint8_t event_flags = 0;
   // Users whose used + reserved is above their own limit (an admin lowered it): kept as a count
   // so an admin change need not rescan every user to know whether any is over (OverLimit).
   uint32_t over_limit_users = 0;
@@ -129,6 +133,8 @@ struct alignas(64) Workspace {
   // "Revisions"), live and in replay alike, so it is the same after a restart. On line 3: a
   // charge now writes three lines of its workspace (measured in bench/RESULTS.md).
   uint64_t rev = 0;
+  // Configured alerts and their state (docs/events.md, "Alerts"), when there are any.
+  std::unique_ptr<AlertSet, AlertSetDeleter> alerts;
 
   uint64_t limit() const noexcept { return base_limit; }
   // Everything spendable now (plan allowance left + grants' remaining) minus holds.
@@ -203,6 +209,7 @@ class OverLimitUpdate {
 
 static_assert(offsetof(Workspace, users) == 64 && offsetof(Workspace, user_index) == 128,
               "a charge should touch exactly two cache lines of its workspace");
+static_assert(offsetof(Workspace, event_flags) == 103, "event_flags sits in the hole after slow");
 static_assert(sizeof(Workspace) == 192, "a workspace without subscription state costs what it did before (3 lines)");
 
 // Hold::unit of a hold recovered without a price (a type-7 WAL record or a version-1 snapshot
@@ -277,6 +284,8 @@ struct alignas(64) Shard {
   // are skipped when popped.
   std::priority_queue<std::pair<uint64_t, uint32_t>, std::vector<std::pair<uint64_t, uint32_t>>, std::greater<>> events;
   IdempotencyTable idempotency;
+  // Derived events of this shard's workspaces (ledger_events.h).
+  EventOutbox outbox;
 };
 
 }  // namespace genledger::ledger

@@ -435,6 +435,8 @@ std::span<const Api::Route> Api::Routes() {
       {"GET",  "/v1/workspaces/{ws}/grants",         kOnApi,              Role::kRead,  MetricOp::kListGrants,   false, &Api::HandleListGrants},
       {"POST", "/v1/workspaces/{ws}/grants",         kOnApi,              Role::kAdmin, MetricOp::kAddGrant,     false, &Api::HandleAddGrant},
       {"DELETE", "/v1/workspaces/{ws}/grants/{grant}", kOnApi,            Role::kAdmin, MetricOp::kVoidGrant,    false, &Api::HandleVoidGrant},
+      {"GET",  "/v1/workspaces/{ws}/alerts",         kOnApi,              Role::kRead,  MetricOp::kGetAlerts,    false, &Api::HandleGetAlerts},
+      {"PUT",  "/v1/workspaces/{ws}/alerts",         kOnApi,              Role::kAdmin, MetricOp::kPutAlerts,    false, &Api::HandlePutAlerts},
       {"POST", "/v1/tokens",                         kOnApi,              Role::kAdmin, MetricOp::kTokens,       true,  &Api::HandleAddToken},
       {"GET",  "/v1/tokens",                         kOnApi,              Role::kAdmin, MetricOp::kTokens,       true,  &Api::HandleListTokens},
       {"DELETE", "/v1/tokens/{id}",                  kOnApi,              Role::kAdmin, MetricOp::kTokens,       true,  &Api::HandleRevokeToken},

@@ -228,6 +228,9 @@ class Api {
   // The dashboard's embedded files (api_ui.cc): /ui redirects to /ui/, /ui/{asset} serves one.
   void HandleUiRedirect(const Call& c, HttpReply& out);
   void HandleUiAsset(const Call& c, HttpReply& out);
+  // Alerts (api_events.cc).
+  void HandleGetAlerts(const Call& c, HttpReply& out);
+  void HandlePutAlerts(const Call& c, HttpReply& out);
 
   std::shared_ptr<Ledger> ledger_;
   std::shared_ptr<Auth> auth_;

@@ -33,6 +33,8 @@ const char* MetricOpName(MetricOp op) noexcept {
     case MetricOp::kSubscribe: return "subscribe";
     case MetricOp::kUnsubscribe: return "unsubscribe";
     case MetricOp::kEvents: return "events";
+    case MetricOp::kGetAlerts: return "get_alerts";
+    case MetricOp::kPutAlerts: return "put_alerts";
     case MetricOp::kCount: break;
   }
   return "other";

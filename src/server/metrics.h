@@ -17,7 +17,8 @@ enum class MetricOp : uint8_t {
   kGetWorkspace, kPutWorkspace, kListUsers, kPutUser, kTopUp, kReset,
   kCatalog, kHealth, kMetrics, kOther, kListGrants, kAddGrant, kVoidGrant,
   kListWorkspaces, kTokens,
-  kSubscribe, kUnsubscribe, kEvents, kUi, kCount
+  kSubscribe, kUnsubscribe, kEvents, kUi,
+  kGetAlerts, kPutAlerts, kCount
 };
 const char* MetricOpName(MetricOp op) noexcept;
 
