@@ -3,6 +3,8 @@
 
 #include "server/event_hub.h"
 
+#include "server/events_json.h"
+
 #include <algorithm>
 
 namespace genledger::server {
@@ -158,9 +160,65 @@ void EventHub::PollBalances() {
   pending_count_.store(pending_.size(), std::memory_order_relaxed);
 }
 
+void EventHub::PollEvents() {
+  const uint32_t shards = Ledger::ShardCount();
+  std::vector<LedgerEvent> got;
+  const bool first = event_next_.empty();
+  if (first) event_next_.assign(shards, 0);
+  std::vector<Watch*> queued;
+  for (uint32_t i = 0; i < shards; ++i) {
+    got.clear();
+    // A shard keeps at most its last ledger::kEventsKept events: one read takes them all.
+    event_next_[i] = ledger_->ReadEvents(i, event_next_[i], size_t(1) << 16, got);
+    if (first) continue;   // what happened before the hub started
+    for (const LedgerEvent& e : got) {
+      auto it = watches_.find(e.workspace);
+      if (it == watches_.end()) continue;
+      std::string_view name = e.kind == EventKind::kAlert      ? "alert"
+                              : e.kind == EventKind::kDepleted ? "depleted"
+                                                               : "period_reset";
+      StreamFrame f{name, e.rev, {}};
+      AppendEventJson(f.json, e);
+      it->second.events.emplace_back(0, std::move(f));
+      queued.push_back(&it->second);
+    }
+  }
+  if (queued.empty()) return;
+  // After every read, as for the balances: the ticket covers the records the events came from.
+  const uint64_t ticket = durability_ != nullptr ? durability_->Ticket() : 0;
+  if (durability_ != nullptr) durability_->RequestDurable(ticket);
+  for (auto& [name, w] : watches_) {
+    bool any = false;
+    for (auto& [t, f] : w.events) {
+      if (t == 0) {
+        t = ticket == 0 ? 1 : ticket;   // 0 marks "just read"; without a WAL every ticket is durable
+        any = true;
+      }
+    }
+    if (any && !w.pending) {
+      w.pending = true;
+      pending_.push_back(name);
+    }
+  }
+  pending_count_.store(pending_.size(), std::memory_order_relaxed);
+}
+
+bool EventHub::FlushEvents(Watch& w) {
+  size_t sent = 0;
+  for (; sent < w.events.size(); ++sent) {
+    const auto& [ticket, frame] = w.events[sent];
+    if (durability_ != nullptr && !durability_->IsDurable(ticket)) break;   // in order: the rest wait too
+    for (const Sub& s : w.subs)
+      if (frame.id > s.min_rev) s.inbox->Push(frame);
+  }
+  w.events.erase(w.events.begin(), w.events.begin() + std::ptrdiff_t(sent));
+  return !w.events.empty();
+}
+
 void EventHub::Poll() {
   std::lock_guard lock(mu_);
   PollBalances();
+  PollEvents();
   FlushLocked(Clock::now());
 }
 
@@ -177,18 +235,33 @@ void EventHub::FlushLocked(Clock::time_point now) {
     auto it = watches_.find(pending_[i]);
     if (it == watches_.end() || !it->second.pending) continue;
     Watch& w = it->second;
+    const bool events_left = FlushEvents(w);
     const bool durable = durability_ == nullptr || durability_->IsDurable(w.ticket);
     // Not durable yet (after a WAL failure: never - the frame is simply not sent), or sent less
     // than an interval ago: stays pending; the next poll may replace it with a later state.
-    if (!durable || (w.last_sent != Clock::time_point{} && now - w.last_sent < interval)) {
+    if (!w.frame.json.empty() && (!durable || (w.last_sent != Clock::time_point{} && now - w.last_sent < interval))) {
       if (kept != i) pending_[kept] = std::move(pending_[i]);
       ++kept;
       continue;
     }
-    w.pending = false;
+    if (w.frame.json.empty()) {   // only events were pending
+      if (events_left) {
+        if (kept != i) pending_[kept] = std::move(pending_[i]);
+        ++kept;
+      } else {
+        w.pending = false;
+      }
+      continue;
+    }
     w.last_sent = now;
     for (const Sub& s : w.subs)
       if (w.frame.id > s.min_rev) s.inbox->Push(w.frame);
+    w.frame.json.clear();   // sent: nothing more to say until the next change
+    w.pending = events_left;
+    if (events_left) {
+      if (kept != i) pending_[kept] = std::move(pending_[i]);
+      ++kept;
+    }
   }
   pending_.resize(kept);
   pending_count_.store(kept, std::memory_order_relaxed);

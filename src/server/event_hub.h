@@ -128,16 +128,23 @@ class EventHub {
     StreamFrame frame;        // the latest state's frame
     uint64_t ticket = 0;      // durable => frame may go
     std::chrono::steady_clock::time_point last_sent{};
+    // Alert, depleted and period_reset events of the workspace read but not handed out yet, in
+    // order, each with the ticket after which it is durable. Never coalesced: each crossing is
+    // told once.
+    std::vector<std::pair<uint64_t, StreamFrame>> events;
   };
   using Clock = std::chrono::steady_clock;
 
   // Takes `info` (just read) as `w`'s state (under mu_); true when it changed since the last one.
   bool Absorb(const WorkspaceInfo& info, Watch& w);
-  // The event sources, each under mu_: balances now; TODO(issue 15, helper A): alert, depleted
-  // and period_reset events through Ledger::ReadEvents once it is on main - one cursor per shard
-  // (next seq, from first_kept on a gap), frames pushed to the watchers of the event's workspace
-  // in shard order, after the same ticket as the balances of the poll.
+  // The event sources, each under mu_: the watched workspaces' states, and the ledger's events
+  // (Ledger::ReadEvents, one cursor per shard; the events kept when the hub first polls are
+  // skipped: a subscriber hears of crossings after it subscribed), queued for the watchers of
+  // their workspace behind the poll's ticket.
   void PollBalances();
+  void PollEvents();
+  // Moves the events of `w` whose ticket is durable to its subscribers; true when some remain.
+  bool FlushEvents(Watch& w);
   void FlushLocked(Clock::time_point now);
 
   std::shared_ptr<Ledger> ledger_;
@@ -148,6 +155,7 @@ class EventHub {
   std::vector<std::string> pending_;   // names of watches with pending frames
   std::atomic<size_t> pending_count_{0};
   size_t total_subs_ = 0;
+  std::vector<uint64_t> event_next_;   // per shard: the next event seq to read (empty: not started)
 };
 
 }  // namespace genledger::server
