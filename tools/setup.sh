@@ -10,6 +10,7 @@ packages=(
   libconcurrentqueue-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libspdlog-dev ccache
+  libssl-dev openssl   # webhooks: TLS (Beast ssl_stream) and HMAC-SHA256; the CLI makes test CAs
   python3-websockets   # tools/soak.py's WebSocket client
   clang-14 libclang-rt-14-dev   # libFuzzer targets (tools/fuzz.sh)
 )
