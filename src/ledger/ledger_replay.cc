@@ -28,7 +28,9 @@ std::string_view ledger::RecordTypeName(uint8_t type) noexcept {
                                                 "release",        "expire",           "refund",
                                                 "charge_compact", "reserve_priced",   "refund_to_allowance",
                                                 "set_plan",       "rollover",         "grant",
-                                                "grant_end",      "refund_sources",   "set_catalog"};
+                                                "grant_end",      "refund_sources",   "set_catalog",
+                                                "unknown",        "unknown",          "webhook_add",
+                                                "webhook_delete", "webhook_progress"};
   static_assert(std::size(kNames) == kMaxRecordType + 1);
   return type <= kMaxRecordType ? kNames[type] : "unknown";
 }
@@ -354,6 +356,11 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       if (Status st = ApplySetCatalog(r); !st.ok()) return st;
       break;
     }
+    case RecordType::kWebhookAdd:
+    case RecordType::kWebhookDelete:
+    case RecordType::kWebhookProgress:
+      if (Status st = ApplyWebhookRecord(RecordType(type), s, r); !st.ok()) return st;   // ledger_webhooks.cc
+      break;
     default:
       return Corrupt("unknown record type " + std::to_string(type));
   }

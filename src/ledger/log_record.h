@@ -32,8 +32,12 @@ enum class RecordType : uint8_t {
   kGrantEnd = 18,            // a grant voided or expired
   kRefundSources = 19,       // a refund of a charge drawn from more than the plan
   kSetCatalog = 20,          // a new catalog (always shard 0; docs/wal-records.md, "Catalog records")
+  // 21 charge_model, 22 set_alerts: other issue-15 branches (the lead merges them).
+  kWebhookAdd = 23,          // shard 0, replay barrier (docs/wal-records.md, "Webhook records")
+  kWebhookDelete = 24,       // shard 0, replay barrier
+  kWebhookProgress = 25,     // any shard: a webhook's delivery cursor there
 };
-inline constexpr uint8_t kMaxRecordType = 20;
+inline constexpr uint8_t kMaxRecordType = 25;
 std::string_view RecordTypeName(uint8_t type) noexcept;
 
 // A workspace reference (type 15) with this index is a new workspace; its id follows.

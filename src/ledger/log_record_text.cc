@@ -6,11 +6,12 @@
 
 #include "genledger/catalog.h"
 #include "ledger/log_record.h"
+#include "ledger/webhooks.h"
 
 namespace genledger::ledger {
 namespace {
 
-enum class Kind { kUnit, kU8, kU32, kU64, kLimit, kStr, kUser, kIdempotency, kRegion, kUVar32, kUVar64, kUVarUser, kU16, kParts, kCatalog, kWsRef };
+enum class Kind { kUnit, kU8, kU32, kU64, kLimit, kStr, kUser, kIdempotency, kRegion, kUVar32, kUVar64, kUVarUser, kU16, kParts, kCatalog, kWsRef, kWebhook, kCursors };
 struct Field {
   const char* name;
   Kind kind;
@@ -52,6 +53,11 @@ constexpr Field kCommit[] = {{"reservation_seq", Kind::kU64}, {"cost", Kind::kU6
 constexpr Field kSettle[] = {{"reservation_seq", Kind::kU64}};
 // The catalog's JSON is shown by its size only: it is up to 512 KiB, one line per record.
 constexpr Field kSetCatalog[] = {{"version", Kind::kU64}, {"catalog_bytes", Kind::kCatalog}};
+// A webhook's secret is shown by its size only (it signs requests; never print it).
+constexpr Field kWebhookAdd[] = {{"webhook", Kind::kWebhook}, {"cursors", Kind::kCursors}};
+constexpr Field kWebhookDelete[] = {{"webhook", Kind::kUVar32}};
+constexpr Field kWebhookProgress[] = {{"webhook", Kind::kUVar32}, {"next_seq", Kind::kUVar64},
+                                      {"given_up", Kind::kUVar64}, {"dropped", Kind::kUVar64}};
 constexpr Field kRefund[] = {{"charge_seq", Kind::kU64}, {"ws", Kind::kU32}, {"user", Kind::kU32}, {"cost", Kind::kU64}};
 
 std::span<const Field> Schema(RecordType t) {
@@ -76,6 +82,9 @@ std::span<const Field> Schema(RecordType t) {
     case RecordType::kGrantEnd: return kGrantEnd;
     case RecordType::kRefundSources: return kRefundSources;
     case RecordType::kSetCatalog: return kSetCatalog;
+    case RecordType::kWebhookAdd: return kWebhookAdd;
+    case RecordType::kWebhookDelete: return kWebhookDelete;
+    case RecordType::kWebhookProgress: return kWebhookProgress;
   }
   return {};
 }
@@ -140,6 +149,29 @@ Result<boost::json::object> DescribeRecord(uint8_t type, std::string_view payloa
         const uint32_t n = r.U32();
         (void)r.Bytes(n);
         o[f.name] = n;
+        break;
+      }
+      case Kind::kWebhook: {
+        WebhookInfo w;
+        if (!DecodeWebhookEntry(r, w)) return Status(Code::kCorruption, "webhook_add record is malformed");
+        o[f.name] = w.number;
+        o["url"] = w.url;
+        o["events"] = w.events;
+        if (w.workspaces) {
+          boost::json::array a;
+          for (const std::string& id : *w.workspaces) a.emplace_back(id);
+          o["workspaces"] = std::move(a);
+        } else {
+          o["workspaces"] = nullptr;
+        }
+        o["secret_bytes"] = w.secret.size();
+        o["created_ms"] = w.created_ms;
+        break;
+      }
+      case Kind::kCursors: {
+        boost::json::array a;
+        for (uint16_t n = r.U16(), i = 0; r.ok() && i < n; ++i) a.emplace_back(r.UVar64());
+        o[f.name] = std::move(a);
         break;
       }
       case Kind::kUVar32: o[f.name] = r.UVar32(); break;
