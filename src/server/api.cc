@@ -376,6 +376,10 @@ std::span<const Api::Route> Api::Routes() {
       {"GET",  "/v1/workspaces/{ws}/grants",         kOnApi,              Role::kRead,  MetricOp::kListGrants,   false, &Api::HandleListGrants},
       {"POST", "/v1/workspaces/{ws}/grants",         kOnApi,              Role::kAdmin, MetricOp::kAddGrant,     false, &Api::HandleAddGrant},
       {"DELETE", "/v1/workspaces/{ws}/grants/{grant}", kOnApi,            Role::kAdmin, MetricOp::kVoidGrant,    false, &Api::HandleVoidGrant},
+      {"POST", "/v1/webhooks",                       kOnApi,              Role::kAdmin, MetricOp::kWebhooks,     false, &Api::HandleAddWebhook},
+      {"GET",  "/v1/webhooks",                       kOnApi,              Role::kAdmin, MetricOp::kWebhooks,     false, &Api::HandleListWebhooks},
+      {"DELETE", "/v1/webhooks/{id}",                kOnApi,              Role::kAdmin, MetricOp::kWebhooks,     false, &Api::HandleDeleteWebhook},
+      {"GET",  "/v1/webhooks/{id}/deliveries",       kOnApi,              Role::kAdmin, MetricOp::kWebhooks,     false, &Api::HandleWebhookDeliveries},
   };
   return kRoutes;
 }

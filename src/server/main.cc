@@ -11,6 +11,7 @@
 
 #include "genledger/catalog.h"
 #include "genledger/durability.h"
+#include "webhook/service.h"
 #include "genledger/ledger.h"
 #include "log/log.h"
 #include "server/auth.h"
@@ -163,6 +164,15 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"strict", "salvage"}));
 
+  webhook::ServiceOptions wopt;
+  app.add_option("--webhook-ca", wopt.ca_file,
+                 "PEM file of the CA(s) webhook receivers' certificates must chain to (default: the "
+                 "system's CA store)");
+  app.add_option("--webhook-outbox-bytes", wopt.outbox_bytes,
+                 "Ceiling of the events kept for webhooks; past it the oldest undelivered are dropped")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t(1) << 16, uint64_t(1) << 40));
+
   LedgerOptions lopt;
   app.add_option("--idempotency-window-ms", lopt.idempotency_window_ms,
                  "How long a charge/reserve id is remembered for retries")
@@ -294,7 +304,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   log::Info("catalog: {}", *adopted);
+  auto webhooks = webhook::Service::Create(*ledger, durability->get(), wopt);
+  if (!webhooks.ok()) {
+    log::Error("{}", webhooks.status().ToString());
+    return 1;
+  }
   Server server(opt, ledger, auth, nullptr, durability->get());
+  server.api().SetWebhooks(webhooks->get());
+  (*webhooks)->Start();   // its own thread: delivery never runs on the I/O threads
   st = server.Start();
   if (!st.ok()) {
     log::Error("{}", st.ToString());
@@ -329,6 +346,7 @@ int main(int argc, char** argv) {
   }
   server.Stop();
   server.Wait();
+  (*webhooks)->Stop();   // requests in flight are abandoned; their cursors did not move
   // Last WAL round (every in-flight change made durable), then the shutdown snapshot.
   durability->reset();
   log::Info("stopped");

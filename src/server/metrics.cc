@@ -27,6 +27,7 @@ const char* MetricOpName(MetricOp op) noexcept {
     case MetricOp::kListGrants: return "list_grants";
     case MetricOp::kAddGrant: return "add_grant";
     case MetricOp::kVoidGrant: return "void_grant";
+    case MetricOp::kWebhooks: return "webhooks";
     case MetricOp::kCount: break;
   }
   return "other";

@@ -15,7 +15,7 @@ namespace genledger::server {
 enum class MetricOp : uint8_t {
   kCharge, kQuote, kReserve, kCommit, kRelease, kRefund, kBatch, kWsFrame,
   kGetWorkspace, kPutWorkspace, kListUsers, kPutUser, kTopUp, kReset,
-  kCatalog, kHealth, kMetrics, kOther, kListGrants, kAddGrant, kVoidGrant, kCount
+  kCatalog, kHealth, kMetrics, kOther, kListGrants, kAddGrant, kVoidGrant, kWebhooks, kCount
 };
 const char* MetricOpName(MetricOp op) noexcept;
 

@@ -53,6 +53,7 @@ struct Engine::Hook {
   uint32_t in_flight = 0;
   std::deque<uint32_t> waiting;  // shards whose head is ready but found no free connection
   std::deque<DeliveryAttempt> log;
+  uint64_t ready_ticket = 0;  // nothing is read or recorded until it is durable
 };
 
 Engine::Engine(EventSource& source, std::shared_ptr<net::ssl::context> tls, EngineOptions options)
@@ -97,8 +98,9 @@ void Engine::Stop() {
   hooks_.clear();  // timers die before ioc_
 }
 
-void Engine::AddWebhook(WebhookConfig config, std::vector<uint64_t> cursors) {
+void Engine::AddWebhook(WebhookConfig config, std::vector<uint64_t> cursors, uint64_t ready_ticket) {
   auto hook = std::make_unique<Hook>();
+  hook->ready_ticket = ready_ticket;
   auto url = ParseUrl(config.url);
   if (!url.ok()) {
     log::Error("webhook wh_{}: {}; not delivered", config.number, url.status().ToString());
@@ -160,11 +162,16 @@ void Engine::ScheduleTick() {
 
 void Engine::Tick() {
   std::lock_guard lock(mu_);
+  for (auto& [number, hook] : hooks_) {
+    if (hook->ready_ticket != 0 && source_.IsDurable(hook->ready_ticket)) hook->ready_ticket = 0;
+    if (hook->ready_ticket != 0) source_.RequestDurable(hook->ready_ticket);
+  }
   for (uint32_t s = 0; s < shards_; ++s) ReadShard(s);
   // One ticket after every read of this tick covers all of them (Durability::Ticket semantics).
   const uint64_t ticket = source_.Ticket();
   bool need_durable = false;
   for (auto& [number, hook] : hooks_) {
+    if (hook->ready_ticket != 0) continue;
     for (uint32_t s = 0; s < shards_; ++s) {
       Stream& st = hook->streams[s];
       for (auto& p : st.queue) {
@@ -192,7 +199,7 @@ void Engine::ReadShard(uint32_t s) {
   uint64_t from = std::numeric_limits<uint64_t>::max();
   for (auto& [number, hook] : hooks_) {
     const Stream& st = hook->streams[s];
-    if (st.queue.size() < opts_.stream_buffer) from = std::min(from, st.read_seq);
+    if (hook->ready_ticket == 0 && st.queue.size() < opts_.stream_buffer) from = std::min(from, st.read_seq);
   }
   if (from == std::numeric_limits<uint64_t>::max()) return;
   std::vector<LedgerEvent> events;
@@ -200,7 +207,7 @@ void Engine::ReadShard(uint32_t s) {
   const uint64_t next = source_.ReadEvents(s, from, opts_.read_batch, events, &first_kept);
   for (auto& [number, hook] : hooks_) {
     Stream& st = hook->streams[s];
-    if (st.queue.size() >= opts_.stream_buffer) continue;
+    if (hook->ready_ticket != 0 || st.queue.size() >= opts_.stream_buffer) continue;
     if (first_kept > st.read_seq) {
       // The outbox pruned events this webhook had not read (its byte ceiling): they are lost to
       // it. Count, log, and let the progress record say so.

@@ -81,9 +81,10 @@ class Engine {
   void Stop();
 
   // Starts delivering to `config` (validated) from cursors[shard] (first seq to deliver; a
-  // missing entry means 1). Requires: the webhook's add record is durable (progress records must
-  // follow it in the WAL). Replaces a webhook with the same number. Thread-safe.
-  void AddWebhook(WebhookConfig config, std::vector<uint64_t> cursors);
+  // missing entry means 1) once source.IsDurable(ready_ticket): the webhook's add record must be
+  // durable before any of its progress records is appended (0: it already is). Replaces a
+  // webhook with the same number. Thread-safe.
+  void AddWebhook(WebhookConfig config, std::vector<uint64_t> cursors, uint64_t ready_ticket = 0);
   // Stops delivering to `number` (requests in flight are abandoned). Thread-safe.
   void RemoveWebhook(uint32_t number);
 
