@@ -102,6 +102,12 @@ TEST_F(ReplayTest, EveryRecordTypeReplaysToTheSameState) {
   clock_.Advance(60 * 1000);
   ASSERT_TRUE(a->Charge(Req("china", "li", "gpt-4o", 1)).status.ok());          // rollover first
   ASSERT_TRUE(a->ReplaceCatalog(Catalog::Default()).ok());       // set_catalog
+  WebhookInfo hook;
+  hook.url = "https://hooks.example.com/g";
+  hook.secret = "whsec_0123456789abcdef";
+  ASSERT_TRUE(a->AddWebhook(hook).ok());                                         // webhook_add
+  ASSERT_TRUE(a->RecordWebhookProgress(1, 3, 2, 0, 0).ok());                     // webhook_progress
+  ASSERT_TRUE(a->DeleteWebhook(1).ok());                                         // webhook_delete
 
   const std::vector<Record> log = Drain(*a);
   std::set<uint8_t> types;
