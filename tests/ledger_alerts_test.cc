@@ -511,5 +511,42 @@ TEST_F(AlertsTest, AlertsBlockRejectsDamage) {
   EXPECT_TRUE(AllEvents(*c).empty());
 }
 
+// The outbox ceiling (LedgerOptions::event_outbox_bytes, docs/webhooks.md): events a webhook still
+// needs are kept past the last 1,024 of a shard, until the outboxes' total passes the ceiling;
+// then the oldest go.
+TEST_F(AlertsTest, OutboxKeepsWhatAWebhookNeedsUpToTheCeiling) {
+  for (uint64_t ceiling : {uint64_t(1) << 40, uint64_t(1) << 10}) {
+    LedgerOptions opt;
+    opt.clock = &clock_;
+    opt.event_outbox_bytes = ceiling;
+    Ledger l(Catalog::Default(), opt);
+    ASSERT_TRUE(l.UpsertWorkspace("acme", 100, Region::kGlobal).ok());
+    ASSERT_TRUE(l.SetAlerts("acme", {{"low", AlertWhen::kRemaining, 50}}).ok());
+    uint32_t shard = 0;
+    for (; shard < Ledger::ShardCount(); ++shard) {
+      std::vector<LedgerEvent> none;
+      l.ReadEvents(shard, 0, 1, none);
+      l.KeepEventsFrom(shard, 1);   // a webhook that has delivered nothing yet, on every shard
+    }
+    // 700 rounds of fired + recovered: 1,400 events on acme's shard.
+    for (int i = 0; i < 700; ++i) Refund(Charge("acme", 60, &l), &l);
+    std::vector<LedgerEvent> evs;
+    uint64_t first_kept = 0, next = 0;
+    for (shard = 0; shard < Ledger::ShardCount(); ++shard) {
+      evs.clear();
+      next = l.ReadEvents(shard, 0, SIZE_MAX, evs, &first_kept);
+      if (!evs.empty()) break;
+    }
+    ASSERT_EQ(next, 1401u);
+    if (ceiling == (uint64_t(1) << 40)) {
+      EXPECT_EQ(first_kept, 1u) << "every event a webhook needs is kept below the ceiling";
+      EXPECT_EQ(evs.size(), 1400u);
+    } else {
+      EXPECT_EQ(evs.size(), 1024u) << "past the ceiling only the last 1,024 stay";
+      EXPECT_EQ(first_kept, 1401u - 1024u);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace genledger

@@ -109,6 +109,12 @@ TEST_F(ReplayTest, EveryRecordTypeReplaysToTheSameState) {
   token.digest.fill(7);
   ASSERT_TRUE(a->AddToken(token).ok());                                          // token_add
   ASSERT_TRUE(a->RevokeToken(1).ok());                                           // token_revoke
+  WebhookInfo hook;
+  hook.url = "https://hooks.example.com/g";
+  hook.secret = "whsec_0123456789abcdef";
+  ASSERT_TRUE(a->AddWebhook(hook).ok());                                         // webhook_add
+  ASSERT_TRUE(a->RecordWebhookProgress(1, 3, 2, 0, 0).ok());                     // webhook_progress
+  ASSERT_TRUE(a->DeleteWebhook(1).ok());                                         // webhook_delete
 
   const std::vector<Record> log = Drain(*a);
   std::set<uint8_t> types;

@@ -10,7 +10,7 @@ packages=(
   libconcurrentqueue-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libspdlog-dev ccache
-  libssl-dev   # OpenSSL: SHA-256 and RAND_bytes of minted API tokens
+  libssl-dev openssl   # OpenSSL: token digests and RAND_bytes, webhooks' TLS and HMAC; the CLI makes test CAs
   python3-websockets   # tools/soak.py's WebSocket client, the Python client's AsyncClient
   python3-pytest python3-pip python3-setuptools python3-wheel   # clients/python: install, tests
   python3-jsonschema python3-yaml   # tests/openapi_test.py: docs/openapi.yaml against real traffic

@@ -62,6 +62,10 @@ struct LedgerOptions {
   uint64_t max_workspaces = 50'000'000;
   uint64_t max_users_per_workspace = 1'000'000;
   uint64_t max_users = 10'000'000;
+  // The event outboxes' total (docs/webhooks.md, "The outbox and its ceiling"): events a webhook
+  // has not delivered yet are kept past each shard's last 1,024 until this many bytes; past it
+  // the oldest go (the webhooks that needed them count them as dropped). --webhook-outbox-bytes.
+  uint64_t event_outbox_bytes = 64ull << 20;
 };
 
 // --- Subscriptions (docs/ledger.md, "Subscriptions") -----------------------------------
@@ -354,6 +358,23 @@ struct TokenInfo {
   bool Expired(uint64_t now_ms) const noexcept { return expires_at_ms != 0 && now_ms >= expires_at_ms; }
 };
 
+// A webhook as the ledger stores it (docs/webhooks.md). `events`: bit 0 alert, 1 depleted,
+// 2 period_reset.
+struct WebhookInfo {
+  uint32_t number = 0;   // id "wh_<number>"
+  std::string url;
+  uint8_t events = 7;
+  std::optional<std::vector<std::string>> workspaces;   // nullopt: every workspace
+  std::string secret;
+  uint64_t created_ms = 0;
+};
+// A webhook's delivery progress on one shard: every event seq below next_seq is done.
+struct WebhookCursor {
+  uint64_t next_seq = 1;
+  uint64_t given_up = 0;   // events given up after 24 h, in all
+  uint64_t dropped = 0;    // events dropped by the outbox ceiling, in all
+};
+
 class Ledger {
  public:
   // Requires: catalog non-null; options' ceilings positive. `catalog` is the start-up catalog,
@@ -502,6 +523,10 @@ class Ledger {
   // changes give the same events with the same ids.
   uint64_t ReadEvents(uint32_t shard, uint64_t from_seq, size_t max, std::vector<LedgerEvent>& out,
                       uint64_t* first_kept = nullptr) const;
+  // Lets `shard`'s outbox prune its events below `seq` beyond the last kEventsKept (the webhooks'
+  // slowest cursor there; UINT64_MAX: keep only the last kEventsKept). Takes effect at the
+  // shard's next event. Thread-safe (the shard's lock); a shard out of range is ignored.
+  void KeepEventsFrom(uint32_t shard, uint64_t seq);
 
   // --- Reads ---
   Result<WorkspaceInfo> GetWorkspace(std::string_view workspace) const;
@@ -544,6 +569,27 @@ class Ledger {
   // workspace's reserved, the over-limit user counts and the shards' running totals equal a
   // walk of every workspace). Takes every shard lock in turn. For tests and recovery.
   Status CheckInvariants() const;
+
+  // --- Webhooks (docs/webhooks.md; WAL types 23-25, docs/wal-records.md "Webhook records") ---
+  // The registry is shard-0 state; each shard keeps, per webhook, its delivery cursor. The
+  // server's delivery engine (src/webhook/) reads them; nothing here sends anything.
+
+  // Registers a webhook (WAL type 23) whose cursors are every shard's next event seq: it gets
+  // the events from now on. `spec.number` is ignored (the next number is taken).
+  // Errors: kInvalidArgument (limits: docs/webhooks.md), kCapacityExhausted (32 webhooks),
+  // kOverloaded (the WAL is behind).
+  Result<WebhookInfo> AddWebhook(WebhookInfo spec);
+  // Removes a webhook (WAL type 24). kNotFound if it is not registered.
+  Status DeleteWebhook(uint32_t number);
+  // The registered webhooks, by number, secrets included (the caller must not show them).
+  std::vector<WebhookInfo> ListWebhooks() const;
+  // The webhook's cursor on every shard (ShardCount() entries; empty if not registered).
+  std::vector<WebhookCursor> WebhookCursors(uint32_t number) const;
+  // Every event of `shard` below next_seq is done for `number` (WAL type 25; the cursor only
+  // grows). given_up / dropped: how many of this advance were given up / dropped.
+  // kNotFound (nothing logged) if the webhook is not registered; kInvalidArgument for a bad shard.
+  Status RecordWebhookProgress(uint32_t number, uint32_t shard, uint64_t next_seq, uint64_t given_up,
+                               uint64_t dropped);
 
   // --- Snapshots (payload layout: docs/snapshot-format.md, "Section payloads") ---
 

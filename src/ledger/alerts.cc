@@ -288,6 +288,12 @@ void InstallAlertsBlock(AlertsBlock&& in, Shard& s) {
     }
   }
   in.outbox.keep_from = s.outbox.keep_from;
+  in.outbox.total_bytes = s.outbox.total_bytes;
+  in.outbox.ceiling = s.outbox.ceiling;
+  if (in.outbox.total_bytes != nullptr) {
+    in.outbox.total_bytes->fetch_sub(s.outbox.bytes, std::memory_order_relaxed);
+    in.outbox.total_bytes->fetch_add(in.outbox.bytes, std::memory_order_relaxed);
+  }
   s.outbox = std::move(in.outbox);
 }
 

@@ -2,6 +2,7 @@
 // Data only, so that shard.h can hold it; the evaluation is in ledger_events.h / .cc.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -56,9 +57,13 @@ struct EventOutbox {
   // Events with seq >= keep_from are kept beyond kEventsKept (KeepEventsFrom; the webhooks'
   // slowest cursor). UINT64_MAX: nothing asks.
   uint64_t keep_from = UINT64_MAX;
-  // Approximate heap bytes of `events`, for a byte ceiling (the webhook helper's: see
-  // KeepEventsFrom).
+  // Approximate heap bytes of `events`, and the ledger-wide sum over every shard's outbox with
+  // its ceiling (LedgerOptions::event_outbox_bytes): past it, an append prunes this shard's
+  // oldest events beyond the last kEventsKept even if a webhook still needs them (its stream sees
+  // them as dropped). Set by the ledger for every shard; null in a scratch outbox.
   size_t bytes = 0;
+  std::atomic<uint64_t>* total_bytes = nullptr;
+  uint64_t ceiling = UINT64_MAX;
 
   uint64_t first_seq() const noexcept { return next_seq - events.size(); }
 };

@@ -54,6 +54,8 @@ Ledger::Impl::Impl(std::shared_ptr<const Catalog> c, LedgerOptions o)
   for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
     shards[i].index = uint16_t(i);
     shards[i].charges.Attach(&refund_budget, opt.refund_window_ms);
+    shards[i].outbox.total_bytes = &outbox_bytes;
+    shards[i].outbox.ceiling = opt.event_outbox_bytes;
     shards[i].idempotency.Attach(&idempotency_budget, opt.idempotency_window_ms);
   }
 }

@@ -152,6 +152,9 @@ Status LedgerLog::LogStartupCatalog(Ledger& ledger) {
   return Status();
 }
 
-bool LedgerLog::IsReplayBarrier(uint8_t type) noexcept { return type == uint8_t(ledger::RecordType::kSetCatalog); }
+bool LedgerLog::IsReplayBarrier(uint8_t type) noexcept {
+  return type == uint8_t(ledger::RecordType::kSetCatalog) || type == uint8_t(ledger::RecordType::kWebhookAdd) ||
+         type == uint8_t(ledger::RecordType::kWebhookDelete);
+}
 
 }  // namespace genledger

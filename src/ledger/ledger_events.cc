@@ -31,12 +31,20 @@ void Append(Shard& s, const Workspace& ws, EventKind kind, bool fired, std::stri
   e.period = ws.period;
   e.rev = ws.rev;
   e.at_ms = at_ms;
-  o.bytes += EventBytes(e);
+  const size_t bytes = EventBytes(e);
+  o.bytes += bytes;
+  if (o.total_bytes != nullptr) o.total_bytes->fetch_add(bytes, std::memory_order_relaxed);
   o.events.push_back(std::move(e));
   ++o.next_seq;
-  // Past the last kEventsKept, only what a webhook still needs is kept.
-  while (o.events.size() > kEventsKept && o.first_seq() < o.keep_from) {
-    o.bytes -= EventBytes(o.events.front());
+  // Past the last kEventsKept, only what a webhook still needs is kept, and not even that past
+  // the outbox ceiling (the oldest go: counted as dropped by the webhooks that needed them).
+  auto over = [&o] {
+    return o.total_bytes != nullptr && o.total_bytes->load(std::memory_order_relaxed) > o.ceiling;
+  };
+  while (o.events.size() > kEventsKept && (o.first_seq() < o.keep_from || over())) {
+    const size_t front = EventBytes(o.events.front());
+    o.bytes -= front;
+    if (o.total_bytes != nullptr) o.total_bytes->fetch_sub(front, std::memory_order_relaxed);
     o.events.pop_front();
   }
 }
@@ -157,6 +165,13 @@ uint64_t Ledger::ReadEvents(uint32_t shard, uint64_t from_seq, size_t max, std::
   const Shard& s = impl_->shards[shard];
   std::lock_guard lock(s.mu);
   return ledger::ReadShardEvents(s, from_seq, max, out, first_kept);
+}
+
+void Ledger::KeepEventsFrom(uint32_t shard, uint64_t seq) {
+  if (shard >= ledger::kShardCount) return;
+  Shard& s = impl_->shards[shard];
+  std::lock_guard lock(s.mu);
+  ledger::KeepEventsFrom(s, seq);
 }
 
 Status LedgerLog::SnapshotAlerts(const Ledger& ledger, uint32_t shard, std::string& out) {

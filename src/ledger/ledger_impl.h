@@ -17,6 +17,7 @@
 #include "ledger/shard.h"
 #include "ledger/shared_budget.h"
 #include "ledger/tokens.h"
+#include "ledger/webhooks.h"
 
 namespace genledger {
 
@@ -52,6 +53,7 @@ struct Ledger::Impl {
   ledger::SharedBudget refund_budget{"refund", "--refund-capacity"};
   std::unique_ptr<ledger::Shard[]> shards;
   std::atomic<uint64_t> workspace_count{0};
+  std::atomic<uint64_t> outbox_bytes{0};   // every shard's EventOutbox::bytes (the ceiling's count)
   std::atomic<uint64_t> user_count{0};   // every user of every workspace, against opt.max_users
   uint64_t holds_per_shard = 1;
   uint64_t users_per_workspace = 1;
@@ -75,6 +77,12 @@ struct Ledger::Impl {
 
   // Applies one WAL record's effect (recovery). Takes the record's shard lock.
   Status Apply(uint8_t type, std::string_view payload);
+  // Webhook registry (shard 0's lock) and per-shard cursors (each shard's lock): ledger_webhooks.cc.
+  ledger::WebhookState webhooks;
+  // Types 23-25's effect (ledger_webhooks.cc). Requires s.mu held (s: the record's shard); 23
+  // and 24 are replay barriers, so they may touch every shard's cursors without their locks.
+  Status ApplyWebhookRecord(ledger::RecordType type, ledger::Shard& s, ledger::RecordReader& r);
+
   // Type 20's effect (ledger_catalog.cc): decodes and validates the rest of the record (after
   // its prefix), then installs the catalog. Requires shard 0's lock held; kCorruption, nothing
   // changed, for a record that does not decode, parse or follow the current version.

@@ -29,10 +29,8 @@ std::string_view ledger::RecordTypeName(uint8_t type) noexcept {
                                                 "charge_compact", "reserve_priced",   "refund_to_allowance",
                                                 "set_plan",       "rollover",         "grant",
                                                 "grant_end",      "refund_sources",   "set_catalog",
-                                                // 21, 23-25: charge_model, webhook_add,
-                                                // webhook_delete, webhook_progress (other branches)
-                                                "unknown",        "set_alerts",       "unknown",
-                                                "unknown",        "unknown",          "token_add",
+                                                "unknown" /* 21: charge_model */, "set_alerts", "webhook_add",
+                                                "webhook_delete", "webhook_progress", "token_add",
                                                 "token_revoke"};
   static_assert(std::size(kNames) == kMaxRecordType + 1);
   return type <= kMaxRecordType ? kNames[type] : "unknown";
@@ -396,6 +394,11 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       if (Status st = ledger::ApplySetAlerts(s, r, &touched, &touched_at); !st.ok()) return st;
       break;
     }
+    case RecordType::kWebhookAdd:
+    case RecordType::kWebhookDelete:
+    case RecordType::kWebhookProgress:
+      if (Status st = ApplyWebhookRecord(RecordType(type), s, r); !st.ok()) return st;   // ledger_webhooks.cc
+      break;
     default:
       return Corrupt("unknown record type " + std::to_string(type));
   }

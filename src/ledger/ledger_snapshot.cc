@@ -204,6 +204,17 @@ void EncodeBlocks(PayloadWriter& o, const LedgerLog::Impl& im, const Shard& s) {
       EndBlock(o, at);
     }
   }
+  {
+    // The webhook registry (shard 0, under this lock) and this shard's delivery cursors.
+    std::string body;
+    ledger::EncodeWebhooksBlock(im.webhooks, s.index, body);
+    if (!body.empty()) {
+      const size_t at = BeginBlock(o, ledger::BlockTag::kWebhooks);
+      o.Room(body.size());
+      o.Bytes(body.data(), body.size());
+      EndBlock(o, at);
+    }
+  }
   if (s.index == 0) {
     // Minted tokens change under shard 0's lock (held here) and tokens_mu: the table is the
     // effect of exactly shard 0's records 1..record_no, like the catalog. No block while no token

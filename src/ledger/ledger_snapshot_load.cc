@@ -132,6 +132,8 @@ Status LoadPlans(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<Wo
 struct StagedBlocks {
   std::optional<ledger::TokenTable> tokens;   // shard 0's block 5
   ledger::AlertsBlock alerts;                 // block 2; empty without it: no alerts, seq 1
+  // Block 4: the registry (shard 0) and this shard's cursors, decoded into a scratch state.
+  std::unique_ptr<ledger::WebhookState> webhooks;
 };
 
 Status LoadBlocks(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<Workspace>>& staged,
@@ -159,6 +161,14 @@ Status LoadBlocks(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<W
         out.tokens.emplace();
         if (Status st = out.tokens->DecodeBlock(body); !st.ok()) return Corrupt(shard, "tokens block: " + st.ToString());
         (void)b.Bytes(body.size());   // DecodeBlock checked that it consumed the body
+        break;
+      }
+      case ledger::BlockTag::kWebhooks: {
+        out.webhooks = std::make_unique<ledger::WebhookState>();
+        if (Status st = ledger::DecodeWebhooksBlock(body, shard, *out.webhooks); !st.ok()) {
+          return Corrupt(shard, st.ToString());
+        }
+        (void)b.Bytes(body.size());   // decoded in full above
         break;
       }
       case ledger::BlockTag::kAlerts: {
@@ -423,6 +433,15 @@ Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t reco
     im.tokens = std::move(*blocks.tokens);
   }
   ledger::InstallAlertsBlock(std::move(blocks.alerts), s);
+  if (blocks.webhooks) {
+    // The registry is guarded by shard 0's lock, held here when shard == 0; the cursors by this
+    // shard's.
+    if (shard == 0) {
+      im.webhooks.next_number = blocks.webhooks->next_number;
+      im.webhooks.registry = std::move(blocks.webhooks->registry);
+    }
+    im.webhooks.cursors[shard] = std::move(blocks.webhooks->cursors[shard]);
+  }
   s.log_records = record_no;
   return Status();
 }

@@ -34,7 +34,9 @@ enum class RecordType : uint8_t {
   kSetCatalog = 20,          // a new catalog (always shard 0; docs/wal-records.md, "Catalog records")
   // 21: charge_model (issue 15, usage history; another branch)
   kSetAlerts = 22,           // a workspace's alert configuration (docs/wal-records.md, "Alert records")
-  // 23-25: webhook_* (issue 15, another branch)
+  kWebhookAdd = 23,          // shard 0, replay barrier (docs/wal-records.md, "Webhook records")
+  kWebhookDelete = 24,       // shard 0, replay barrier
+  kWebhookProgress = 25,     // any shard: a webhook's delivery cursor there
   kTokenAdd = 26,            // a minted API token (always shard 0; docs/wal-records.md, "Token records")
   kTokenRevoke = 27,         // a minted token revoked (always shard 0)
 };

@@ -7,11 +7,12 @@
 #include "genledger/catalog.h"
 #include "ledger/log_record.h"
 #include "ledger/tokens.h"
+#include "ledger/webhooks.h"
 
 namespace genledger::ledger {
 namespace {
 
-enum class Kind { kUnit, kU8, kU32, kU64, kLimit, kStr, kUser, kIdempotency, kRegion, kUVar32, kUVar64, kUVarUser, kU16, kParts, kCatalog, kWsRef, kToken, kAlerts };
+enum class Kind { kUnit, kU8, kU32, kU64, kLimit, kStr, kUser, kIdempotency, kRegion, kUVar32, kUVar64, kUVarUser, kU16, kParts, kCatalog, kWsRef, kToken, kAlerts, kWebhook, kCursors };
 struct Field {
   const char* name;
   Kind kind;
@@ -57,6 +58,11 @@ constexpr Field kSetCatalog[] = {{"version", Kind::kU64}, {"catalog_bytes", Kind
 constexpr Field kTokenAdd[] = {{"token", Kind::kToken}};
 constexpr Field kTokenRevoke[] = {{"id", Kind::kU64}};
 constexpr Field kSetAlerts[] = {{"ws", Kind::kU32}, {"at_ms", Kind::kU64}, {"alerts", Kind::kAlerts}};
+// A webhook's secret is shown by its size only (it signs requests; never print it).
+constexpr Field kWebhookAdd[] = {{"webhook", Kind::kWebhook}, {"cursors", Kind::kCursors}};
+constexpr Field kWebhookDelete[] = {{"webhook", Kind::kUVar32}};
+constexpr Field kWebhookProgress[] = {{"webhook", Kind::kUVar32}, {"next_seq", Kind::kUVar64},
+                                      {"given_up", Kind::kUVar64}, {"dropped", Kind::kUVar64}};
 constexpr Field kRefund[] = {{"charge_seq", Kind::kU64}, {"ws", Kind::kU32}, {"user", Kind::kU32}, {"cost", Kind::kU64}};
 
 std::span<const Field> Schema(RecordType t) {
@@ -84,6 +90,9 @@ std::span<const Field> Schema(RecordType t) {
     case RecordType::kTokenAdd: return kTokenAdd;
     case RecordType::kTokenRevoke: return kTokenRevoke;
     case RecordType::kSetAlerts: return kSetAlerts;
+    case RecordType::kWebhookAdd: return kWebhookAdd;
+    case RecordType::kWebhookDelete: return kWebhookDelete;
+    case RecordType::kWebhookProgress: return kWebhookProgress;
   }
   return {};
 }
@@ -160,6 +169,29 @@ Result<boost::json::object> DescribeRecord(uint8_t type, std::string_view payloa
           alerts.push_back(boost::json::object{{"name", name}, {"when", when}, {"at", at}});
         }
         o[f.name] = std::move(alerts);
+        break;
+      }
+      case Kind::kWebhook: {
+        WebhookInfo w;
+        if (!DecodeWebhookEntry(r, w)) return Status(Code::kCorruption, "webhook_add record is malformed");
+        o[f.name] = w.number;
+        o["url"] = w.url;
+        o["events"] = w.events;
+        if (w.workspaces) {
+          boost::json::array a;
+          for (const std::string& id : *w.workspaces) a.emplace_back(id);
+          o["workspaces"] = std::move(a);
+        } else {
+          o["workspaces"] = nullptr;
+        }
+        o["secret_bytes"] = w.secret.size();
+        o["created_ms"] = w.created_ms;
+        break;
+      }
+      case Kind::kCursors: {
+        boost::json::array a;
+        for (uint16_t n = r.U16(), i = 0; r.ok() && i < n; ++i) a.emplace_back(r.UVar64());
+        o[f.name] = std::move(a);
         break;
       }
       case Kind::kUVar32: o[f.name] = r.UVar32(); break;

@@ -446,6 +446,10 @@ std::span<const Api::Route> Api::Routes() {
       {"HEAD", "/ui",                                kOnApi,              Role::kNone,  MetricOp::kUi,           true,  &Api::HandleUiRedirect},
       {"GET",  "/ui/{asset}",                        kOnApi,              Role::kNone,  MetricOp::kUi,           true,  &Api::HandleUiAsset},
       {"HEAD", "/ui/{asset}",                        kOnApi,              Role::kNone,  MetricOp::kUi,           true,  &Api::HandleUiAsset},
+      {"POST", "/v1/webhooks",                       kOnApi,              Role::kAdmin, MetricOp::kWebhooks,     false, &Api::HandleAddWebhook},
+      {"GET",  "/v1/webhooks",                       kOnApi,              Role::kAdmin, MetricOp::kWebhooks,     false, &Api::HandleListWebhooks},
+      {"DELETE", "/v1/webhooks/{id}",                kOnApi,              Role::kAdmin, MetricOp::kWebhooks,     false, &Api::HandleDeleteWebhook},
+      {"GET",  "/v1/webhooks/{id}/deliveries",       kOnApi,              Role::kAdmin, MetricOp::kWebhooks,     false, &Api::HandleWebhookDeliveries},
   };
   return kRoutes;
 }

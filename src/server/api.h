@@ -18,6 +18,10 @@
 #include "server/metrics.h"
 #include "server/protocol.h"
 
+namespace genledger::webhook {
+class Service;
+}
+
 namespace genledger::server {
 
 struct ApiLimits {
@@ -157,6 +161,9 @@ class Api {
   // Optional (not owned, must outlive the Api): /healthz then reports the WAL's state (503 when
   // it has failed) and /metrics its group-commit and snapshot statistics. Set before serving.
   void SetDurability(Durability* d) noexcept { durability_ = d; }
+  // Optional (not owned, must outlive the Api): the /v1/webhooks routes (api_webhooks.cc) and
+  // the webhook lines of /metrics; without it those routes answer 503. Set before serving.
+  void SetWebhooks(webhook::Service* w) noexcept { webhooks_ = w; }
 
   Ledger& ledger() noexcept { return *ledger_; }
   Metrics& metrics() noexcept { return *metrics_; }
@@ -218,6 +225,11 @@ class Api {
   // Grants (api_plan.cc).
   void HandleListGrants(const Call& c, HttpReply& out);
   void HandleAddGrant(const Call& c, HttpReply& out);
+  // Webhooks (api_webhooks.cc; docs/webhooks.md).
+  void HandleAddWebhook(const Call& c, HttpReply& out);
+  void HandleListWebhooks(const Call& c, HttpReply& out);
+  void HandleDeleteWebhook(const Call& c, HttpReply& out);
+  void HandleWebhookDeliveries(const Call& c, HttpReply& out);
   void HandleVoidGrant(const Call& c, HttpReply& out);
   // Minted tokens (api_tokens.cc).
   void HandleAddToken(const Call& c, HttpReply& out);
@@ -237,6 +249,7 @@ class Api {
   std::shared_ptr<Metrics> metrics_;
   ApiLimits limits_;
   Durability* durability_ = nullptr;
+  webhook::Service* webhooks_ = nullptr;
   AccessPolicy policy_;
   std::function<void()> on_token_revoked_;
   uint64_t health_unsynced_ms_ = 5000;

@@ -10,6 +10,7 @@
 #include "log/log.h"
 #include "server/api.h"
 #include "server/api_internal.h"
+#include "webhook/service.h"
 
 namespace genledger::server {
 
@@ -117,6 +118,7 @@ void Api::HandleMetrics(const Call& c, HttpReply& out) {
   out.content_type = "text/plain; version=0.0.4; charset=utf-8";
   out.body = metrics_->Render(ledger_->Totals());
   if (durability_ != nullptr) out.body += RenderDurabilityMetrics(*durability_);
+  if (webhooks_ != nullptr) out.body += webhooks_->RenderMetrics();
 }
 
 namespace {

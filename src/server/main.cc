@@ -11,6 +11,7 @@
 
 #include "genledger/catalog.h"
 #include "genledger/durability.h"
+#include "webhook/service.h"
 #include "genledger/ledger.h"
 #include "log/log.h"
 #include "server/auth.h"
@@ -184,6 +185,15 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"strict", "salvage"}));
 
+  webhook::ServiceOptions wopt;
+  app.add_option("--webhook-ca", wopt.ca_file,
+                 "PEM file of the CA(s) webhook receivers' certificates must chain to (default: the "
+                 "system's CA store)");
+  app.add_option("--webhook-outbox-bytes", wopt.outbox_bytes,
+                 "Ceiling of the events kept for webhooks; past it the oldest undelivered are dropped")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t(1) << 16, uint64_t(1) << 40));
+
   LedgerOptions lopt;
   app.add_option("--idempotency-window-ms", lopt.idempotency_window_ms,
                  "How long a charge/reserve id is remembered for retries")
@@ -296,6 +306,7 @@ int main(int argc, char** argv) {
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
+  lopt.event_outbox_bytes = wopt.outbox_bytes;   // the ceiling lives in the ledger's outboxes
   auto ledger = std::make_shared<Ledger>(catalog, lopt);
   RecoveryReport report;
   auto durability = Durability::Open(*ledger, dur, &report);
@@ -319,7 +330,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   log::Info("catalog: {}", *adopted);
+  auto webhooks = webhook::Service::Create(*ledger, durability->get(), wopt);
+  if (!webhooks.ok()) {
+    log::Error("{}", webhooks.status().ToString());
+    return 1;
+  }
   Server server(opt, ledger, auth, nullptr, durability->get());
+  server.api().SetWebhooks(webhooks->get());
+  (*webhooks)->Start();   // its own thread: delivery never runs on the I/O threads
   st = server.Start();
   if (!st.ok()) {
     log::Error("{}", st.ToString());
@@ -354,6 +372,7 @@ int main(int argc, char** argv) {
   }
   server.Stop();
   server.Wait();
+  (*webhooks)->Stop();   // requests in flight are abandoned; their cursors did not move
   // Last WAL round (every in-flight change made durable), then the shutdown snapshot.
   durability->reset();
   log::Info("stopped");

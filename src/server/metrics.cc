@@ -35,6 +35,7 @@ const char* MetricOpName(MetricOp op) noexcept {
     case MetricOp::kEvents: return "events";
     case MetricOp::kGetAlerts: return "get_alerts";
     case MetricOp::kPutAlerts: return "put_alerts";
+    case MetricOp::kWebhooks: return "webhooks";
     case MetricOp::kCount: break;
   }
   return "other";
