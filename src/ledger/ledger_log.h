@@ -111,6 +111,17 @@ class LedgerLog {
   // "Validation when loading"); kInvalidArgument for a bad shard or a non-empty shard.
   static Status LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t record_no, std::string_view payload);
 
+  // Snapshot extension block 3, usage history (docs/snapshot-format.md; ledger_usage.cc). Until
+  // payload version 4 carries extension blocks these are standalone. TODO(lead): on the v4
+  // rebase, SnapshotShard appends tag 3 with EncodeUsageBlock's bytes (when non-empty) and
+  // LoadShardSection decodes it after the shard's base state, before installing.
+  // Encode takes the shard's lock; Decode requires the shard's workspaces, users and holds
+  // loaded and no history yet, and is all or nothing.
+  static void EncodeUsageBlock(const Ledger& ledger, uint32_t shard, std::string& out);
+  static Status DecodeUsageBlock(Ledger& ledger, uint32_t shard, std::string_view block);
+  // Test hook: forgets every workspace's usage history and the holds' model slots.
+  static void DropUsageHistory(Ledger& ledger);
+
   // Throws away everything the ledger holds, leaving it as if freshly constructed with the same
   // catalog and options (the log wakeup, if set, is kept). Recovery needs it: it loads a snapshot
   // in the same pass that verifies it, so a snapshot found damaged late in the file has already

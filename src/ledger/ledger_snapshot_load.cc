@@ -116,7 +116,7 @@ Status LoadPlans(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<Wo
       sum += amount;   // each part <= a cost: no overflow for n <= 255
     }
     if (!r.ok() || seq < first_seq || seq - first_seq >= charges.size() ||
-        !charges[seq - first_seq].has_breakdown() || sum != charges[seq - first_seq].cost) {
+        !charges[seq - first_seq].has_breakdown() || sum != charges[seq - first_seq].cost()) {
       return Corrupt(shard, "a breakdown names no marked charge or does not sum to its cost");
     }
     breakdowns.emplace_back(seq, std::move(parts));
@@ -298,7 +298,7 @@ Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t reco
   std::vector<ChargeRecord> charges(charge_count);
   std::vector<std::pair<uint64_t, ledger::BurnParts>> breakdowns;
   for (ChargeRecord& c : charges) {
-    c.cost = r.U64();
+    c.cost_model = r.U64();
     c.workspace = r.U32();
     c.user = r.U32();
     c.at_s = r.U32();

@@ -32,8 +32,9 @@ enum class RecordType : uint8_t {
   kGrantEnd = 18,            // a grant voided or expired
   kRefundSources = 19,       // a refund of a charge drawn from more than the plan
   kSetCatalog = 20,          // a new catalog (always shard 0; docs/wal-records.md, "Catalog records")
+  kChargeModel = 21,         // what charges are written as while usage history is on: type 12 + the model
 };
-inline constexpr uint8_t kMaxRecordType = 20;
+inline constexpr uint8_t kMaxRecordType = 21;
 std::string_view RecordTypeName(uint8_t type) noexcept;
 
 // A workspace reference (type 15) with this index is a new workspace; its id follows.

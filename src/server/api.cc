@@ -377,6 +377,7 @@ std::span<const Api::Route> Api::Routes() {
       {"GET",  "/v1/workspaces/{ws}/grants",         kOnApi,              Role::kRead,  MetricOp::kListGrants,   false, &Api::HandleListGrants},
       {"POST", "/v1/workspaces/{ws}/grants",         kOnApi,              Role::kAdmin, MetricOp::kAddGrant,     false, &Api::HandleAddGrant},
       {"DELETE", "/v1/workspaces/{ws}/grants/{grant}", kOnApi,            Role::kAdmin, MetricOp::kVoidGrant,    false, &Api::HandleVoidGrant},
+      {"GET",  "/v1/workspaces/{ws}/usage",          kOnApi,              Role::kRead,  MetricOp::kUsage,        false, &Api::HandleUsage},
   };
   return kRoutes;
 }

@@ -140,6 +140,7 @@ class Api {
   void HandleListGrants(const Call& c, HttpReply& out);
   void HandleAddGrant(const Call& c, HttpReply& out);
   void HandleVoidGrant(const Call& c, HttpReply& out);
+  void HandleUsage(const Call& c, HttpReply& out);   // api_usage.cc
 
   std::shared_ptr<Ledger> ledger_;
   std::shared_ptr<Auth> auth_;
