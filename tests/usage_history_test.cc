@@ -305,6 +305,34 @@ TEST_F(UsageHistoryTest, SnapshotBlockRoundTrip) {
   EXPECT_EQ(Text(c->GetUsage("acme", Q({UsageDim::kUser}))), "period 2 total 0/0:");
 }
 
+// The whole path: SnapshotShard writes block 3 into the payload, LoadShardSection restores it.
+TEST_F(UsageHistoryTest, SnapshotSectionsCarryTheHistory) {
+  auto a = Make();
+  ASSERT_TRUE(a->UpsertWorkspace("acme", 1000, Region::kGlobal).ok());
+  ASSERT_TRUE(a->UpsertWorkspace("beta", 1000, Region::kGlobal).ok());
+  for (int i = 0; i < 25; ++i) Charge(*a, "u" + std::to_string(i % 4), i % 2 ? "openai-gpt-4o" : "stable-diffusion", 1 + i % 3);
+  ASSERT_TRUE(a->ResetPeriod("acme").ok());
+  Charge(*a, "u1", "openai-o3", 2);
+  Charge(*a, "u9", "openai-o3", 2, "beta");
+  ReserveRequest rr;
+  rr.charge = Req("acme", "u2", "stable-diffusion-3.5-large", 2);
+  const ReserveResult res = a->Reserve(rr);
+  ASSERT_TRUE(res.status.ok());
+  auto b = Make();
+  for (uint32_t i = 0; i < Ledger::ShardCount(); ++i) {
+    std::string payload;
+    uint64_t record_no = 0;
+    ASSERT_TRUE(LedgerLog::SnapshotShard(*a, i, payload, &record_no).ok());
+    const Status st = LedgerLog::LoadShardSection(*b, i, record_no, payload);
+    ASSERT_TRUE(st.ok()) << i << ": " << st.ToString();
+  }
+  EXPECT_EQ(All(*a), All(*b));
+  EXPECT_EQ(All(*a, "beta"), All(*b, "beta"));
+  EXPECT_EQ(a->StateDigest(), b->StateDigest());
+  ASSERT_TRUE(b->Commit(res.reservation_id).status.ok());
+  EXPECT_NE(All(*b).find("stable-diffusion-3.5-large|=2/1;"), std::string::npos) << All(*b);
+}
+
 TEST_F(UsageHistoryTest, TheCeilingFoldsNewRowsIntoOtherAndKeepsTotalsExact) {
   auto l = Make(/*history_bytes=*/4096);
   LedgerLog::EnableLog(*l);

@@ -145,10 +145,12 @@ struct Ledger::Impl {
   // Writes a charge's model as WAL type 21 carries it (`uvar_model`).
   static void LogModel(ledger::RecordBuilder& b, const ledger::Workspace& ws, uint16_t slot, bool added);
   // Snapshot extension block 3 (docs/snapshot-format.md): the shard's histories and holds' slots.
-  // Encode requires s.mu held; Decode requires a shard not yet serving (recovery), validates the
-  // whole block before installing anything.
+  // Encode requires s.mu held. Decode validates the whole block, then gives `workspaces` (a
+  // section's staged ones, whose users and period are loaded) their histories and the holds
+  // `hold(seq)` finds their slots; on error nothing is changed.
   static void EncodeUsageBlock(const ledger::Shard& s, std::string& out);
-  Status DecodeUsageBlock(std::string_view block, ledger::Shard& s);
+  Status DecodeUsageBlock(std::string_view block, uint32_t shard, std::vector<std::unique_ptr<ledger::Workspace>>& workspaces,
+                          const std::function<ledger::Hold*(uint64_t seq)>& hold);
 
   // --- Subscriptions (ledger_plan.cc) ---
 

@@ -111,10 +111,8 @@ class LedgerLog {
   // "Validation when loading"); kInvalidArgument for a bad shard or a non-empty shard.
   static Status LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t record_no, std::string_view payload);
 
-  // Snapshot extension block 3, usage history (docs/snapshot-format.md; ledger_usage.cc). Until
-  // payload version 4 carries extension blocks these are standalone. TODO(lead): on the v4
-  // rebase, SnapshotShard appends tag 3 with EncodeUsageBlock's bytes (when non-empty) and
-  // LoadShardSection decodes it after the shard's base state, before installing.
+  // Snapshot extension block 3's body, usage history (docs/snapshot-format.md; ledger_usage.cc),
+  // alone, for tests (SnapshotShard and LoadShardSection write and read it inside the payload).
   // Encode takes the shard's lock; Decode requires the shard's workspaces, users and holds
   // loaded and no history yet, and is all or nothing.
   static void EncodeUsageBlock(const Ledger& ledger, uint32_t shard, std::string& out);

@@ -195,6 +195,15 @@ void EncodeBlocks(PayloadWriter& o, const Shard& s) {
     for (const auto& ws : s.workspaces) o.U64(ws->rev);
     EndBlock(o, at);
   }
+  // Usage history (ledger_usage.cc), when some workspace of the shard has one.
+  std::string usage;
+  LedgerLog::Impl::EncodeUsageBlock(s, usage);
+  if (usage.size() > 8) {   // more than the two empty counts
+    const size_t at = BeginBlock(o, ledger::BlockTag::kUsageHistory);
+    o.Room(usage.size());
+    o.Bytes(usage.data(), usage.size());
+    EndBlock(o, at);
+  }
   o.Room(1);
   o.U8(uint8_t(ledger::BlockTag::kEnd));
 }

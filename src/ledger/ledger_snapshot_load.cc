@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <boost/unordered/unordered_flat_set.hpp>
 
 #include "genledger/ledger.h"
@@ -127,7 +128,8 @@ Status LoadPlans(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<Wo
 // Version 4's extension blocks (snapshot_blocks.h; docs/snapshot-format.md, "Extension
 // blocks"), decoded into the staged workspaces (or staged shard state) before anything is
 // installed. Each tag at most once; an unknown tag is corruption (state this build does not know).
-Status LoadBlocks(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<Workspace>>& staged) {
+Status LoadBlocks(LedgerLog::Impl& impl, RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<Workspace>>& staged,
+                  std::vector<StagedHold>& holds) {
   bool seen[ledger::kMaxBlockTag + 1] = {};
   for (;;) {
     const uint8_t tag = r.U8();
@@ -144,6 +146,20 @@ Status LoadBlocks(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<W
         const uint32_t n = b.U32();
         if (!b.ok() || n != staged.size() || body.size() != 4 + 8 * size_t(n)) return Corrupt(shard, "bad revs block");
         for (auto& ws : staged) ws->rev = b.U64();
+        break;
+      }
+      case ledger::BlockTag::kUsageHistory: {
+        // Histories go to the staged workspaces, slots to the staged holds (ledger_usage.cc).
+        boost::unordered_flat_map<uint64_t, size_t> by_seq;
+        for (size_t i = 0; i < holds.size(); ++i) by_seq.emplace(holds[i].seq, i);
+        if (Status st = impl.DecodeUsageBlock(body, shard, staged, [&](uint64_t seq) -> Hold* {
+              auto it = by_seq.find(seq);
+              return it == by_seq.end() ? nullptr : &holds[it->second].hold;
+            });
+            !st.ok()) {
+          return st;
+        }
+        (void)b.Bytes(body.size());   // consumed by DecodeUsageBlock
         break;
       }
       default:
@@ -343,7 +359,7 @@ Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t reco
     if (Status st = LoadPlans(r, shard, staged, charges, first_seq, breakdowns); !st.ok()) return st;
   }
   if (version >= 4) {
-    if (Status st = LoadBlocks(r, shard, staged); !st.ok()) return st;
+    if (Status st = LoadBlocks(*ledger.impl_, r, shard, staged, holds); !st.ok()) return st;
   }
   if (!r.done()) return Corrupt(shard, std::to_string(payload.size()) + "-byte payload has trailing bytes");
 
@@ -370,6 +386,7 @@ Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t reco
     dst.user_index = std::move(src.user_index);
     dst.plan = std::move(src.plan);
     dst.rev = src.rev;
+    dst.history = std::move(src.history);   // block 3 (ledger_usage.cc)
     for (const User& u : dst.users) dst.over_limit_users += ledger::IsOverLimit(u) ? 1 : 0;
     CountLimit(s.totals, dst, true);
     if (dst.plan) {

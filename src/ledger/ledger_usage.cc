@@ -2,6 +2,7 @@
 // field, the snapshot's extension block 3, and Ledger::GetUsage's grouping.
 #include <algorithm>
 #include <array>
+#include <functional>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -126,9 +127,11 @@ void Ledger::Impl::EncodeUsageBlock(const Shard& s, std::string& o) {
   std::memcpy(o.data() + holds_at, &hn, 4);
 }
 
-Status Ledger::Impl::DecodeUsageBlock(std::string_view block, Shard& s) {
+Status Ledger::Impl::DecodeUsageBlock(std::string_view block, uint32_t shard,
+                                      std::vector<std::unique_ptr<Workspace>>& workspaces,
+                                      const std::function<ledger::Hold*(uint64_t seq)>& hold) {
   auto corrupt = [&](const std::string& what) {
-    return Status(Code::kCorruption, "shard " + std::to_string(s.index) + " usage history block: " + what);
+    return Status(Code::kCorruption, "snapshot section of shard " + std::to_string(shard) + ": usage history block: " + what);
   };
   ledger::RecordReader r(block);
   struct Staged {
@@ -137,14 +140,15 @@ Status Ledger::Impl::DecodeUsageBlock(std::string_view block, Shard& s) {
   };
   std::vector<Staged> staged;
   const uint32_t n = r.U32();
-  if (!r.ok() || n > s.workspaces.size()) return corrupt("bad history count");
+  if (!r.ok() || n > workspaces.size()) return corrupt("bad history count");
   int64_t last_ws = -1;
   for (uint32_t i = 0; i < n; ++i) {
     Staged st;
     st.ws = r.U32();
-    if (!r.ok() || int64_t(st.ws) <= last_ws || st.ws >= s.workspaces.size()) return corrupt("bad workspace index");
+    if (!r.ok() || int64_t(st.ws) <= last_ws || st.ws >= workspaces.size()) return corrupt("bad workspace index");
     last_ws = st.ws;
-    const Workspace& ws = *s.workspaces[st.ws];
+    const Workspace& ws = *workspaces[st.ws];
+    if (ws.history) return corrupt("a workspace has a history already");
     // Not counted against the budget until installed, and never folded: rows load as they are.
     st.h.reset(new UsageHistory(nullptr));
     const uint16_t models = r.U16();
@@ -213,9 +217,9 @@ Status Ledger::Impl::DecodeUsageBlock(std::string_view block, Shard& s) {
   for (uint32_t i = 0; r.ok() && i < hn; ++i) {
     const uint64_t seq = r.U64();
     const uint16_t slot = r.U16();
-    auto it = s.holds.find(seq);
-    if (!r.ok() || it == s.holds.end()) return corrupt("a hold's slot names no hold");
-    const Workspace& ws = *s.workspaces[it->second.workspace];
+    const ledger::Hold* h = r.ok() ? hold(seq) : nullptr;
+    if (h == nullptr || h->workspace >= workspaces.size()) return corrupt("a hold's slot names no hold");
+    const Workspace& ws = *workspaces[h->workspace];
     bool has = false;
     for (const Staged& st : staged) has |= st.ws == ws.index && slot < st.h->models().size();
     if (!has) return corrupt("a hold's slot names no model");
@@ -224,14 +228,14 @@ Status Ledger::Impl::DecodeUsageBlock(std::string_view block, Shard& s) {
   if (!r.ok() || !r.done()) return corrupt("truncated or over-long");
   if (!usage.on()) return Status();   // history off: checked, then dropped
   for (Staged& st : staged) {
-    Workspace& ws = *s.workspaces[st.ws];
+    Workspace& ws = *workspaces[st.ws];
     UsageHistory& h = History(ws);   // a fresh, empty history counted against this ledger's budget
     h.mutable_models() = std::move(st.h->mutable_models());
     h.current() = std::move(st.h->current());
     h.previous() = std::move(st.h->previous());
     h.Recount();
   }
-  for (const auto& [seq, slot] : slots) s.holds.find(seq)->second.model_slot = slot;
+  for (const auto& [seq, slot] : slots) hold(seq)->model_slot = slot;
   return Status();
 }
 
@@ -245,7 +249,10 @@ Status LedgerLog::DecodeUsageBlock(Ledger& ledger, uint32_t shard, std::string_v
   if (shard >= ledger::kShardCount) return Status(Code::kInvalidArgument, "no such shard");
   Shard& s = ledger.impl_->shards[shard];
   std::lock_guard lock(s.mu);
-  return ledger.impl_->DecodeUsageBlock(block, s);
+  return ledger.impl_->DecodeUsageBlock(block, shard, s.workspaces, [&](uint64_t seq) -> ledger::Hold* {
+    auto it = s.holds.find(seq);
+    return it == s.holds.end() ? nullptr : &it->second;
+  });
 }
 
 void LedgerLog::DropUsageHistory(Ledger& ledger) {
