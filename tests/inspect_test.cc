@@ -79,7 +79,7 @@ TEST_F(InspectTest, CleanDirectory) {
   EXPECT_GE(r->at("wal_segments").as_array().size(), 3u);
   for (const auto& s : r->at("wal_segments").as_array()) EXPECT_EQ(s.at("verdict").as_string(), "ok");
   const auto& types = r->at("records_by_type").as_object();
-  EXPECT_EQ(types.at("charge_compact").as_uint64(), 120u);
+  EXPECT_EQ(types.at("charge_model").as_uint64(), 120u);   // type 21: usage history is on
   EXPECT_EQ(types.at("create_workspace").as_uint64(), 2u);
   EXPECT_EQ(types.at("reserve_priced").as_uint64(), 1u);
   const auto& totals = r->at("recovered_totals").as_object();

@@ -40,6 +40,8 @@ class HoldPriceTest : public ::testing::Test {
   std::unique_ptr<Ledger> Make(std::shared_ptr<const Catalog> catalog) {
     LedgerOptions opt;
     opt.clock = &clock_;
+    // Off: the payload rewriting below (ToV3, ToV1) expects the revs block alone at the end.
+    opt.usage_history_bytes = 0;
     return std::make_unique<Ledger>(std::move(catalog), opt);
   }
   // Reserves 10 s of "vid" at rate 2.5 (25 held) in a ledger that logs.

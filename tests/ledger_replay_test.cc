@@ -37,9 +37,12 @@ void ReplayInto(Ledger& l, const std::vector<Record>& records) {
 
 class ReplayTest : public ::testing::Test {
  protected:
-  std::unique_ptr<Ledger> Make() {
+  // history: usage history on (charges logged as type 21) or off (type 12, which these tests
+  // convert and damage).
+  std::unique_ptr<Ledger> Make(bool history = true) {
     LedgerOptions opt;
     opt.clock = &clock_;
+    if (!history) opt.usage_history_bytes = 0;
     return std::make_unique<Ledger>(Catalog::Default(), opt);
   }
   ChargeRequest Req(std::string_view ws, std::string_view user, std::string_view model, uint64_t qty,
@@ -120,10 +123,12 @@ TEST_F(ReplayTest, EveryRecordTypeReplaysToTheSameState) {
   std::set<uint8_t> types;
   for (const Record& r : log) types.insert(r.type);
   // Every type the ledger writes; types 6 (fixed-width charge) and 7 (reserve without its
-  // price) are only read: LegacyChargeRecords, LegacyReserveRecords.
+  // price) are only read: LegacyChargeRecords, LegacyReserveRecords. Type 12 is what charges are
+  // written as with usage history off (LegacyChargeRecords); on, they are type 21.
   size_t named = 0;
   for (unsigned t = 1; t <= ledger::kMaxRecordType; ++t) named += ledger::RecordTypeName(uint8_t(t)) != "unknown" ? 1 : 0;
-  EXPECT_EQ(types.size(), named - 2) << "the scenario must cover every record type";
+  EXPECT_EQ(types.size(), named - 3) << "the scenario must cover every record type";
+  EXPECT_EQ(types.count(uint8_t(ledger::RecordType::kChargeCompact)), 0u);
   EXPECT_EQ(types.count(uint8_t(ledger::RecordType::kCharge)), 0u);
   EXPECT_EQ(types.count(uint8_t(ledger::RecordType::kReserve)), 0u);
 
@@ -199,7 +204,7 @@ Record ToLegacyCharge(const Record& compact) {
 }
 
 TEST_F(ReplayTest, LegacyChargeRecordsReplayLikeCompactOnes) {
-  auto a = Make();
+  auto a = Make(/*history=*/false);
   LedgerLog::EnableLog(*a);
   ASSERT_TRUE(a->UpsertWorkspace("acme", 1000, Region::kGlobal).ok());
   ASSERT_TRUE(a->Charge(Req("acme", "alice", "gpt-4o", 3)).status.ok());               // new user
@@ -281,7 +286,7 @@ TEST(RecordVarint, RejectsWhatDoesNotFitItsWidth) {
 }
 
 TEST_F(ReplayTest, MalformedCompactChargeIsCorruption) {
-  auto a = Make();
+  auto a = Make(/*history=*/false);
   LedgerLog::EnableLog(*a);
   ASSERT_TRUE(a->UpsertWorkspace("acme", 1000, Region::kGlobal).ok());
   ASSERT_TRUE(a->Charge(Req("acme", "alice", "gpt-4o", 3)).status.ok());

@@ -66,6 +66,11 @@ struct LedgerOptions {
   // has not delivered yet are kept past each shard's last 1,024 until this many bytes; past it
   // the oldest go (the webhooks that needed them count them as dropped). --webhook-outbox-bytes.
   uint64_t event_outbox_bytes = 64ull << 20;
+  // Usage history (docs/ledger.md, "Usage history"): the bytes every workspace's history may take
+  // together. Past it, a charge whose (user, model, day) row does not exist yet is counted in its
+  // period's "(other)" row (LedgerTotals::usage_history_folded). 0: history off (charges are
+  // logged without their model, WAL type 12, and Ledger::GetUsage answers from no rows).
+  uint64_t usage_history_bytes = uint64_t(1) << 30;
 };
 
 // --- Subscriptions (docs/ledger.md, "Subscriptions") -----------------------------------
@@ -315,6 +320,46 @@ struct LedgerTotals {
   // since start, by the code hard mode would have answered.
   uint64_t shadow_would_refuse_insufficient = 0;
   uint64_t shadow_would_refuse_user_limit = 0;
+  // Usage history: the bytes its rows take now, and the charges counted in an "(other)" row
+  // because --usage-history-bytes was reached, since start.
+  uint64_t usage_history_bytes = 0;
+  uint64_t usage_history_folded = 0;
+};
+
+// --- Usage history (docs/ledger.md, "Usage history") -----------------------------------
+
+enum class UsageDim : uint8_t { kUser = 0, kModel = 1, kCategory = 2, kDay = 3 };
+std::string_view UsageDimName(UsageDim d) noexcept;   // "user", "model", "category", "day"
+
+struct UsageQuery {
+  enum class Which : uint8_t { kCurrent, kPrevious, kNumber };
+  Which which = Which::kCurrent;
+  uint64_t period = 0;              // kNumber: the period's number
+  std::vector<UsageDim> group_by;   // 1 or 2 distinct dimensions
+};
+
+// One value of a row's key: a user id, model id, category name or "YYYY-MM-DD" day; `null` for a
+// model (and its category) a charge was recorded without; "(other)" for the row the ceiling
+// folds new keys into.
+struct UsageKeyPart {
+  std::string text;
+  bool null = false;
+  bool other = false;
+};
+
+struct UsageReportRow {
+  std::vector<UsageKeyPart> key;    // one per group_by dimension, in its order
+  uint64_t used = 0;
+  uint64_t charges = 0;
+};
+
+struct UsageReport {
+  uint64_t period = 0;
+  uint64_t period_start_ms = 0;            // 0: none
+  uint64_t period_end_ms = UINT64_MAX;     // UINT64_MAX: none
+  std::vector<UsageReportRow> rows;        // used descending then key; by day first when grouped by day
+  uint64_t used = 0;                       // the period's totals
+  uint64_t charges = 0;
 };
 
 // One page of a workspace's users (Ledger::ListUsers).
@@ -546,6 +591,11 @@ class Ledger {
   static constexpr size_t kMaxWorkspacesPage = 1000;
   Result<WorkspacePage> ListWorkspaces(std::string_view prefix, size_t limit, std::string_view cursor = {},
                                        const std::function<bool(std::string_view)>& visible = {}) const;
+  // A workspace's usage in one period (the current one, or one of the previous 3) grouped by
+  // the query's dimensions. Errors: invalid_id, unknown_workspace, invalid_argument (group_by),
+  // not_found (a period that is not kept: before the previous 3, or after the current one).
+  // O(rows of that period) under the shard lock.
+  Result<UsageReport> GetUsage(std::string_view workspace, const UsageQuery& query) const;
   // Sums of per-shard running totals: O(shards), not O(workspaces).
   LedgerTotals Totals() const;
   // Calls f once per workspace, shard by shard (each shard's in creation order). Copies one

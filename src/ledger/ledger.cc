@@ -51,6 +51,7 @@ Ledger::Impl::Impl(std::shared_ptr<const Catalog> c, LedgerOptions o)
   users_per_workspace = std::max<uint64_t>(1, opt.max_users_per_workspace);
   idempotency_budget.Init(opt.idempotency_capacity, ledger::kShardCount);
   refund_budget.Init(opt.refund_capacity, ledger::kShardCount);
+  usage.ceiling = opt.usage_history_bytes;
   for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
     shards[i].index = uint16_t(i);
     shards[i].charges.Attach(&refund_budget, opt.refund_window_ms);
@@ -274,11 +275,21 @@ ChargeResult ChargePrepared(LedgerLog::Impl& impl, ledger::LogLane* lane, const 
           .fetch_add(1, std::memory_order_relaxed);
     }
   }
-  r.charge_id = LedgerLog::Impl::RecordCharge(s, ws, uint32_t(a.user), p.cost, now, false, &parts);
+  // Usage history: folded here, under the lock, so that replay of the same record folds the
+  // same row (docs/ledger.md, "Usage history"); the record then carries the model (type 21).
+  uint16_t slot = ledger::kUnknownModelSlot;
+  bool new_slot = false;
+  if (impl.usage.on()) {
+    slot = impl.ModelSlot(ws, *req.item, &new_slot);
+    impl.History(ws).Fold(uint32_t(a.user), slot, now, p.cost, now);
+  }
+  r.charge_id = LedgerLog::Impl::RecordCharge(s, ws, uint32_t(a.user), p.cost, now, false, &parts, slot);
   if (lane != nullptr) {
-    auto b = impl.Log(lane, s, ledger::RecordType::kChargeCompact);
+    const bool with_model = impl.usage.on();
+    auto b = impl.Log(lane, s, with_model ? ledger::RecordType::kChargeModel : ledger::RecordType::kChargeCompact);
     b.UVar(ws.index);
     LogUserCompact(b, new_user, uint32_t(a.user), req.user);
+    if (with_model) LedgerLog::Impl::LogModel(b, ws, slot, new_slot);
     b.UVar(p.cost).UVar(now);
     LogIdempotency(b, req);
   }
@@ -323,6 +334,8 @@ void Ledger::ChargeBatch(std::span<const ChargeRequest> reqs, std::span<ChargeRe
       if (const Workspace* w = impl_->HintSlot(prep[i].hash).load(std::memory_order_relaxed)) {
         __builtin_prefetch(w, 1);
         __builtin_prefetch(reinterpret_cast<const char*>(w) + 64);
+        // Line 3 holds the usage history pointer, which the charge follows.
+        if (impl_->usage.on()) __builtin_prefetch(reinterpret_cast<const char*>(w) + 128);
       }
     }
     // Third wave: the user's entry, found by its tag in the (now cached) workspace line.
@@ -480,8 +493,15 @@ ReserveResult Ledger::Reserve(const ReserveRequest& req) {
   }
   const uint64_t seq = s.next_reservation_seq++;
   r.expires_at_ms = now + ttl;
-  s.holds.emplace(seq, Hold{ws.index, uint32_t(a.user), price->rate_milli, uint8_t(price->unit), p.cost,
-                            r.expires_at_ms});
+  Hold hold{ws.index, uint32_t(a.user), price->rate_milli, uint8_t(price->unit), ledger::kUnknownModelSlot, p.cost,
+            r.expires_at_ms};
+  // The hold keeps its model's history slot, so its commit is folded under the model (replay
+  // takes the same slot from the record's model id).
+  if (impl_->usage.on()) {
+    bool added = false;
+    hold.model_slot = impl_->ModelSlot(ws, *req.charge.item, &added);
+  }
+  s.holds.emplace(seq, hold);
   s.expiry.emplace(r.expires_at_ms, seq);
   r.reservation_id = ledger::MakeId(seq, p.shard);
   r.remaining = ws.remaining();

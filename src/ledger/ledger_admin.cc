@@ -351,6 +351,12 @@ Result<WorkspaceInfo> Ledger::GetWorkspace(std::string_view workspace) const {
                                       [](ledger::LogLane*, Shard&, Workspace& ws) -> Result<WorkspaceInfo> { return MakeWorkspaceInfo(ws); });
 }
 
+Result<UsageReport> Ledger::GetUsage(std::string_view workspace, const UsageQuery& query) const {
+  return WithWorkspace<UsageReport>(*impl_, workspace, false, [&](ledger::LogLane*, Shard&, Workspace& ws) {
+    return ledger::BuildUsageReport(ws, query);   // ledger_usage.cc
+  });
+}
+
 namespace {
 
 // ListUsers' order: used descending, then id.
@@ -450,6 +456,8 @@ LedgerTotals Ledger::Totals() const {
   }
   t.shadow_would_refuse_insufficient = impl_->shadow_insufficient.load(std::memory_order_relaxed);
   t.shadow_would_refuse_user_limit = impl_->shadow_user_limit.load(std::memory_order_relaxed);
+  t.usage_history_bytes = impl_->usage.bytes.load(std::memory_order_relaxed);
+  t.usage_history_folded = impl_->usage.folded.load(std::memory_order_relaxed);
   return t;
 }
 

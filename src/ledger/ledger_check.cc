@@ -99,7 +99,7 @@ uint64_t Ledger::StateDigest() const {
       const ledger::ChargeRecord* c = charges.Find(seq);
       if (charges.Expired(*c, now)) continue;
       mix(seq);
-      for (uint64_t v : {c->cost, uint64_t(c->workspace), uint64_t(c->user), uint64_t(c->at_s),
+      for (uint64_t v : {c->cost(), uint64_t(c->workspace), uint64_t(c->user), uint64_t(c->at_s),
                          uint64_t(c->period()), uint64_t(c->refunded()), uint64_t(c->has_breakdown())}) {
         mix(v);
       }

@@ -18,6 +18,7 @@
 #include "ledger/shared_budget.h"
 #include "ledger/tokens.h"
 #include "ledger/webhooks.h"
+#include "ledger/usage_history.h"
 
 namespace genledger {
 
@@ -51,6 +52,9 @@ struct Ledger::Impl {
   // give back what they borrowed when destroyed.
   ledger::SharedBudget idempotency_budget{"idempotency", "--idempotency-capacity"};
   ledger::SharedBudget refund_budget{"refund", "--refund-capacity"};
+  // Usage history's byte ceiling and counts (ledger_usage.cc); before the shards, whose
+  // histories give their bytes back when destroyed.
+  ledger::UsageBudget usage;
   std::unique_ptr<ledger::Shard[]> shards;
   std::atomic<uint64_t> workspace_count{0};
   std::atomic<uint64_t> outbox_bytes{0};   // every shard's EventOutbox::bytes (the ceiling's count)
@@ -102,10 +106,12 @@ struct Ledger::Impl {
   // Records a debit as a refundable charge; returns its id. Requires s.mu held. `recovering`:
   // replay (SharedBudget::Borrow).
   // `parts`: where the cost was drawn from when not the plan alone (ledger::Burn).
+  // `model`: the charge's model slot in ws's usage history (kUnknownModelSlot: none).
   static uint64_t RecordCharge(ledger::Shard& s, const ledger::Workspace& ws, uint32_t user, uint64_t cost,
-                               uint64_t now_ms, bool recovering = false, const ledger::BurnParts* parts = nullptr) {
+                               uint64_t now_ms, bool recovering = false, const ledger::BurnParts* parts = nullptr,
+                               uint16_t model = ledger::kUnknownModelSlot) {
     ledger::ChargeRecord rec;
-    rec.cost = cost;
+    rec.cost_model = ledger::PackCostModel(cost, model);
     rec.workspace = ws.index;
     rec.user = user;
     rec.at_s = uint32_t(now_ms / 1000);
@@ -138,6 +144,34 @@ struct Ledger::Impl {
     ++ws.rev;
     ledger::EvaluateEvents(s, ws, record_ms);
   }
+  // --- Usage history (ledger_usage.cc; docs/ledger.md, "Usage history") ---
+
+  // ws's history, allocated on first use. Requires s.mu held and usage.on().
+  ledger::UsageHistory& History(ledger::Workspace& ws);
+  // The slot of `item`'s model in ws's history (taken on first use: *added). Requires usage.on().
+  uint16_t ModelSlot(ledger::Workspace& ws, const CatalogItem& item, bool* added);
+  // The slot for a model named by id in a type-7/13 record (replay): the workspace's slot, or a
+  // new one with the category this catalog gives the id. Requires usage.on().
+  uint16_t ModelSlotById(ledger::Workspace& ws, std::string_view model);
+  // Folds a charge (or commit) into ws's current period. No-op while history is off.
+  void FoldUsage(ledger::Workspace& ws, uint32_t user, uint16_t model, uint64_t at_ms, uint64_t cost) {
+    if (usage.on()) History(ws).Fold(user, model, at_ms, cost, at_ms);
+  }
+  // Takes a refunded charge out of its period's rows (if still kept). Requires s.mu held.
+  static void UnfoldUsage(ledger::Workspace& ws, const ledger::ChargeRecord& c) {
+    if (ws.history) {
+      ws.history->Unfold(ws.period, c.period(), c.user, ledger::ModelOfPacked(c.cost_model), c.at_s / 86'400, c.cost());
+    }
+  }
+  // Writes a charge's model as WAL type 21 carries it (`uvar_model`).
+  static void LogModel(ledger::RecordBuilder& b, const ledger::Workspace& ws, uint16_t slot, bool added);
+  // Snapshot extension block 3 (docs/snapshot-format.md): the shard's histories and holds' slots.
+  // Encode requires s.mu held. Decode validates the whole block, then gives `workspaces` (a
+  // section's staged ones, whose users and period are loaded) their histories and the holds
+  // `hold(seq)` finds their slots; on error nothing is changed.
+  static void EncodeUsageBlock(const ledger::Shard& s, std::string& out);
+  Status DecodeUsageBlock(std::string_view block, uint32_t shard, std::vector<std::unique_ptr<ledger::Workspace>>& workspaces,
+                          const std::function<ledger::Hold*(uint64_t seq)>& hold);
 
   // --- Subscriptions (ledger_plan.cc) ---
 

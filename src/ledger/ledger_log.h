@@ -129,6 +129,14 @@ class LedgerLog {
   // kInvalidArgument for a bad shard).
   static Status SnapshotAlerts(const Ledger& ledger, uint32_t shard, std::string& out);
   static Status LoadAlerts(Ledger& ledger, uint32_t shard, std::string_view block);
+  // Snapshot extension block 3's body, usage history (docs/snapshot-format.md; ledger_usage.cc),
+  // alone, for tests (SnapshotShard and LoadShardSection write and read it inside the payload).
+  // Encode takes the shard's lock; Decode requires the shard's workspaces, users and holds
+  // loaded and no history yet, and is all or nothing.
+  static void EncodeUsageBlock(const Ledger& ledger, uint32_t shard, std::string& out);
+  static Status DecodeUsageBlock(Ledger& ledger, uint32_t shard, std::string_view block);
+  // Test hook: forgets every workspace's usage history and the holds' model slots.
+  static void DropUsageHistory(Ledger& ledger);
 
   // Throws away everything the ledger holds, leaving it as if freshly constructed with the same
   // catalog and options (the log wakeup, if set, is kept). Recovery needs it: it loads a snapshot

@@ -123,11 +123,16 @@ void Ledger::Impl::PlanChanged(Shard& s, Workspace& ws) {
 }
 
 void Ledger::Impl::ApplyNewPeriod(Shard& s, Workspace& ws, uint64_t boundaries, uint64_t start_ms, uint64_t end_ms) {
+  const uint64_t old_period = ws.period;   // usage history closes the period that ends
+  const bool scheduled = ws.plan && ws.plan->interval != Interval::kNone;
+  const uint64_t old_start = scheduled ? ws.plan->period_start_ms : 0;
+  const uint64_t old_end = scheduled ? ws.plan->period_end_ms : ledger::kNoEnd;
   CountLimit(s.totals, ws, false);
   ledger::NewPeriodPlan(ws, boundaries, start_ms, end_ms);   // reads used: before it is zeroed
   s.used -= ws.used;
   ws.used = 0;
   ws.period += std::max<uint64_t>(boundaries, 1);
+  if (ws.history) ws.history->NewPeriod(old_period, old_start, old_end, ws.period);
   uint32_t over = 0;
   for (User& u : ws.users) {   // a new period touches every user anyway
     u.used = 0;

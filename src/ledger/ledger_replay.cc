@@ -29,7 +29,7 @@ std::string_view ledger::RecordTypeName(uint8_t type) noexcept {
                                                 "charge_compact", "reserve_priced",   "refund_to_allowance",
                                                 "set_plan",       "rollover",         "grant",
                                                 "grant_end",      "refund_sources",   "set_catalog",
-                                                "unknown" /* 21: charge_model */, "set_alerts", "webhook_add",
+                                                "charge_model", "set_alerts", "webhook_add",
                                                 "webhook_delete", "webhook_progress", "token_add",
                                                 "token_revoke"};
   static_assert(std::size(kNames) == kMaxRecordType + 1);
@@ -45,6 +45,17 @@ struct IdempotencyFields {
   std::string_view id, model;
   Usage usage;
 };
+
+// A refund record's effect on the refunded charge, when the ring still has it: marked refunded,
+// and taken out of its workspace's usage history as the live refund did.
+void RefundedInReplay(Shard& s, uint64_t seq) {
+  ledger::ChargeRecord* c = s.charges.Find(seq);
+  if (c == nullptr) return;
+  if (!c->refunded() && c->workspace < s.workspaces.size()) {
+    LedgerLog::Impl::UnfoldUsage(*s.workspaces[c->workspace], *c);
+  }
+  c->set_refunded();
+}
 
 IdempotencyFields ReadIdempotency(RecordReader& r) {
   IdempotencyFields f;
@@ -142,13 +153,26 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
     }
     case RecordType::kCharge:
     case RecordType::kChargeCompact:
+    case RecordType::kChargeModel:
     case RecordType::kReserve:
     case RecordType::kReservePriced: {
       const bool priced = RecordType(type) == RecordType::kReservePriced;
       const bool reserve = priced || RecordType(type) == RecordType::kReserve;
-      const bool compact = RecordType(type) == RecordType::kChargeCompact;
+      const bool with_model = RecordType(type) == RecordType::kChargeModel;
+      const bool compact = with_model || RecordType(type) == RecordType::kChargeCompact;
       Workspace* ws = workspace(compact ? r.UVar32() : r.U32());
       const UserRef u = compact ? r.UVarUser() : r.User();
+      // Type 21's `uvar_model`: slot + 1, or 0 then the model id and category (a first use).
+      uint32_t model_ref = 0;
+      std::string_view new_model;
+      uint8_t new_category = ledger::kUnknownCategory;
+      if (with_model) {
+        model_ref = r.UVar32();
+        if (model_ref == 0) {
+          new_model = r.Str8();
+          new_category = r.U8();
+        }
+      }
       std::string_view model;
       uint64_t expires_at = 0, ttl = 0;
       uint8_t unit = ledger::kUnpriced;
@@ -166,6 +190,10 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       if (!r.ok() || !r.done() || ws == nullptr || !user_ok(*ws, u)) return Corrupt(bad());
       if (idem.present && !IsValidId(idem.id)) return Corrupt(bad());
       if (priced && (unit > kMaxUnitCode || rate_milli > kMaxRateMilli)) return Corrupt(bad());
+      if (with_model && model_ref == 0 &&
+          (new_model.empty() || (new_category > uint8_t(Category::kAction) && new_category != ledger::kUnknownCategory))) {
+        return Corrupt(bad());
+      }
       const uint32_t user = resolve_user(*ws, u);
       User& usr = ws->users[user];
       // The live ledger refused what would have put a user over its limit; a record that does
@@ -187,7 +215,8 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
         usr.reserved += amount;
         s.totals.reserved += amount;
         const uint64_t seq = s.next_reservation_seq++;
-        s.holds.emplace(seq, Hold{ws->index, user, rate_milli, unit, amount, expires_at});
+        const uint16_t slot = usage.on() ? ModelSlotById(*ws, model) : ledger::kUnknownModelSlot;
+        s.holds.emplace(seq, Hold{ws->index, user, rate_milli, unit, slot, amount, expires_at});
         s.expiry.emplace(expires_at, seq);
         outcome = {ledger::MakeId(seq, shard), amount, ws->remaining(), usr.used, expires_at};
       } else {
@@ -195,7 +224,21 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
         const ledger::BurnParts parts = Debit(*ws, amount);
         usr.used += amount;
         s.used += amount;
-        outcome = {RecordCharge(s, *ws, user, amount, at, /*recovering=*/true, &parts), amount, ws->remaining(), usr.used, 0};
+        // The model the live ledger folded this charge under (type 12 and 6: none). A slot the
+        // workspace does not have (history was off meanwhile) reads as unknown.
+        uint16_t slot = ledger::kUnknownModelSlot;
+        if (usage.on() && with_model) {
+          ledger::UsageHistory& h = History(*ws);
+          if (model_ref == 0) {
+            bool added = false;
+            slot = h.SlotOf(ModelKey(new_model), new_category, &added);
+          } else if (model_ref - 1 < h.models().size()) {
+            slot = uint16_t(model_ref - 1);
+          }
+        }
+        FoldUsage(*ws, user, slot, at, amount);
+        outcome = {RecordCharge(s, *ws, user, amount, at, /*recovering=*/true, &parts, slot), amount, ws->remaining(),
+                   usr.used, 0};
       }
       over.Done();
       if (ws->slow != 0) ws->limit_lowered = ledger::OverLimit(*ws);
@@ -220,7 +263,8 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       const ledger::BurnParts parts = CommitHold(s, it, cost);
       touched = s.workspaces[h.workspace].get();
       touched_at = at;
-      RecordCharge(s, *touched, h.user, cost, at, /*recovering=*/true, &parts);
+      FoldUsage(*touched, h.user, h.model_slot, at, cost);
+      RecordCharge(s, *touched, h.user, cost, at, /*recovering=*/true, &parts, h.model_slot);
       break;
     }
     case RecordType::kRelease:
@@ -251,7 +295,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       s.used -= cost;
       over.Done();
       if (ws->slow != 0) ws->limit_lowered = ledger::OverLimit(*ws);
-      if (ledger::ChargeRecord* c = s.charges.Find(seq)) c->set_refunded();
+      RefundedInReplay(s, seq);
       touched = ws;
       break;
     }
@@ -364,7 +408,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       ledger::ApplyUnburn(*ws, back, cost, 0, past != 0);
       over.Done();
       PlanChanged(s, *ws);
-      if (ledger::ChargeRecord* c = s.charges.Find(seq)) c->set_refunded();
+      RefundedInReplay(s, seq);
       touched = ws;
       break;
     }
@@ -374,7 +418,7 @@ Status Ledger::Impl::Apply(uint8_t type, std::string_view payload) {
       const uint64_t cost = r.U64();
       if (!r.ok() || !r.done() || ws == nullptr) return Corrupt(bad());
       RefundToAllowance(s, *ws, cost);
-      if (ledger::ChargeRecord* c = s.charges.Find(seq)) c->set_refunded();
+      RefundedInReplay(s, seq);
       touched = ws;
       break;
     }
@@ -429,6 +473,7 @@ Status LedgerLog::ApplyLogBatch(Ledger& ledger, std::span<const LogRecordView> r
       case RecordType::kSetUserLimit:
       case RecordType::kCharge:
       case RecordType::kChargeCompact:
+      case RecordType::kChargeModel:
       case RecordType::kReserve:
       case RecordType::kReservePriced:
         names_user = true;
@@ -443,7 +488,7 @@ Status LedgerLog::ApplyLogBatch(Ledger& ledger, std::span<const LogRecordView> r
     RecordReader reader(r.payload);
     *shard = reader.U16();
     (void)reader.U64();
-    const bool compact = RecordType(r.type) == RecordType::kChargeCompact;
+    const bool compact = RecordType(r.type) == RecordType::kChargeCompact || RecordType(r.type) == RecordType::kChargeModel;
     *ws = compact ? reader.UVar32() : reader.U32();
     *user = !names_user ? ledger::kNewUser : (compact ? reader.UVarUser() : reader.User()).index;
     return reader.ok() && *shard < ledger::kShardCount;

@@ -100,7 +100,8 @@ CommitResult Ledger::Commit(uint64_t reservation_id, std::optional<Usage> actual
     const ledger::BurnParts parts = Impl::CommitHold(s, it, cost);
     for (const ledger::BurnPart& part : parts) r.overage += part.grant == ledger::kOverPart ? part.amount : 0;
     r.cost = cost;
-    r.charge_id = Impl::RecordCharge(s, ws, h.user, cost, now, false, &parts);
+    impl_->FoldUsage(ws, h.user, h.model_slot, now, cost);
+    r.charge_id = Impl::RecordCharge(s, ws, h.user, cost, now, false, &parts, h.model_slot);
     if (lane != nullptr) impl_->Log(lane, s, ledger::RecordType::kCommit).U64(seq).U64(cost).U64(now);
     impl_->Touched(s, ws, now);
     r.remaining = ws.remaining();
@@ -162,26 +163,27 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
       if (bd != s.breakdowns.end()) {
         for (const auto& [grant, amount] : bd->second) parts.push_back({grant, amount});
       }
-      const ledger::Unburned back = past ? ledger::PlanUnburnPast(ws, parts, c->cost) : ledger::PlanUnburn(ws, parts, c->cost);
-      if (bd == s.breakdowns.end() || !ledger::CheckUnburn(ws, back, c->cost, past).ok() ||
-          (!past && u.used < c->cost)) {
+      const ledger::Unburned back = past ? ledger::PlanUnburnPast(ws, parts, c->cost()) : ledger::PlanUnburn(ws, parts, c->cost());
+      if (bd == s.breakdowns.end() || !ledger::CheckUnburn(ws, back, c->cost(), past).ok() ||
+          (!past && u.used < c->cost())) {
         r.status = InternalError("charge " + std::to_string(seq) + " of shard " + std::to_string(s.index) +
                                  " has no consistent record of its sources");
         return;
       }
       ledger::OverLimitUpdate over(ws, u);
       if (!past) {
-        u.used -= c->cost;
-        s.used -= c->cost;
+        u.used -= c->cost();
+        s.used -= c->cost();
       }
-      ledger::ApplyUnburn(ws, back, c->cost, now, past);
+      ledger::ApplyUnburn(ws, back, c->cost(), now, past);
       over.Done();
       Impl::PlanChanged(s, ws);
+      Impl::UnfoldUsage(ws, *c);
       c->set_refunded();
-      r.refunded = c->cost;
+      r.refunded = c->cost();
       if (lane != nullptr) {
         auto b = impl_->Log(lane, s, ledger::RecordType::kRefundSources);
-        b.U64(seq).U32(c->workspace).U32(c->user).U64(c->cost).U8(past ? 1 : 0).U64(back.to_plan).U64(back.to_new_grant);
+        b.U64(seq).U32(c->workspace).U32(c->user).U64(c->cost()).U8(past ? 1 : 0).U64(back.to_plan).U64(back.to_new_grant);
         b.U8(uint8_t(back.to_grants.size() + (back.from_overage != 0 ? 1 : 0)));
         for (const ledger::BurnPart& part : back.to_grants) b.UVar(part.grant).U64(part.amount);
         if (back.from_overage != 0) b.UVar(0).U64(back.from_overage);
@@ -194,11 +196,12 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
     if (past) {
       // Charged before a period boundary or reset: its cost left `used` with the old period, so
       // it is given back to the current period as a refund grant (docs/ledger.md, "Refunds").
-      Impl::RefundToAllowance(s, ws, c->cost);
+      Impl::RefundToAllowance(s, ws, c->cost());
+      Impl::UnfoldUsage(ws, *c);
       c->set_refunded();
-      r.refunded = c->cost;
+      r.refunded = c->cost();
       if (lane != nullptr) {
-        impl_->Log(lane, s, ledger::RecordType::kRefundToAllowance).U64(seq).U32(c->workspace).U64(c->cost);
+        impl_->Log(lane, s, ledger::RecordType::kRefundToAllowance).U64(seq).U32(c->workspace).U64(c->cost());
       }
       impl_->Touched(s, ws, 0);   // refunds carry no time
       r.remaining = ws.remaining();
@@ -207,21 +210,22 @@ RefundResult Ledger::Refund(uint64_t charge_id) {
     }
     // The charge is in this period's `used`, so these hold unless the ledger is inconsistent;
     // replay refuses such a record, so acknowledging it would make the log unrecoverable.
-    if (ws.used < c->cost || u.used < c->cost) {
+    if (ws.used < c->cost() || u.used < c->cost()) {
       r.status = InternalError("charge " + std::to_string(seq) + " of shard " + std::to_string(s.index) +
                                " costs more than its workspace's or user's used");
       return;
     }
     const bool was_over = ws.over_limit_users != 0 && ledger::IsOverLimit(u);
-    ws.used -= c->cost;
-    u.used -= c->cost;
-    s.used -= c->cost;
+    ws.used -= c->cost();
+    u.used -= c->cost();
+    s.used -= c->cost();
     if (was_over && !ledger::IsOverLimit(u)) --ws.over_limit_users;
     if (ws.slow != 0) ws.limit_lowered = ledger::OverLimit(ws);
+    Impl::UnfoldUsage(ws, *c);
     c->set_refunded();
-    r.refunded = c->cost;
+    r.refunded = c->cost();
     if (lane != nullptr) {
-      impl_->Log(lane, s, ledger::RecordType::kRefund).U64(seq).U32(c->workspace).U32(c->user).U64(c->cost);
+      impl_->Log(lane, s, ledger::RecordType::kRefund).U64(seq).U32(c->workspace).U32(c->user).U64(c->cost());
     }
     impl_->Touched(s, ws, 0);   // refunds carry no time
     r.remaining = ws.remaining();

@@ -46,7 +46,7 @@ namespace {
 constexpr bool ChargeRecordIsItsEncoding() {
   if constexpr (std::endian::native != std::endian::little) return false;
   ChargeRecord c;
-  c.cost = 0x0102030405060708ull;
+  c.cost_model = 0x0102030405060708ull;
   c.workspace = 0x11121314u;
   c.user = 0x21222324u;
   c.at_s = 0x31323334u;
@@ -157,7 +157,7 @@ void EncodeCharges(PayloadWriter& o, const ledger::RecentCharges& charges) {
       o.Bytes(c, n * sizeof *c);
     } else {
       for (const ChargeRecord* end = c + n; c != end; ++c) {
-        o.U64(c->cost);
+        o.U64(c->cost_model);
         o.U32(c->workspace);
         o.U32(c->user);
         o.U32(c->at_s);
@@ -193,6 +193,15 @@ void EncodeBlocks(PayloadWriter& o, const LedgerLog::Impl& im, const Shard& s) {
     o.Room(4 + 8 * s.workspaces.size());
     o.U32(uint32_t(s.workspaces.size()));
     for (const auto& ws : s.workspaces) o.U64(ws->rev);
+    EndBlock(o, at);
+  }
+  // Usage history (ledger_usage.cc), when some workspace of the shard has one.
+  std::string usage;
+  LedgerLog::Impl::EncodeUsageBlock(s, usage);
+  if (usage.size() > 8) {   // more than the two empty counts
+    const size_t at = BeginBlock(o, ledger::BlockTag::kUsageHistory);
+    o.Room(usage.size());
+    o.Bytes(usage.data(), usage.size());
     EndBlock(o, at);
   }
   {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <boost/unordered/unordered_flat_set.hpp>
 
 #include "genledger/ledger.h"
@@ -117,7 +118,7 @@ Status LoadPlans(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<Wo
       sum += amount;   // each part <= a cost: no overflow for n <= 255
     }
     if (!r.ok() || seq < first_seq || seq - first_seq >= charges.size() ||
-        !charges[seq - first_seq].has_breakdown() || sum != charges[seq - first_seq].cost) {
+        !charges[seq - first_seq].has_breakdown() || sum != charges[seq - first_seq].cost()) {
       return Corrupt(shard, "a breakdown names no marked charge or does not sum to its cost");
     }
     breakdowns.emplace_back(seq, std::move(parts));
@@ -136,8 +137,8 @@ struct StagedBlocks {
   std::unique_ptr<ledger::WebhookState> webhooks;
 };
 
-Status LoadBlocks(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<Workspace>>& staged,
-                  StagedBlocks& out) {
+Status LoadBlocks(LedgerLog::Impl& impl, RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<Workspace>>& staged,
+                  std::vector<StagedHold>& holds, StagedBlocks& out) {
   bool seen[ledger::kMaxBlockTag + 1] = {};
   for (;;) {
     const uint8_t tag = r.U8();
@@ -174,6 +175,20 @@ Status LoadBlocks(RecordReader& r, uint32_t shard, std::vector<std::unique_ptr<W
       case ledger::BlockTag::kAlerts: {
         if (Status st = ledger::DecodeAlertsBlock(body, staged.size(), out.alerts); !st.ok()) return Corrupt(shard, "bad alerts block");
         (void)b.Bytes(body.size());   // decoded in full above
+        break;
+      }
+      case ledger::BlockTag::kUsageHistory: {
+        // Histories go to the staged workspaces, slots to the staged holds (ledger_usage.cc).
+        boost::unordered_flat_map<uint64_t, size_t> by_seq;
+        for (size_t i = 0; i < holds.size(); ++i) by_seq.emplace(holds[i].seq, i);
+        if (Status st = impl.DecodeUsageBlock(body, shard, staged, [&](uint64_t seq) -> Hold* {
+              auto it = by_seq.find(seq);
+              return it == by_seq.end() ? nullptr : &holds[it->second].hold;
+            });
+            !st.ok()) {
+          return st;
+        }
+        (void)b.Bytes(body.size());   // consumed by DecodeUsageBlock
         break;
       }
       default:
@@ -328,7 +343,7 @@ Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t reco
   std::vector<ChargeRecord> charges(charge_count);
   std::vector<std::pair<uint64_t, ledger::BurnParts>> breakdowns;
   for (ChargeRecord& c : charges) {
-    c.cost = r.U64();
+    c.cost_model = r.U64();
     c.workspace = r.U32();
     c.user = r.U32();
     c.at_s = r.U32();
@@ -374,7 +389,7 @@ Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t reco
   }
   StagedBlocks blocks;
   if (version >= 4) {
-    if (Status st = LoadBlocks(r, shard, staged, blocks); !st.ok()) return st;
+    if (Status st = LoadBlocks(*ledger.impl_, r, shard, staged, holds, blocks); !st.ok()) return st;
   }
   if (!r.done()) return Corrupt(shard, std::to_string(payload.size()) + "-byte payload has trailing bytes");
 
@@ -401,6 +416,7 @@ Status LedgerLog::LoadShardSection(Ledger& ledger, uint32_t shard, uint64_t reco
     dst.user_index = std::move(src.user_index);
     dst.plan = std::move(src.plan);
     dst.rev = src.rev;
+    dst.history = std::move(src.history);   // block 3 (ledger_usage.cc)
     for (const User& u : dst.users) dst.over_limit_users += ledger::IsOverLimit(u) ? 1 : 0;
     CountLimit(s.totals, dst, true);
     if (dst.plan) {

@@ -32,7 +32,7 @@ enum class RecordType : uint8_t {
   kGrantEnd = 18,            // a grant voided or expired
   kRefundSources = 19,       // a refund of a charge drawn from more than the plan
   kSetCatalog = 20,          // a new catalog (always shard 0; docs/wal-records.md, "Catalog records")
-  // 21: charge_model (issue 15, usage history; another branch)
+  kChargeModel = 21,         // what charges are written as while usage history is on: type 12 + the model
   kSetAlerts = 22,           // a workspace's alert configuration (docs/wal-records.md, "Alert records")
   kWebhookAdd = 23,          // shard 0, replay barrier (docs/wal-records.md, "Webhook records")
   kWebhookDelete = 24,       // shard 0, replay barrier

@@ -12,7 +12,7 @@
 namespace genledger::ledger {
 namespace {
 
-enum class Kind { kUnit, kU8, kU32, kU64, kLimit, kStr, kUser, kIdempotency, kRegion, kUVar32, kUVar64, kUVarUser, kU16, kParts, kCatalog, kWsRef, kToken, kAlerts, kWebhook, kCursors };
+enum class Kind { kUnit, kU8, kU32, kU64, kLimit, kStr, kUser, kIdempotency, kRegion, kUVar32, kUVar64, kUVarUser, kU16, kParts, kCatalog, kWsRef, kToken, kAlerts, kWebhook, kCursors, kUVarModel };
 struct Field {
   const char* name;
   Kind kind;
@@ -28,6 +28,9 @@ constexpr Field kCharge[] = {{"ws", Kind::kU32}, {"user", Kind::kUser}, {"cost",
                              {"at_ms", Kind::kU64}, {"idempotency", Kind::kIdempotency}};
 constexpr Field kChargeCompact[] = {{"ws", Kind::kUVar32}, {"user", Kind::kUVarUser}, {"cost", Kind::kUVar64},
                                     {"at_ms", Kind::kUVar64}, {"idempotency", Kind::kIdempotency}};
+constexpr Field kChargeModel[] = {{"ws", Kind::kUVar32},     {"user", Kind::kUVarUser},
+                                  {"model", Kind::kUVarModel}, {"cost", Kind::kUVar64},
+                                  {"at_ms", Kind::kUVar64},    {"idempotency", Kind::kIdempotency}};
 constexpr Field kReserve[] = {{"ws", Kind::kU32},     {"user", Kind::kUser},          {"model", Kind::kStr},
                               {"held", Kind::kU64},   {"expires_at_ms", Kind::kU64}, {"at_ms", Kind::kU64},
                               {"ttl_ms", Kind::kU64}, {"idempotency", Kind::kIdempotency}};
@@ -93,6 +96,7 @@ std::span<const Field> Schema(RecordType t) {
     case RecordType::kWebhookAdd: return kWebhookAdd;
     case RecordType::kWebhookDelete: return kWebhookDelete;
     case RecordType::kWebhookProgress: return kWebhookProgress;
+    case RecordType::kChargeModel: return kChargeModel;
   }
   return {};
 }
@@ -192,6 +196,17 @@ Result<boost::json::object> DescribeRecord(uint8_t type, std::string_view payloa
         boost::json::array a;
         for (uint16_t n = r.U16(), i = 0; r.ok() && i < n; ++i) a.emplace_back(r.UVar64());
         o[f.name] = std::move(a);
+        break;
+      }
+      case Kind::kUVarModel: {
+        // The slot itself (not slot + 1), or the new model's id and category code.
+        const uint32_t v = r.UVar32();
+        if (v == 0) {
+          const std::string_view id = r.Str8();
+          o[f.name] = boost::json::object{{"new", id}, {"category", r.U8()}};
+        } else {
+          o[f.name] = v - 1;
+        }
         break;
       }
       case Kind::kUVar32: o[f.name] = r.UVar32(); break;

@@ -18,7 +18,11 @@ namespace genledger::ledger {
 // 24 bytes: at millions of charges per second this ring is written on every charge, so its size
 // is cache and memory bandwidth.
 struct ChargeRecord {
-  uint64_t cost = 0;
+  // Bits 0-51: the cost; bits 52-63: the charge's model slot + 1 in its workspace's usage
+  // history (0: unknown; usage_history.h, PackCostModel). Costs are below 2^44, so a ring written
+  // before the slot existed reads as "model unknown". One word, composed in a register before the
+  // record is copied into its ring slot, for the reason given below for period_refunded.
+  uint64_t cost_model = 0;
   uint32_t workspace = 0;     // Workspace::index
   uint32_t user = 0;          // index in Workspace::users
   uint32_t at_s = 0;          // seconds since the epoch (refund windows are checked to the second)
@@ -29,6 +33,7 @@ struct ChargeRecord {
   // measured as the largest single cost of a charge).
   uint32_t period_refunded = 0;
 
+  uint64_t cost() const noexcept { return cost_model & ((uint64_t(1) << 52) - 1); }
   static uint32_t PeriodBits(uint64_t period) noexcept { return uint32_t(period & 0x3fffffffu); }
   uint32_t period() const noexcept { return period_refunded & 0x3fffffffu; }
   bool has_breakdown() const noexcept { return (period_refunded & 0x40000000u) != 0; }

@@ -38,6 +38,12 @@ inline constexpr uint64_t MakeId(uint64_t seq, uint32_t shard) { return (seq << 
 inline constexpr uint32_t IdShard(uint64_t id) { return uint32_t(id & (kShardCount - 1)); }
 inline constexpr uint64_t IdSeq(uint64_t id) { return id >> kShardBits; }
 
+class UsageHistory;   // usage_history.h
+// Workspace::history's deleter (usage_history.cc): shard.h holds the pointer without the type.
+struct UsageHistoryDeleter {
+  void operator()(UsageHistory* h) const noexcept;
+};
+
 // Users live inline in their workspace: most workspaces have a handful, found by a short scan
 // of tags that sit in the workspace's second cache line.
 inline constexpr size_t kUserScanMax = 6;
@@ -135,6 +141,9 @@ struct alignas(64) Workspace {
   uint64_t rev = 0;
   // Configured alerts and their state (docs/events.md, "Alerts"), when there are any.
   std::unique_ptr<AlertSet, AlertSetDeleter> alerts;
+  // Usage by user, model and day for this period and the previous 3 (usage_history.h): allocated
+  // by the first charge or reserve while usage history is on.
+  std::unique_ptr<UsageHistory, UsageHistoryDeleter> history;
 
   uint64_t limit() const noexcept { return base_limit; }
   // Everything spendable now (plan allowance left + grants' remaining) minus holds.
@@ -225,6 +234,9 @@ struct Hold {
   uint32_t user = 0;          // index in Workspace::users
   uint32_t rate_milli = 0;    // Price::rate_milli at reserve time (0 when unpriced)
   uint8_t unit = kUnpriced;   // genledger::Unit code at reserve time, or kUnpriced
+  // The model's slot in the workspace's usage history (kUnknownModelSlot: none), so that the
+  // commit is folded under its model; in what was padding.
+  uint16_t model_slot = 0xFFF;
   uint64_t held = 0;
   uint64_t expires_at_ms = 0;
 

@@ -450,6 +450,7 @@ std::span<const Api::Route> Api::Routes() {
       {"GET",  "/v1/webhooks",                       kOnApi,              Role::kAdmin, MetricOp::kWebhooks,     false, &Api::HandleListWebhooks},
       {"DELETE", "/v1/webhooks/{id}",                kOnApi,              Role::kAdmin, MetricOp::kWebhooks,     false, &Api::HandleDeleteWebhook},
       {"GET",  "/v1/webhooks/{id}/deliveries",       kOnApi,              Role::kAdmin, MetricOp::kWebhooks,     false, &Api::HandleWebhookDeliveries},
+      {"GET",  "/v1/workspaces/{ws}/usage",          kOnApi,              Role::kRead,  MetricOp::kUsage,        false, &Api::HandleUsage},
   };
   return kRoutes;
 }

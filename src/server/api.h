@@ -243,6 +243,7 @@ class Api {
   // Alerts (api_events.cc).
   void HandleGetAlerts(const Call& c, HttpReply& out);
   void HandlePutAlerts(const Call& c, HttpReply& out);
+  void HandleUsage(const Call& c, HttpReply& out);   // api_usage.cc
 
   std::shared_ptr<Ledger> ledger_;
   std::shared_ptr<Auth> auth_;

@@ -210,6 +210,11 @@ int main(int argc, char** argv) {
                  "Most recent charges kept refundable in all: a global budget shared like --idempotency-capacity")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t(256), uint64_t(1) << 34));
+  app.add_option("--usage-history-bytes", lopt.usage_history_bytes,
+                 "Memory for usage history (GET /v1/workspaces/{ws}/usage) in all workspaces; past it, new "
+                 "(user, model, day) rows are counted in their period's \"(other)\" row, totals exact "
+                 "(docs/ledger.md, \"Usage history\"). 0: history off")
+      ->capture_default_str();
   app.add_option("--default-ttl-ms", lopt.default_ttl_ms, "Reservation TTL when a request gives none")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t(1), uint64_t(24) * 3600 * 1000));

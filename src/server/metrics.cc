@@ -36,6 +36,7 @@ const char* MetricOpName(MetricOp op) noexcept {
     case MetricOp::kGetAlerts: return "get_alerts";
     case MetricOp::kPutAlerts: return "put_alerts";
     case MetricOp::kWebhooks: return "webhooks";
+    case MetricOp::kUsage: return "usage";
     case MetricOp::kCount: break;
   }
   return "other";
@@ -139,6 +140,11 @@ std::string Metrics::Render(const LedgerTotals& t) const {
        (unsigned long long)t.shadow_would_refuse_insufficient);
   Line(out, "genledger_shadow_would_refuse_total{code=\"user_limit_exceeded\"} %llu\n",
        (unsigned long long)t.shadow_would_refuse_user_limit);
+  gauge("genledger_usage_history_bytes", "Bytes the usage history rows take (counted, see docs/ledger.md).",
+        (long long)t.usage_history_bytes);
+  counter("genledger_usage_history_folded_total",
+          "Charges counted in an \"(other)\" usage row: --usage-history-bytes was reached.",
+          t.usage_history_folded);
   return out;
 }
 

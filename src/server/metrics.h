@@ -18,7 +18,7 @@ enum class MetricOp : uint8_t {
   kCatalog, kHealth, kMetrics, kOther, kListGrants, kAddGrant, kVoidGrant,
   kListWorkspaces, kTokens,
   kSubscribe, kUnsubscribe, kEvents, kUi,
-  kGetAlerts, kPutAlerts, kWebhooks, kCount
+  kGetAlerts, kPutAlerts, kWebhooks, kUsage, kCount
 };
 const char* MetricOpName(MetricOp op) noexcept;
 
