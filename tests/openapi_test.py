@@ -191,6 +191,21 @@ def scenario(c):
     c.call("DELETE", "/v1/workspaces/acme/grants/" + g["grant"], expect=200)
     c.call("DELETE", "/v1/workspaces/acme/grants/gr_999", expect=404)
     c.call("POST", "/v1/workspaces/acme/reset", {}, expect=200)
+    c.call("PUT", "/v1/workspaces/acme/alerts", {"alerts": [{"name": "80pct", "when": "used_percent", "at": 80},
+                                                             {"name": "low", "when": "remaining", "at": 5}]},
+           expect=200)
+    c.call("GET", "/v1/workspaces/acme/alerts", expect=200)
+    c.call("PUT", "/v1/workspaces/acme/alerts", {"alerts": [{"name": "x", "when": "sometimes", "at": 1}]}, expect=400)
+    c.call("GET", "/v1/workspaces/acme/usage?group_by=user", expect=200)
+    c.call("GET", "/v1/workspaces/acme/usage?group_by=model,day&period=previous", expect=200)
+    c.call("GET", "/v1/workspaces/acme/usage?group_by=category&format=csv", expect=200)
+    c.call("GET", "/v1/workspaces/acme/usage?group_by=nope", expect=400)
+    c.call("GET", "/v1/workspaces/acme/usage?group_by=user&period=99", expect=404)
+    _, wh = c.call("POST", "/v1/webhooks", {"url": "http://127.0.0.1:9/hook", "events": ["alert", "depleted"],
+                                          "workspaces": ["acme"], "secret": "0123456789abcdef0123"}, expect=201)
+    c.call("GET", "/v1/webhooks", expect=200)
+    c.call("GET", "/v1/webhooks/" + wh["webhook"] + "/deliveries", expect=200)
+    c.call("DELETE", "/v1/webhooks/" + wh["webhook"], expect=200)
     _, tok = c.call("POST", "/v1/tokens", {"role": "read", "workspaces": ["acme"], "name": "page",
                                           "expires_at": "2999-01-01T00:00:00Z"}, expect=201)
     c.call("GET", "/v1/tokens", expect=200)
