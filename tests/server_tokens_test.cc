@@ -13,6 +13,7 @@
 #include <functional>
 #include <sstream>
 
+#include "sse_test_client.h"
 #include "beast_test_client.h"
 #include "genledger/durability.h"
 #include "genledger/period.h"
@@ -459,12 +460,14 @@ TEST_F(ServerTokensTest, AQueryTokenIsAcceptedOnTheEventsRouteOnly) {
   EXPECT_EQ(c.Do(http::verb::get, "/v1/catalog?token=" + m.token, "", nullptr).result_int(), 401u);
   EXPECT_EQ(c.Do(http::verb::post, "/v1/quote?token=" + m.token,
                  R"({"workspace":"acme","user":"u","model":"gpt-4o","quantity":1})", nullptr).result_int(), 401u);
-  // The events path: the token is taken (past 401) and its scope applies. (The route itself
-  // belongs to the streams work: until it is in the table, an authorized request finds no route.)
+  // The events path: the token is taken (past 401), its scope applies, and the stream opens.
   EXPECT_EQ(c.Do(http::verb::get, "/v1/workspaces/beta/events?token=" + m.token, "", nullptr).result_int(), 403u);
-  const unsigned events = c.Do(http::verb::get, "/v1/workspaces/acme/events?token=" + m.token, "", nullptr).result_int();
-  EXPECT_NE(events, 401u);
-  EXPECT_NE(events, 403u);
+  {
+    SseClient sse(port_, "/v1/workspaces/acme/events?token=" + m.token, nullptr);
+    std::string head;
+    EXPECT_EQ(sse.ReadHead(&head), 200);
+    EXPECT_NE(head.find("text/event-stream"), std::string::npos) << head;
+  }
   EXPECT_EQ(c.Do(http::verb::get, "/v1/workspaces/acme/events?token=glt_wrong", "", nullptr).result_int(), 401u);
 
   // What the SSE session calls.
