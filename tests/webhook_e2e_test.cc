@@ -195,6 +195,13 @@ TEST_P(WebhookE2eTest, LedgerEventsReachAVerifiedTlsReceiverRetriedInOrderAndNot
   EXPECT_EQ(a & 0xff, dp & 0xff);
   EXPECT_LT(a >> 8, dp >> 8);
 
+  // The receiver counts a 200 before the engine has read it. The engine then logs the attempt and
+  // records the cursor (WAL type 25) in one step under its lock, so wait for the recorded cursor:
+  // after it, /deliveries holds all four attempts, and a clean stop cannot fall in the gap where
+  // a restart would legitimately re-send (at least once).
+  const uint32_t shard = static_cast<uint32_t>(dp & 0xff);
+  ASSERT_TRUE(WaitFor([&] { return ledger_->WebhookCursors(1).at(shard).next_seq > (dp >> 8); }));
+
   // The deliveries list: the two failures (500, retried), then the two successes.
   r = Do(verb::get, "/v1/webhooks/wh_1/deliveries");
   ASSERT_EQ(r.result_int(), 200) << r.body();
@@ -216,12 +223,6 @@ TEST_P(WebhookE2eTest, LedgerEventsReachAVerifiedTlsReceiverRetriedInOrderAndNot
   EXPECT_EQ(list[3].at("event").as_string(), depleted_id);
   EXPECT_EQ(list[3].at("attempt").to_number<int64_t>(), 1);
   EXPECT_TRUE(list[3].at("delivered").as_bool());
-
-  // The engine records the cursor (WAL type 25) after the 2xx is read, so the receiver's 200 can
-  // be seen before the record exists. Stopping in that gap would legitimately re-send after the
-  // restart (at least once); wait for the recorded cursor to test the clean-restart promise.
-  const uint32_t shard = static_cast<uint32_t>(dp & 0xff);
-  ASSERT_TRUE(WaitFor([&] { return ledger_->WebhookCursors(1).at(shard).next_seq > (dp >> 8); }));
 
   Stop();
   Start();
