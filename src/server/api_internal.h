@@ -53,4 +53,8 @@ inline constexpr uint32_t kWorkspacePlanFields =
     kFPeriod | kFPlanPriority | kFRollover | kFOverageMode | kFOverageLimit | kFLimitChange;
 WireError WorkspacePlanUpdate(const OpRequest& r, WorkspaceUpdate& update);
 
+// Logs, at most once a minute, that a capacity ceiling answered 429 (any other status: nothing).
+// api_ops.cc; called for gate ops and for HTTP replies.
+void NoteStatus(int status);
+
 }  // namespace genledger::server
