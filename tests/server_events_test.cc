@@ -277,6 +277,36 @@ TEST_F(ServerEventsTest, ServerSentEventsStartWithTheStateThenStreamChanges) {
   EXPECT_EQ(rec, ": keep-alive");
 }
 
+// --stream-threads: the SSE session moves off the gate's thread that parsed its request (and
+// with 0 stays there); the stream works the same either way, and ends when the server stops.
+TEST_F(ServerEventsTest, ServerSentEventsRunOnTheStreamThreadsOrOnTheGatesWithNone) {
+  for (int stream_threads : {2, 0}) {
+    SCOPED_TRACE("stream_threads=" + std::to_string(stream_threads));
+    ServerOptions opt;
+    opt.stream_threads = stream_threads;
+    StartServer(opt);
+    Put("acme", R"({"limit":100})");
+    std::vector<std::unique_ptr<SseClient>> streams;
+    for (int i = 0; i < 3; ++i) {
+      streams.push_back(std::make_unique<SseClient>(port_, "/v1/workspaces/acme/events", kRead));
+      ASSERT_EQ(streams.back()->ReadHead(), 200);
+      ASSERT_EQ(SseClient::Field(streams.back()->NextEvent(), "event"), "balance");
+    }
+    EXPECT_EQ(server_->stream_thread_sessions(), stream_threads == 0 ? 0u : 3u);
+    const int64_t remaining = Charge("acme", 7);
+    for (auto& sse : streams) {
+      std::string next = sse->NextEvent();
+      EXPECT_EQ(json::parse(SseClient::Field(next, "data")).at("remaining").as_int64(), remaining) << next;
+    }
+    server_->Stop();
+    for (auto& sse : streams) EXPECT_TRUE(sse->Ended());
+    server_->Wait();
+    EXPECT_TRUE(server_->stopped_gracefully());
+    EXPECT_EQ(server_->stream_subscriptions(), 0u);
+    server_.reset();
+  }
+}
+
 TEST_F(ServerEventsTest, ServerSentEventsRefusalsArePlainHttpErrors) {
   StartServer();
   {

@@ -7,7 +7,10 @@
 // per-thread state (the session registry used for shutdown, thread_local parse buffers) is
 // touched by one thread only. This is also the shape the durability hook wants: a WAL writer
 // can wake one I/O thread with a single post() to its context and that thread sends every
-// reply that became durable (design notes §2).
+// reply that became durable (design notes §2). After the gate's contexts come --stream-threads
+// contexts of their own for the live streams: the hub's poll timer and the SSE sessions (an SSE
+// request is parsed on a gate thread, then its socket moves), so that handing a poll's records
+// to a thousand subscribers never queues in front of a charge's answer.
 //
 // Durability: every reply leaves a session through exactly one function, HttpSession::Reply and
 // WsSession::Reply. A reply that acknowledges a mutation carries the WAL ticket taken right after
@@ -22,6 +25,8 @@
 
 #include "log/log.h"
 #include "net/host_port.h"
+
+#include <future>
 
 namespace genledger::server {
 
@@ -72,7 +77,7 @@ Status Server::Impl::Listen(const std::string& host, uint16_t port, Listener kin
 
 void Server::Impl::DoAccept(size_t a) {
   size_t idx = next_ctx;
-  next_ctx = (next_ctx + 1) % ctxs.size();
+  next_ctx = (next_ctx + 1) % gate_ctxs;   // stream contexts take no new connection
   acceptors[a].socket->async_accept(*ctxs[idx], [this, a, idx](error_code ec, tcp::socket socket) {
     OnAccept(a, idx, ec, std::move(socket));
   });
@@ -162,6 +167,17 @@ uint16_t Server::port() const noexcept { return impl_->bound_port; }
 uint16_t Server::metrics_port() const noexcept { return impl_->bound_metrics_port; }
 int64_t Server::parked_replies() const noexcept { return impl_->parked.load(); }
 size_t Server::stream_subscriptions() const { return impl_->hub.subscriptions(); }
+size_t Server::stream_thread_sessions() const {
+  Impl& s = *impl_;
+  if (!s.started || s.stopping) return 0;
+  size_t n = 0;
+  for (size_t i = s.gate_ctxs; i < s.ctxs.size(); ++i) {
+    std::promise<size_t> count;
+    net::post(*s.ctxs[i], [&s, i, &count] { count.set_value(s.registry[i].size()); });
+    n += count.get_future().get();
+  }
+  return n;
+}
 bool Server::stopped_gracefully() const noexcept { return !impl_->cut.load(); }
 
 namespace {
@@ -207,7 +223,8 @@ void Server::Impl::RecheckSessions() {
 Status Server::Start() {
   Impl& s = *impl_;
   if (s.started) return Status(Code::kInvalidArgument, "server already started");
-  int n = std::max(1, s.opt.threads);
+  s.gate_ctxs = size_t(std::max(1, s.opt.threads));
+  const int n = int(s.gate_ctxs) + std::max(0, s.opt.stream_threads);
   s.registry.resize(size_t(n));
   s.durable_waiters.resize(size_t(n));
   s.flush_posted = std::make_unique<std::atomic<bool>[]>(size_t(n));
@@ -237,7 +254,7 @@ Status Server::Start() {
   // A revoked minted token closes the sessions it opened, at once (docs/api.md, "Tokens").
   s.api.SetOnTokenRevoked([&s] { s.RecheckSessions(); });
   s.sweeper = std::make_unique<net::steady_timer>(*s.ctxs[0]);
-  s.hub_timer = std::make_unique<net::steady_timer>(*s.ctxs[0]);
+  s.hub_timer = std::make_unique<net::steady_timer>(*s.ctxs[s.HubCtx()]);
   s.hub_timer->expires_after(std::chrono::milliseconds(0));
   if (s.durability != nullptr) s.durability->SetOnDurable([&s](uint64_t) { s.OnDurableRound(); });
   for (size_t a = 0; a < s.acceptors.size(); ++a) s.DoAccept(a);
@@ -272,8 +289,8 @@ void Server::Stop() {
       a.retry->cancel();
     }
     s.sweeper->cancel();
-    s.hub_timer->cancel();
   });
+  net::post(*s.ctxs[s.HubCtx()], [&s] { s.hub_timer->cancel(); });
   for (size_t i = 0; i < s.ctxs.size(); ++i) {
     net::post(*s.ctxs[i], [&s, i] {
       std::vector<std::shared_ptr<SessionBase>> live;

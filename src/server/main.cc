@@ -85,6 +85,11 @@ int main(int argc, char** argv) {
   app.add_option("--threads", opt.threads, "I/O threads (default: core count)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
+  app.add_option("--stream-threads", opt.stream_threads,
+                 "I/O threads of their own for Server-Sent Events streams and the streams' poll "
+                 "(0: they share the gate's threads)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 64));
   app.add_option("--catalog", catalog_file, "Pricing catalog JSON file (default: built-in)");
   app.add_option("--auth-file", auth_file,
                  "Tokens file {\"tokens\":[{\"token\":..,\"role\":\"admin|gate|read\"}]}, "

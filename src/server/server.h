@@ -21,6 +21,10 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;                 // 0: an ephemeral port (see Server::port())
   int threads = 1;
+  // I/O threads of their own for Server-Sent Events streams and the streams' hub (0: both run on
+  // the gate's threads). A poll hands out up to one record per subscriber at once; on the gate's
+  // threads a thousand subscribers put a thousand writes in front of the next charge's answer.
+  int stream_threads = 1;
   size_t max_body_bytes = 1 << 20;      // HTTP body and WebSocket message limit
   uint64_t header_timeout_ms = 10'000;  // to receive a request's headers (and WS handshake)
   uint64_t idle_timeout_ms = 60'000;    // keep-alive idle, body read, WebSocket idle
@@ -89,6 +93,9 @@ class Server {
   Status ReloadAuth();
   // Subscriptions open now, over WebSocket and SSE (tests, metrics).
   size_t stream_subscriptions() const;
+  // Sessions living on the --stream-threads threads right now (tests): asks each of those threads
+  // and waits for its answer, so call it only while the server runs (0 otherwise).
+  size_t stream_thread_sessions() const;
   // Replies currently held until the WAL makes what they observed durable (tests, metrics).
   int64_t parked_replies() const noexcept;
   // Graceful stop: stop accepting, let in-flight requests finish and close connections;

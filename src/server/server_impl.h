@@ -73,7 +73,11 @@ struct Server::Impl {
   // Per-thread registries of live sessions (each touched by its own thread only); declared
   // before the contexts so that they outlive the sessions destroyed with the contexts.
   std::vector<std::unordered_set<SessionBase*>> registry;
+  // The gate's I/O contexts [0, gate_ctxs), then --stream-threads contexts for SSE sessions and
+  // the hub (none: those run on context 0 and the gate's).
   std::vector<std::unique_ptr<net::io_context>> ctxs;
+  size_t gate_ctxs = 0;
+  std::atomic<size_t> next_stream_ctx{0};
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
   // The API's listener, then --metrics-listen's if any; each with its own retry timer.
   struct Acceptor {
@@ -118,9 +122,9 @@ struct Server::Impl {
   }
   // Writer thread: a round became durable (or the WAL failed).
   void OnDurableRound() {
-    // Stream frames waiting for this round go out from context 0, where the hub is polled.
+    // Stream frames waiting for this round go out from the hub's context, where it is polled.
     if (hub.HasPending() && !hub_flush_posted.exchange(true)) {
-      net::post(*ctxs[0], [this] {
+      net::post(*ctxs[HubCtx()], [this] {
         hub_flush_posted.store(false);
         hub.Flush();
       });
@@ -134,6 +138,15 @@ struct Server::Impl {
     std::vector<std::shared_ptr<SessionBase>> waiting;
     waiting.swap(durable_waiters[idx]);
     for (auto& s : waiting) s->OnDurable();   // re-registers itself if still not durable
+  }
+
+  // Where the hub is polled and flushed: the first stream context, or context 0 without any.
+  size_t HubCtx() const noexcept { return ctxs.size() > gate_ctxs ? gate_ctxs : 0; }
+  // The context a new SSE session runs on: the stream contexts in turn, or `current` (the
+  // gate's context that parsed the request) without any. Any thread.
+  size_t StreamCtx(size_t current) noexcept {
+    const size_t m = ctxs.size() - gate_ctxs;
+    return m == 0 ? current : gate_ctxs + next_stream_ctx.fetch_add(1, std::memory_order_relaxed) % m;
   }
 
   // Posts OnAuthReload to every live session, on each session's own thread (after an auth
@@ -170,8 +183,9 @@ void StartHttpSession(tcp::socket&& socket, Server::Impl& srv, size_t idx, Liste
 void StartWsSession(tcp::socket&& socket, Server::Impl& srv, size_t idx,
                     std::string authorization, Grant grant, http::request<http::string_body>&& req);
 
-// Hands an HTTP connection whose request was routed to GET /v1/workspaces/{ws}/events to a new
-// Server-Sent Events session on thread `idx` (sse_session.cc); `authorization` is kept to
+// Hands an HTTP connection whose request was routed to GET /v1/workspaces/{ws}/events (parsed on
+// thread `idx`) to a new Server-Sent Events session on a stream thread (Impl::StreamCtx; the
+// socket moves to that thread's context) (sse_session.cc); `authorization` is kept to
 // re-check on reload, `http_version` is the request's (10 or 11), `cors_origin` (may be empty)
 // the Access-Control-Allow-Origin to answer (Api::CorsOrigin).
 void StartSseSession(tcp::socket&& socket, Server::Impl& srv, size_t idx, std::string authorization,

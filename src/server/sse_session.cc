@@ -18,6 +18,9 @@
 #include <algorithm>
 #include <array>
 #include <optional>
+#include <utility>
+
+#include <unistd.h>
 
 namespace genledger::server {
 
@@ -262,9 +265,47 @@ class SseSession final : public SessionBase, public std::enable_shared_from_this
 
 void StartSseSession(tcp::socket&& socket, Server::Impl& srv, size_t idx, std::string authorization,
                      std::string workspace, unsigned http_version, std::string cors_origin) {
-  auto s = std::make_shared<SseSession>(std::move(socket), srv, idx, std::move(authorization),
-                                        std::move(workspace), http_version, std::move(cors_origin));
-  s->Run();
+  const size_t to = srv.StreamCtx(idx);
+  if (to == idx) {
+    auto s = std::make_shared<SseSession>(std::move(socket), srv, idx, std::move(authorization),
+                                          std::move(workspace), http_version, std::move(cors_origin));
+    return s->Run();
+  }
+  // The descriptor moves to the stream thread's context; the socket object is made there, so
+  // that context's reactor registers it on its own thread. The HTTP session had no operation
+  // pending on it (it hands over from its read handler).
+  error_code ec;
+  const tcp protocol = socket.local_endpoint(ec).protocol();
+  const tcp::socket::native_handle_type fd = ec ? -1 : socket.release(ec);
+  if (ec) {
+    srv.metrics->ConnectionClosed();
+    return;   // the peer is gone already (or release failed and ~socket closes it)
+  }
+  // Closes the descriptor when the post never runs (the context stopped first).
+  struct Fd {
+    int fd;
+    explicit Fd(int f) : fd(f) {}
+    Fd(Fd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+    ~Fd() {
+      if (fd >= 0) ::close(fd);
+    }
+  };
+  net::post(*srv.ctxs[to], [&srv, to, protocol, fd = Fd(fd), authorization = std::move(authorization),
+                            workspace = std::move(workspace), http_version,
+                            cors_origin = std::move(cors_origin)]() mutable {
+    error_code ec2;
+    tcp::socket moved(*srv.ctxs[to]);
+    moved.assign(protocol, fd.fd, ec2);
+    if (ec2) {
+      srv.metrics->ConnectionClosed();
+      return;   // ~Fd closes it
+    }
+    fd.fd = -1;
+    auto s = std::make_shared<SseSession>(std::move(moved), srv, to, std::move(authorization), std::move(workspace),
+                                          http_version, std::move(cors_origin));
+    s->Run();
+    if (srv.stopping) s->Shutdown();   // Stop() already went through this context's sessions
+  });
 }
 
 }  // namespace genledger::server
