@@ -11,7 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libspdlog-dev ccache
   libssl-dev openssl   # OpenSSL: token digests and RAND_bytes, webhooks' TLS and HMAC; the CLI makes test CAs
-  python3-websockets   # tools/soak.py's WebSocket client, the Python client's AsyncClient
+  python3-websockets   # tools/soak.py's WebSocket client, the Python client's AsyncClient, tests/openapi_test.py
   python3-pytest python3-pip python3-setuptools python3-wheel   # clients/python: install, tests
   python3-jsonschema python3-yaml   # tests/openapi_test.py: docs/openapi.yaml against real traffic
   chromium chromium-driver python3-selenium   # the dashboard's browser test
