@@ -200,6 +200,38 @@ TEST_F(ServerEventsTest, WebSocketSubscribeGetsTheStateThenABalanceFramePerChang
   EXPECT_EQ(g.at("remaining").as_int64(), remaining - 1);
 }
 
+// Alert and depleted events reach a subscriber in order, each once, also when they happen before
+// the hub's first poll (a long interval here: the poll comes after the crossings). The hub's
+// event cursors start where the ledger stood when the server was made, not at its first poll.
+TEST_F(ServerEventsTest, CrossingsBeforeTheFirstPollReachSubscribersInOrder) {
+  ServerOptions opt;
+  opt.stream_interval_ms = 500;
+  StartServer(opt);
+  Put("acme", R"({"limit":10})");
+  Client c(port_);
+  ASSERT_EQ(c.Do(http::verb::put, "/v1/workspaces/acme/alerts",
+                 R"({"alerts":[{"name":"half","when":"used_percent","at":50}]})", kAdmin)
+                .result_int(),
+            200u);
+  auto ws = Ws();
+  ASSERT_EQ(Subscribe(*ws, "acme", 1).at("status").as_int64(), 200);
+  Charge("acme", 5);
+  EXPECT_EQ(Charge("acme", 5), 0);
+  std::vector<std::string> seen;
+  int64_t last_event_rev = 0;
+  while (seen.size() < 2) {
+    json::value f = ws->RecvJson();
+    const std::string event(f.at("event").as_string());
+    if (event == "balance") continue;
+    seen.push_back(event == "alert" ? "alert:" + std::string(f.at("alert").as_string()) + ":" +
+                                          std::string(f.at("state").as_string())
+                                    : event);
+    EXPECT_GT(f.at("rev").as_int64(), last_event_rev) << f;
+    last_event_rev = f.at("rev").as_int64();
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"alert:half:fired", "depleted"}));
+}
+
 // One batch of 100 charges is over long before two polls: far fewer frames than charges, revs
 // increasing, the last one the final state.
 TEST_F(ServerEventsTest, ManyChargesCoalesceIntoFewFramesEndingWithTheFinalState) {

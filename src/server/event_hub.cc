@@ -160,17 +160,23 @@ void EventHub::PollBalances() {
   pending_count_.store(pending_.size(), std::memory_order_relaxed);
 }
 
+EventHub::EventHub(std::shared_ptr<Ledger> ledger, HubLimits limits)
+    : ledger_(std::move(ledger)), limits_(limits), event_next_(Ledger::ShardCount(), 0) {
+  std::vector<LedgerEvent> skipped;
+  for (uint32_t i = 0; i < event_next_.size(); ++i) {
+    skipped.clear();
+    event_next_[i] = ledger_->ReadEvents(i, 0, size_t(1) << 16, skipped);
+  }
+}
+
 void EventHub::PollEvents() {
   const uint32_t shards = Ledger::ShardCount();
   std::vector<LedgerEvent> got;
-  const bool first = event_next_.empty();
-  if (first) event_next_.assign(shards, 0);
   std::vector<Watch*> queued;
   for (uint32_t i = 0; i < shards; ++i) {
     got.clear();
     // A shard keeps at most its last ledger::kEventsKept events: one read takes them all.
     event_next_[i] = ledger_->ReadEvents(i, event_next_[i], size_t(1) << 16, got);
-    if (first) continue;   // what happened before the hub started
     for (const LedgerEvent& e : got) {
       auto it = watches_.find(e.workspace);
       if (it == watches_.end()) continue;

@@ -77,7 +77,9 @@ struct HubLimits {
 
 class EventHub {
  public:
-  EventHub(std::shared_ptr<Ledger> ledger, HubLimits limits) : ledger_(std::move(ledger)), limits_(limits) {}
+  // Events the ledger holds already (before the server started) are not streamed: the hub's
+  // event cursors start at each shard's next event.
+  EventHub(std::shared_ptr<Ledger> ledger, HubLimits limits);
 
   // Optional (not owned). Set before the first Poll, and to null once no Poll or Flush can run.
   void SetDurability(Durability* d) noexcept { durability_ = d; }
@@ -138,9 +140,9 @@ class EventHub {
   // Takes `info` (just read) as `w`'s state (under mu_); true when it changed since the last one.
   bool Absorb(const WorkspaceInfo& info, Watch& w);
   // The event sources, each under mu_: the watched workspaces' states, and the ledger's events
-  // (Ledger::ReadEvents, one cursor per shard; the events kept when the hub first polls are
-  // skipped: a subscriber hears of crossings after it subscribed), queued for the watchers of
-  // their workspace behind the poll's ticket.
+  // (Ledger::ReadEvents, one cursor per shard, from where the ledger stood when the hub was made),
+  // queued for the watchers of their workspace behind the poll's ticket (a subscriber hears of
+  // crossings after the state it started from: Sub::min_rev).
   void PollBalances();
   void PollEvents();
   // Moves the events of `w` whose ticket is durable to its subscribers; true when some remain.
@@ -155,7 +157,7 @@ class EventHub {
   std::vector<std::string> pending_;   // names of watches with pending frames
   std::atomic<size_t> pending_count_{0};
   size_t total_subs_ = 0;
-  std::vector<uint64_t> event_next_;   // per shard: the next event seq to read (empty: not started)
+  std::vector<uint64_t> event_next_;   // per shard: the next event seq to read
 };
 
 }  // namespace genledger::server
