@@ -461,9 +461,21 @@ TEST_F(ServerTest, WebSocketCloseCodesAndAuth) {
     EXPECT_EQ(status, 401);
   }
   {
+    // A read token upgrades, for the live streams: its gate ops are 403 forbidden, each one
+    // (the frame's other ops still run), and subscribe works.
+    ec = {};
+    ASSERT_EQ(Client(port_).Do(http::verb::put, "/v1/workspaces/acme", R"({"limit":100})").result_int(), 200u);
     WsClient ws(port_, kRead, ec, &status);
-    EXPECT_TRUE(ec);
-    EXPECT_EQ(status, 403);
+    ASSERT_FALSE(ec) << ec.message();
+    ws.Send(R"([{"op":"charge","workspace":"acme","user":"u","model":"gpt-4o","quantity":1,"seq":1},)"
+            R"({"op":"subscribe","workspace":"acme","seq":2},{"op":"reserve","workspace":"acme","user":"u","model":"gpt-4o","quantity":1,"seq":3}])");
+    json::value r = ws.RecvJson();
+    ASSERT_EQ(r.as_array().size(), 3u) << r;
+    EXPECT_EQ(r.as_array()[0].at("status").as_int64(), 403) << r;
+    EXPECT_EQ(r.as_array()[0].at("error").at("code").as_string(), "forbidden") << r;
+    EXPECT_EQ(r.as_array()[1].at("status").as_int64(), 200) << r;
+    EXPECT_EQ(r.as_array()[2].at("status").as_int64(), 403) << r;
+    EXPECT_EQ(json::parse(Client(port_).Do(http::verb::get, "/v1/workspaces/acme").body()).at("used").as_int64(), 0);
   }
   Client c(port_);
   EXPECT_EQ(c.Do(http::verb::get, "/v1/ws").result_int(), 400u);

@@ -174,8 +174,9 @@ class Api {
   // `observed` is set when the op reached the ledger (HttpReply::ledger_state).
   WireError Execute(OpKind kind, const OpRequest& r, bool in_frame, std::string& fields,
                     bool& observed, const Grant& grant);
-  // A scoped grant's check of one op: 403 forbidden when the op's workspace (named, or that of
-  // its reservation or charge) is not one of the grant's. Unscoped grants pass without a lookup.
+  // The per-op check of a grant: 403 forbidden when its role is read and the op is not
+  // subscribe/unsubscribe, or when the grant is scoped and the op's workspace (named, or that of
+  // its reservation or charge) is not one of its. Unscoped grants pass without a lookup.
   WireError CheckOpScope(OpKind kind, const OpRequest& r, const Grant& grant) const;
   // Checks the model and fills a ChargeRequest (pointing into `r`) for charge/quote/reserve.
   // The item comes from the calling thread's catalog (TakeCatalog).

@@ -283,10 +283,7 @@ bool Api::AuthorizeWebSocket(std::string_view authorization, HttpReply& out, Gra
     SetError(out, 401, "unauthorized", g.expired ? "the token has expired" : "missing or invalid bearer token");
     return false;
   }
-  if (role < Role::kGate) {
-    SetError(out, 403, "forbidden", "the token's role may not use /v1/ws (needs gate or admin)");
-    return false;
-  }
+  // Any role: a read token may subscribe (each op's role is checked: CheckOpScope).
   if (grant != nullptr) *grant = std::move(g);
   return true;
 }

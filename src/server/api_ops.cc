@@ -126,6 +126,10 @@ WireError Api::PrepareCharge(const OpRequest& r, ChargeRequest& c) {
 }
 
 WireError Api::CheckOpScope(OpKind kind, const OpRequest& r, const Grant& grant) const {
+  // A read token may use /v1/ws for the live streams only (docs/api.md, "Roles").
+  if (grant.role < Role::kGate && kind != OpKind::kSubscribe && kind != OpKind::kUnsubscribe) {
+    return WireError::Make(403, "forbidden", "the token's role (read) may only subscribe and unsubscribe");
+  }
   if (!grant.scoped()) return {};
   std::string owner;
   std::string_view ws;

@@ -91,7 +91,8 @@ class WsSession final : public SessionBase, public FrameStreams, public std::ena
   // the frames already received, which were authorised when they arrived.
   void OnAuthReload() override {
     if (close_started_ || pending_close_) return;
-    if (srv_.auth->Check(authorization_) >= Role::kGate) return;
+    // Still at least what the upgrade granted (every frame's ops are checked against that).
+    if (srv_.auth->Check(authorization_) >= grant_.role) return;
     StopStreams();
     pending_close_ = websocket::close_code::policy_error;
     if (accepted_ && queue_.empty()) DoClose();   // else TryWrite closes after the queue
