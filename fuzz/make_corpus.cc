@@ -1,7 +1,11 @@
-// Writes the seed corpora of the fuzz targets (fuzz/corpus/<target>/) from a real ledger: the
+// Writes the seed corpora of the fuzz targets (fuzz/corpus/<target>/) from real ledgers: the
 // WAL records a mixed workload logs and the snapshot sections of the state it leaves, in the
 // targets' input encodings (fuzz/fuzz_input.h), plus hand-written API bodies and catalogs.
-// Deterministic (manual clock). Usage: fuzz_make_corpus OUTDIR (tools/fuzz.sh corpus).
+// Two ledgers: one with usage history off (types 1-20, charges as type 12: the seeds named
+// all, prefix-*, shard-*), one with it on for the later state (types 21-27, snapshot payload v4
+// with every extension block: the seeds named events-* and upto-type-*).
+// Deterministic (manual clock). Usage: fuzz_make_corpus OUTDIR (tools/fuzz.sh corpus, which
+// keeps the hand-kept legacy-* and regress-* seeds).
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -12,7 +16,9 @@
 #include "genledger/catalog.h"
 #include "genledger/clock.h"
 #include "genledger/ledger.h"
+#include "ledger/ledger_impl.h"
 #include "ledger/ledger_log.h"
+#include "ledger/log_record.h"
 
 using namespace genledger;
 
@@ -129,7 +135,9 @@ void WalCorpus(const std::vector<fuzz::WalRecord>& records) {
   Put("wal_fuzz", "raw-header-only", std::string(1, '\1') + fuzz::EncodeSegment(1, {}));
 }
 
-void SnapshotCorpus(const Ledger& ledger) {
+// The snapshot sections of `ledger`: the catalog section, then each shard with records (and the
+// first empty one).
+std::vector<fuzz::SnapSection> Sections(const Ledger& ledger) {
   std::vector<fuzz::SnapSection> sections;
   for (uint32_t shard = 0; shard < Ledger::ShardCount(); ++shard) {
     std::string payload;
@@ -144,6 +152,11 @@ void SnapshotCorpus(const Ledger& ledger) {
     if (record_no == 0 && sections.size() > 1) continue;  // one empty shard is enough
     sections.push_back({LedgerLog::kShardStateSection, uint16_t(shard), uint16_t(record_no), payload});
   }
+  return sections;
+}
+
+void SnapshotCorpus(const Ledger& ledger) {
+  const std::vector<fuzz::SnapSection> sections = Sections(ledger);
   Put("snapshot_fuzz", "all", fuzz::EncodeSnapshotInput(0, sections));
   for (size_t i = 0; i < sections.size(); ++i) {
     const bool catalog = sections[i].type == LedgerLog::kCatalogSection;
@@ -155,6 +168,147 @@ void SnapshotCorpus(const Ledger& ledger) {
       std::string(1, '\1') + fuzz::EncodeSnapshotFile(1, Ledger::ShardCount(), sections));
   Put("snapshot_fuzz", "raw-empty",
       std::string(1, '\1') + fuzz::EncodeSnapshotFile(1, Ledger::ShardCount(), {}));
+}
+
+// A workspace id whose shard is 0, so that shard 0's snapshot section holds its state next to
+// the shard-0-only state (webhook registry, tokens): one section with every extension block.
+std::string HomeWorkspace() {
+  for (int i = 0;; ++i) {
+    std::string id = "home-" + std::to_string(i);
+    if (LedgerLog::Impl::ShardOf(LedgerLog::Impl::HashId(id)) == 0) return id;
+  }
+}
+
+// The state added after the subscriptions (docs/wal-records.md types 21-27; snapshot payload v4
+// blocks 1-5): charges naming their models (21, a model's first use inline, then by slot), alerts
+// (22) that fire and recover with `depleted` and `period_reset`, webhooks added, progressed and
+// deleted (23-25), tokens minted and revoked (26-27), usage history over a boundary with a refund
+// from the ended period. Requires usage history on. Returns the records it logged.
+std::vector<fuzz::WalRecord> EventsWorkload(Ledger& ledger, ManualClock& clock, const std::string& home) {
+  LedgerLog::EnableLog(ledger);
+  const Catalog& cat = *ledger.CurrentCatalog();
+  const CatalogItem* text = cat.Find("gpt-4o");
+  const CatalogItem* image = cat.Find("dall-e-3");
+  WorkspaceUpdate plan;
+  plan.limit = 100;
+  plan.interval = Interval::kMinute;
+  plan.anchor_ms = clock.NowMs();
+  (void)ledger.UpdateWorkspace(home, plan);
+  (void)ledger.UpsertWorkspace("other", 50, Region::kGlobal);
+  (void)ledger.SetAlerts(home, {AlertSpec{"half", AlertWhen::kUsedPercent, 50}, AlertSpec{"low", AlertWhen::kRemaining, 10}});
+  WebhookInfo hook;
+  hook.url = "https://hooks.example.com/genledger";
+  hook.secret = "whsec_0123456789abcdef";
+  hook.created_ms = clock.NowMs();
+  hook.workspaces = std::vector<std::string>{home};
+  (void)ledger.AddWebhook(hook);
+  hook.workspaces.reset();
+  hook.events = 3;
+  (void)ledger.AddWebhook(hook);
+  ChargeRequest c{home, "alice", text, Usage{.quantity = 30}, ""};
+  const auto first = ledger.Charge(c);                      // type 21, the model inline
+  c.idempotency_id = "ev-1";
+  (void)ledger.Charge(c);                                   // by slot; `half` fires
+  c.idempotency_id = "";
+  c.user = "bob";
+  c.item = image;
+  c.usage = Usage{.quantity = 2};
+  (void)ledger.Charge(c);
+  ReserveRequest r{ChargeRequest{home, "bob", image, Usage{.quantity = 38}, ""}, 0};
+  const auto hold = ledger.Reserve(r);                      // `low` fires, depleted
+  (void)ledger.Commit(hold.reservation_id);
+  (void)ledger.Charge(ChargeRequest{"other", "carol", text, Usage{.quantity = 5}, ""});
+  (void)ledger.RecordWebhookProgress(1, 0, 3, 1, 0);
+  (void)ledger.RecordWebhookProgress(2, 0, 2, 0, 1);
+  TokenSpec t;
+  t.role = 2;
+  t.name = "gate";
+  t.digest.fill(0x11);
+  (void)ledger.AddToken(t);
+  t.role = 1;
+  t.name = "reader";
+  t.scoped = true;
+  t.workspaces = {home, "other"};
+  t.expires_at_ms = clock.NowMs() + 86'400'000;
+  t.digest.fill(0x22);
+  (void)ledger.AddToken(t);
+  t.scoped = false;
+  t.workspaces.clear();
+  t.name = "old";
+  t.digest.fill(0x33);
+  if (auto old = ledger.AddToken(t); old.ok()) (void)ledger.RevokeToken(old->id);
+  clock.Advance(61'000);
+  (void)ledger.GetWorkspace(home);                          // boundary: period_reset, recoveries
+  (void)ledger.Refund(first.charge_id);                     // out of the ended period's usage
+  c = ChargeRequest{home, "alice", text, Usage{.quantity = 4}, ""};
+  (void)ledger.Charge(c);
+  (void)ledger.DeleteWebhook(2);
+  std::vector<fuzz::WalRecord> records;
+  Status st = LedgerLog::DrainLog(ledger, [&](uint8_t type, std::string_view payload) {
+    records.push_back({type, std::string(payload)});
+  });
+  if (!st.ok()) fuzz::Fail("DrainLog:", st.ToString());
+  return records;
+}
+
+// The seeds are a log that replays: applied to a fresh ledger, the records give the state they
+// were logged from.
+void CheckReplays(const std::vector<fuzz::WalRecord>& records, const Ledger& source, const LedgerOptions& opt) {
+  Ledger l(Catalog::Default(), opt);
+  for (const fuzz::WalRecord& r : records) {
+    if (Status st = LedgerLog::ApplyLogRecord(l, r.type, r.payload); !st.ok()) fuzz::Fail("replay:", st.ToString());
+  }
+  if (l.StateDigest() != source.StateDigest()) fuzz::Fail("the events log does not replay to its ledger");
+}
+
+void EventsWalCorpus(const std::vector<fuzz::WalRecord>& records) {
+  Put("wal_fuzz", "events-all", fuzz::EncodeWalInput(0, records));
+  Put("wal_fuzz", "events-two-segments", fuzz::EncodeWalInput(4, records));
+  Put("wal_fuzz", "events-torn-late", fuzz::EncodeWalInput(2 | 4 | (30 << 3), records));
+  // Per type, the log up to its first record: short inputs that end on the record under test.
+  for (uint8_t type = uint8_t(ledger::RecordType::kChargeModel); type <= ledger::kMaxRecordType; ++type) {
+    size_t end = 0;
+    while (end < records.size() && records[end].type != type) ++end;
+    if (end == records.size()) fuzz::Fail("the events workload logged no record of type", std::to_string(type));
+    const std::vector<fuzz::WalRecord> prefix(records.begin(), records.begin() + end + 1);
+    Put("wal_fuzz", "upto-type-" + std::to_string(type) + "-" + std::string(ledger::RecordTypeName(type)),
+        fuzz::EncodeWalInput(0, prefix));
+  }
+}
+
+// Checks that shard 0's section carries every extension block, by loading it alone: each part of
+// the state below comes from one block (1 revisions, 2 alerts and events, 3 usage history,
+// 4 webhooks, 5 tokens).
+void CheckEveryBlock(const fuzz::SnapSection& shard0, const std::string& home, const LedgerOptions& opt) {
+  Ledger l(Catalog::Default(), opt);
+  if (Status st = LedgerLog::LoadShardSection(l, 0, shard0.record_no, shard0.payload); !st.ok()) {
+    fuzz::Fail("shard 0's section does not load:", st.ToString());
+  }
+  std::vector<LedgerEvent> events;
+  (void)l.ReadEvents(0, 1, 100, events);
+  UsageQuery q;
+  q.group_by = {UsageDim::kModel};
+  const auto ws = l.GetWorkspace(home);
+  const auto usage = l.GetUsage(home, q);
+  const auto alerts = l.GetAlerts(home);
+  if (!ws.ok() || ws->rev == 0 || events.empty() || !alerts.ok() || alerts->empty() || !usage.ok() ||
+      usage->rows.empty() || l.ListWebhooks().empty() || l.ListTokens().empty()) {
+    fuzz::Fail("shard 0's section lacks an extension block");
+  }
+}
+
+void EventsSnapshotCorpus(const Ledger& ledger, const std::string& home, const LedgerOptions& opt) {
+  const std::vector<fuzz::SnapSection> sections = Sections(ledger);
+  for (const fuzz::SnapSection& s : sections) {
+    if (s.type == LedgerLog::kShardStateSection && s.shard == 0) {
+      CheckEveryBlock(s, home, opt);
+      Put("snapshot_fuzz", "events-shard-0-every-block", fuzz::EncodeSnapshotInput(0, {s}));
+    }
+  }
+  Put("snapshot_fuzz", "events-all", fuzz::EncodeSnapshotInput(0, sections));
+  Put("snapshot_fuzz", "events-torn", fuzz::EncodeSnapshotInput(2 | (24 << 3), sections));
+  Put("snapshot_fuzz", "events-raw-file",
+      std::string(1, '\1') + fuzz::EncodeSnapshotFile(1, Ledger::ShardCount(), sections));
 }
 
 void ProtocolCorpus() {
@@ -204,9 +358,19 @@ int main(int argc, char** argv) {
   ManualClock clock;
   LedgerOptions opt;
   opt.clock = &clock;
+  opt.usage_history_bytes = 0;   // charges as type 12, as the seeds were before usage history
   Ledger ledger(Catalog::Default(), opt);
   WalCorpus(RunWorkload(ledger, clock));
   SnapshotCorpus(ledger);
+  ManualClock events_clock;
+  LedgerOptions events_opt;
+  events_opt.clock = &events_clock;
+  Ledger events(Catalog::Default(), events_opt);
+  const std::string home = HomeWorkspace();
+  const std::vector<fuzz::WalRecord> records = EventsWorkload(events, events_clock, home);
+  CheckReplays(records, events, events_opt);
+  EventsWalCorpus(records);
+  EventsSnapshotCorpus(events, home, events_opt);
   ProtocolCorpus();
   CatalogCorpus();
   return 0;

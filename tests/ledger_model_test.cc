@@ -1,13 +1,17 @@
 // The randomized reference-model test of issue 14 §6 (docs/testing.md, "Reference model"): random
-// charges, reserves, commits, releases, refunds, grants, voids, plan changes, resets, sweeps and
-// clock jumps over rollovers, applied to the ledger and to the model of tests/ledger_model.h;
+// charges and reserves of three models, commits, releases, refunds, grants, voids, plan changes,
+// resets, sweeps, alert sets, tokens, webhook adds, deletes and progress, and clock jumps over
+// rollovers, applied to the ledger and to the model of tests/ledger_model.h (balances, grants)
+// and tests/ledger_model_side.h (alerts and their events, usage history, tokens, webhooks);
 // after every step the results and the full state of every workspace (GetWorkspace, ListGrants,
-// ListUsers) must agree and CheckInvariants must pass. Every few dozen steps the WAL records
-// replayed into a second ledger and a snapshot round trip must give the same StateDigest.
+// ListUsers, GetAlerts, GetUsage, the events, ListTokens) must agree and CheckInvariants must
+// pass. Every few dozen steps the WAL records replayed into a second ledger and a snapshot round
+// trip must give the same StateDigest, which covers all of that state.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <deque>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <random>
@@ -18,6 +22,7 @@
 #include "genledger/ledger.h"
 #include "ledger/ledger_log.h"
 #include "ledger_model.h"
+#include "ledger_model_side.h"
 
 namespace genledger {
 namespace {
@@ -47,8 +52,12 @@ class ModelRun {
  public:
   explicit ModelRun(uint64_t seed)
       : rng_(seed), clock_(kStart), ledger_(std::make_unique<Ledger>(Catalog::Default(), Options(&clock_))),
-        replayed_(std::make_unique<Ledger>(Catalog::Default(), Options(&clock_))) {
-    item_ = ledger_->CurrentCatalog()->Find("openai-gpt-4o");   // 1 generation per message
+        replayed_(std::make_unique<Ledger>(Catalog::Default(), Options(&clock_))),
+        side_(*ledger_, clock_, [this](uint64_t n) { return Rand(n); }) {
+    // 1 generation per message each: three models, so usage history keeps several model slots.
+    for (const char* id : {"openai-gpt-4o", "openai-o3", "google-gemini-2.5-pro"}) {
+      items_.push_back(ledger_->CurrentCatalog()->Find(id));
+    }
     LedgerLog::EnableLog(*ledger_);
   }
 
@@ -77,23 +86,24 @@ class ModelRun {
 
   uint64_t rollovers() const { return rollovers_; }
   uint64_t refunds_to_grants() const { return refund_grant_ops_; }
+  const model::SideModel& side() const { return side_; }
 
  private:
   struct Charge {
-    std::string ws, user;
+    std::string ws, user, model;
     uint64_t cost = 0, period = 0;
     std::vector<Part> parts;
     bool refunded = false;
   };
   struct Hold {
-    std::string ws, user;
+    std::string ws, user, model;
     uint64_t held = 0, expires_at = 0;
     bool open = true;
   };
   // A remembered idempotent operation (charge 1, reserve 2, grant 3) and what it answered.
   struct Idem {
     int op = 0;
-    std::string user;
+    std::string user, model;
     uint64_t quantity = 0, ttl = 0, id = 0, cost = 0, remaining = 0, user_used = 0;
     uint16_t priority = 0;
     uint64_t expires = 0;
@@ -163,7 +173,23 @@ class ModelRun {
     if (r < 85) return OpUpdate();
     if (r < 89) return OpUserLimit();
     if (r < 90) return OpReset();
-    return OpSweep();
+    if (r < 95) return OpSweep();
+    if (r < 97) return OpSetAlerts();
+    if (r < 98) return Side(side_.OpToken(&trace_step_));
+    return Side(side_.OpWebhook(&trace_step_));
+  }
+
+  const CatalogItem* RandomItem() { return items_[Rand(items_.size())]; }
+
+  // A side-model op's outcome: traced, and a failure when it names one.
+  bool Side(const std::string& failure) {
+    Trace(std::move(trace_step_));
+    return failure.empty() || Fail(failure);
+  }
+
+  bool OpSetAlerts() {
+    const std::string wid = RandomWs();
+    return Side(side_.OpSetAlerts(wid, model_[wid], &trace_step_));
   }
 
   static uint64_t OverageOf(const std::vector<Part>& parts) {
@@ -177,15 +203,18 @@ class ModelRun {
   bool OpCharge() {
     const std::string wid = RandomWs(), user = RandomUser(), idem = IdemId();
     const uint64_t qty = 1 + Rand(Chance(10) ? 120 : 25);
-    Trace("charge " + wid + " " + user + " " + std::to_string(qty) + (idem.empty() ? "" : " id " + idem));
-    ChargeRequest req{wid, user, item_, {}, idem};
+    const CatalogItem* item = RandomItem();
+    Trace("charge " + wid + " " + user + " " + item->id + " " + std::to_string(qty) + (idem.empty() ? "" : " id " + idem));
+    ChargeRequest req{wid, user, item, {}, idem};
     req.usage.quantity = qty;
     const ChargeResult got = ledger_->Charge(req);
     model::Workspace& w = model_[wid];
     if (!idem.empty()) {
       if (auto it = idem_.find({wid, idem}); it != idem_.end()) {
         const Idem& e = it->second;
-        if (e.op != 1 || e.user != user || e.quantity != qty) return SameCode("charge conflict", got.status, Code::kIdempotencyConflict);
+        if (e.op != 1 || e.user != user || e.model != item->id || e.quantity != qty) {
+          return SameCode("charge conflict", got.status, Code::kIdempotencyConflict);
+        }
         return SameCode("charge retry", got.status, Code::kOk) && Same("retry replayed", got.replayed, true) &&
                Same("retry id", got.charge_id, e.id) && Same("retry remaining", got.remaining, e.remaining) &&
                Same("retry user_used", got.user_used, e.user_used);
@@ -194,15 +223,16 @@ class ModelRun {
     const model::Admit a = w.Admission(user, qty);
     if (!SameCode("charge", got.status, a.refuse) || !Same("charge cost", got.cost, qty)) return false;
     if (a.refuse != Code::kOk) return Same("refused charge remaining", got.remaining, w.Remaining());
-    Charge c{wid, user, qty, w.period, w.Burn(qty)};
+    Charge c{wid, user, item->id, qty, w.period, w.Burn(qty)};
     model::User& u = w.users[user];
     u.used += qty;
     charges_[got.charge_id] = c;
+    side_.Fold(wid, w.period, user, item->id, qty);
     if (!Same("charge remaining", got.remaining, w.Remaining()) || !Same("charge overage", got.overage, OverageOf(c.parts)) ||
         !Same("charge would_refuse", int(got.would_refuse), int(a.would_refuse)) || !Same("charge user_used", got.user_used, u.used)) {
       return false;
     }
-    if (!idem.empty()) idem_[{wid, idem}] = Idem{1, user, qty, 0, got.charge_id, qty, got.remaining, got.user_used};
+    if (!idem.empty()) idem_[{wid, idem}] = Idem{1, user, item->id, qty, 0, got.charge_id, qty, got.remaining, got.user_used};
     return true;
   }
 
@@ -210,15 +240,17 @@ class ModelRun {
     const std::string wid = RandomWs(), user = RandomUser(), idem = IdemId();
     const uint64_t qty = 1 + Rand(30);
     const uint64_t ttl = Chance(20) ? 0 : 1000 * (5 + Rand(600));
-    Trace("reserve " + wid + " " + user + " " + std::to_string(qty) + " ttl " + std::to_string(ttl) + (idem.empty() ? "" : " id " + idem));
-    ReserveRequest req{ChargeRequest{wid, user, item_, {}, idem}, ttl};
+    const CatalogItem* item = RandomItem();
+    Trace("reserve " + wid + " " + user + " " + item->id + " " + std::to_string(qty) + " ttl " + std::to_string(ttl) +
+          (idem.empty() ? "" : " id " + idem));
+    ReserveRequest req{ChargeRequest{wid, user, item, {}, idem}, ttl};
     req.charge.usage.quantity = qty;
     const ReserveResult got = ledger_->Reserve(req);
     model::Workspace& w = model_[wid];
     if (!idem.empty()) {
       if (auto it = idem_.find({wid, idem}); it != idem_.end()) {
         const Idem& e = it->second;
-        if (e.op != 2 || e.user != user || e.quantity != qty || e.ttl != ttl) {
+        if (e.op != 2 || e.user != user || e.model != item->id || e.quantity != qty || e.ttl != ttl) {
           return SameCode("reserve conflict", got.status, Code::kIdempotencyConflict);
         }
         return SameCode("reserve retry", got.status, Code::kOk) && Same("retry replayed", got.replayed, true) &&
@@ -231,9 +263,9 @@ class ModelRun {
     w.reserved += qty;
     w.users[user].reserved += qty;
     const uint64_t expires = clock_.NowMs() + (ttl == 0 ? ledger_->options().default_ttl_ms : ttl);
-    holds_[got.reservation_id] = Hold{wid, user, qty, expires, true};
+    holds_[got.reservation_id] = Hold{wid, user, item->id, qty, expires, true};
     hold_ids_.push_back(got.reservation_id);
-    if (!idem.empty()) idem_[{wid, idem}] = Idem{2, user, qty, ttl, got.reservation_id, qty, got.remaining, 0};
+    if (!idem.empty()) idem_[{wid, idem}] = Idem{2, user, item->id, qty, ttl, got.reservation_id, qty, got.remaining, 0};
     return Same("reserve remaining", got.remaining, w.Remaining()) && Same("reserve expires", got.expires_at_ms, expires) &&
            Same("reserve would_refuse", int(got.would_refuse), int(a.would_refuse));
   }
@@ -283,9 +315,10 @@ class ModelRun {
     if (!SameCode("commit", got.status, Code::kOk)) return false;
     DropHold(h);
     model::Workspace& w = model_[h.ws];
-    Charge c{h.ws, h.user, cost, w.period, w.Burn(cost)};
+    Charge c{h.ws, h.user, h.model, cost, w.period, w.Burn(cost)};
     w.users[h.user].used += cost;
     charges_[got.charge_id] = c;
+    side_.Fold(h.ws, w.period, h.user, h.model, cost);
     return Same("commit cost", got.cost, cost) && Same("commit remaining", got.remaining, w.Remaining()) &&
            Same("commit overage", got.overage, OverageOf(c.parts));
   }
@@ -315,6 +348,7 @@ class ModelRun {
     if (c.refunded) return SameCode("refund", got.status, Code::kAlreadyRefunded);
     if (!SameCode("refund", got.status, Code::kOk)) return false;
     c.refunded = true;
+    side_.Unfold(c.ws, c.period, c.user, c.model, c.cost);
     model::Workspace& w = model_[c.ws];
     if (c.period != w.period) {
       w.UnburnPast(c.parts, c.cost);   // its period ended: back to live grants, else a refund grant
@@ -556,7 +590,14 @@ class ModelRun {
         return false;
       }
       if (!CompareGrants(wid, w) || !CompareUsers(wid, w)) return false;
+      if (std::string e = side_.CheckUsage(wid, w); !e.empty()) return Fail(e);
     }
+    // Every workspace was read above, so anything due was applied: the events are all out.
+    if (std::string e = side_.ReadEvents(); !e.empty()) return Fail(e);
+    for (auto& [wid, w] : model_) {
+      if (std::string e = side_.CheckAlerts(wid, w); !e.empty()) return Fail(e);
+    }
+    if (std::string e = side_.CheckTokens(); !e.empty()) return Fail(e);
     return true;
   }
 
@@ -635,6 +676,7 @@ class ModelRun {
       }
     }
     if (Status inv = loaded.CheckInvariants(); !inv.ok()) return Fail("loaded CheckInvariants: " + inv.ToString());
+    if (std::string e = side_.SameWebhooks(); !e.empty()) return Fail(e);
     return Same("snapshot digest", loaded.StateDigest(), live);
   }
 
@@ -642,7 +684,9 @@ class ModelRun {
   ManualClock clock_;
   std::unique_ptr<Ledger> ledger_;
   std::unique_ptr<Ledger> replayed_;
-  const CatalogItem* item_ = nullptr;
+  std::vector<const CatalogItem*> items_;
+  model::SideModel side_;
+  std::string trace_step_;   // what a side-model op did
   std::map<std::string, model::Workspace> model_;
   std::map<uint64_t, Charge> charges_;
   std::vector<uint64_t> charge_ids_;
@@ -669,6 +713,13 @@ TEST_P(LedgerModelTest, AgreesWithTheReferenceModelAfterEveryStep) {
   // The mix reaches what it is for: boundaries passed and refunds of ended periods.
   EXPECT_GT(run.rollovers(), 10u);
   EXPECT_GT(run.refunds_to_grants(), 0u);
+  std::cout << "seed " << seed << ": " << run.rollovers() << " rollovers, " << run.side().alert_sets() << " alert sets, "
+            << run.side().alert_events() << " alert events, " << run.side().tokens_added() << " tokens, "
+            << run.side().webhook_ops() << " webhook ops\n";
+  EXPECT_GT(run.side().alert_sets(), 10u);
+  EXPECT_GT(run.side().alert_events(), 10u);
+  EXPECT_GT(run.side().tokens_added(), 5u);
+  EXPECT_GT(run.side().webhook_ops(), 10u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, LedgerModelTest, ::testing::Values(1, 2, 3, 4, 5, 6, 7, 8));

@@ -232,10 +232,12 @@ std::string Simulation::Op() {
     if (!r.replayed || r.charge_id != c.charge_id) {
       live_failure_ = "live retry of " + c.id + " was not replayed: " + r.status.ToString();
     }
-  } else if (kind < 60) {
+  } else if (kind < 57) {
     ReserveResult r = ledger_->Reserve(ReserveRequest{Text(ws, user, 1 + Pick(8), {}), 1000 + Pick(300'000)});
     if (r.status.ok()) reservation_ids_.push_back(r.reservation_id);
     desc = "reserve " + ws + "/" + user + " -> " + r.status.ToString() + " id " + std::to_string(r.reservation_id) + " held " + std::to_string(r.held);
+  } else if (kind < 60) {
+    desc = SideOp(kind - 57, ws);
   } else if (kind < 68) {
     if (reservation_ids_.empty()) return "skip";
     std::optional<Usage> actual;
@@ -322,6 +324,69 @@ std::string Simulation::Op() {
   if (charge_ids_.size() > 4096) charge_ids_.erase(charge_ids_.begin(), charge_ids_.begin() + 2048);
   if (reservation_ids_.size() > 4096) reservation_ids_.erase(reservation_ids_.begin(), reservation_ids_.begin() + 2048);
   return desc;
+}
+
+// Ledger state besides balances (WAL types 22-27), which recovery must restore exactly like the
+// balances (the state digest covers it): 0 sets alerts on `ws` (their events follow its
+// changes), 1 mints or revokes a token, 2 adds, deletes or moves a webhook's cursor on a shard
+// that has events.
+std::string Simulation::SideOp(uint64_t which, const std::string& ws) {
+  if (which == 0) {
+    std::vector<AlertSpec> alerts(Pick(4));
+    for (size_t i = 0; i < alerts.size(); ++i) {
+      alerts[i].name = "a" + std::to_string(i);
+      alerts[i].when = Pick(2) == 0 ? AlertWhen::kUsedPercent : AlertWhen::kRemaining;
+      alerts[i].at = alerts[i].when == AlertWhen::kUsedPercent ? 1 + Pick(100) : Pick(40);
+    }
+    auto r = ledger_->SetAlerts(ws, alerts);
+    stats_.alert_sets += r.ok() ? 1 : 0;
+    return "alerts " + ws + " x" + std::to_string(alerts.size()) + " -> " + r.status().ToString();
+  }
+  if (which == 1) {
+    if (!token_ids_.empty() && Pick(3) == 0) {
+      const size_t i = Pick(token_ids_.size());
+      const uint64_t id = token_ids_[i];
+      token_ids_.erase(token_ids_.begin() + i);
+      return "revoke tok_" + std::to_string(id) + " -> " + ledger_->RevokeToken(id).ToString();
+    }
+    TokenSpec spec;
+    spec.role = uint8_t(1 + Pick(3));
+    spec.name = "sim" + std::to_string(next_id_++);
+    spec.scoped = Pick(2) == 0;
+    if (spec.scoped) spec.workspaces = {ws};
+    spec.expires_at_ms = Pick(2) == 0 ? 0 : clock_.NowMs() + Pick(3'600'000);
+    for (uint8_t& b : spec.digest) b = uint8_t(rng_());
+    auto r = ledger_->AddToken(spec);
+    if (r.ok()) {
+      token_ids_.push_back(r->id);
+      ++stats_.tokens;
+    }
+    return "token -> " + r.status().ToString();
+  }
+  const std::vector<WebhookInfo> hooks = ledger_->ListWebhooks();
+  const uint64_t r = Pick(10);
+  if (hooks.empty() || (r < 3 && hooks.size() < 32)) {
+    WebhookInfo w;
+    w.url = "https://hooks.example/" + std::to_string(Pick(1000));
+    w.events = uint8_t(1 + Pick(7));
+    if (Pick(2) == 0) w.workspaces = std::vector<std::string>{ws};
+    w.secret = "secret-" + std::to_string(rng_());
+    w.created_ms = clock_.NowMs();
+    auto a = ledger_->AddWebhook(w);
+    stats_.webhooks += a.ok() ? 1 : 0;
+    return "webhook add -> " + a.status().ToString();
+  }
+  const uint32_t number = hooks[Pick(hooks.size())].number;
+  if (r < 4) return "webhook delete wh_" + std::to_string(number) + " -> " + ledger_->DeleteWebhook(number).ToString();
+  // A shard one of the workspaces lives in (a charge id ends with its shard), so the cursor
+  // moves over events that exist.
+  const uint32_t shard = charge_ids_.empty() ? uint32_t(Pick(Ledger::ShardCount()))
+                                             : uint32_t(charge_ids_[Pick(charge_ids_.size())] % Ledger::ShardCount());
+  const std::vector<WebhookCursor> cursors = ledger_->WebhookCursors(number);
+  const uint64_t from = cursors.empty() ? 1 : cursors[shard].next_seq;
+  const Status st = ledger_->RecordWebhookProgress(number, shard, from + Pick(4), Pick(3) == 0 ? 1 : 0, Pick(5) == 0 ? 1 : 0);
+  stats_.webhook_progress += st.ok() ? 1 : 0;
+  return "webhook progress wh_" + std::to_string(number) + " shard " + std::to_string(shard) + " -> " + st.ToString();
 }
 
 Simulation::SubscriptionSums Simulation::Sums() const {

@@ -26,6 +26,9 @@ struct SimStats {
   // Subscription ops that took effect: grants added and voided, plan changes, period boundaries
   // the sweep applied, refunds of charges drawn from grants or overage (WAL types 15-19).
   uint64_t grants = 0, voids = 0, plan_changes = 0, rollovers = 0, source_refunds = 0;
+  // Other ledger state that took effect: alert sets (WAL type 22), tokens minted (26), webhooks
+  // added (23) and cursor moves (25).
+  uint64_t alert_sets = 0, tokens = 0, webhooks = 0, webhook_progress = 0;
 };
 
 // One seeded run of `cuts` power cuts on one data directory. Not thread-safe.
@@ -51,6 +54,7 @@ class Simulation {
   Status CheckRecovered(uint32_t cut, const RecoveryReport& rep);
   std::string Op();   // one random op; returns what it did
   WorkspaceUpdate PlanChange();   // a random subscription setting
+  std::string SideOp(uint64_t which, const std::string& ws);   // alerts, tokens, webhooks
   // Sums over the workspaces, read without applying anything due (for the stats).
   struct SubscriptionSums {
     uint64_t periods = 0, used = 0, granted = 0, overage = 0;
@@ -78,6 +82,7 @@ class Simulation {
   std::vector<IdemCharge> applied_idem_;   // this cycle's idempotent charges that applied
   std::vector<IdemCharge> older_idem_;     // acknowledged in earlier cycles (recent ones)
   std::vector<uint64_t> charge_ids_, reservation_ids_;   // hints for refund/commit/release
+  std::vector<uint64_t> token_ids_;                      // hints for revoke
   uint64_t next_id_ = 0;
   uint64_t fs_calls_ = 100;   // file-system calls the last cycle made before its cut
   std::string live_failure_;

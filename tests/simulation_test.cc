@@ -51,6 +51,10 @@ TEST(Simulation, PowerCutsLoseNothingAcknowledgedAndApplyNothingTwice) {
     sum.plan_changes += s.plan_changes;
     sum.rollovers += s.rollovers;
     sum.source_refunds += s.source_refunds;
+    sum.alert_sets += s.alert_sets;
+    sum.tokens += s.tokens;
+    sum.webhooks += s.webhooks;
+    sum.webhook_progress += s.webhook_progress;
   }
   std::cout << "simulation: seeds " << first_seed << ".." << seed - 1 << ", " << sum.cuts << " power cuts, "
             << sum.ops << " ops, " << sum.acknowledged << " acknowledged, in flight at a cut: "
@@ -59,7 +63,9 @@ TEST(Simulation, PowerCutsLoseNothingAcknowledgedAndApplyNothingTwice) {
             << " recoveries from a snapshot, " << sum.retries_checked << " idempotent retries checked, "
             << sum.bytes_torn_kept << " torn bytes kept, " << sum.dir_ops_undone << " directory ops undone; subscriptions: " << sum.grants << " grants, "
             << sum.voids << " voids, " << sum.plan_changes << " plan changes, " << sum.rollovers
-            << " boundaries swept, " << sum.source_refunds << " refunds to grants or overage\n";
+            << " boundaries swept, " << sum.source_refunds << " refunds to grants or overage; " << sum.alert_sets
+            << " alert sets, " << sum.tokens << " tokens, " << sum.webhooks << " webhooks added, " << sum.webhook_progress
+            << " webhook cursor moves\n";
   EXPECT_EQ(sum.cuts, total);
   // The run must have exercised what it claims to check (a run that never tore a tail or never
   // lost an in-flight op would prove little).
@@ -75,6 +81,10 @@ TEST(Simulation, PowerCutsLoseNothingAcknowledgedAndApplyNothingTwice) {
     EXPECT_GT(sum.plan_changes, 0u);
     EXPECT_GT(sum.rollovers, 0u);
     EXPECT_GT(sum.source_refunds, 0u);
+    EXPECT_GT(sum.alert_sets, 0u);
+    EXPECT_GT(sum.tokens, 0u);
+    EXPECT_GT(sum.webhooks, 0u);
+    EXPECT_GT(sum.webhook_progress, 0u);
   }
 }
 

@@ -3,7 +3,8 @@
 #   tools/fuzz.sh TARGET SECONDS   run one target (protocol_fuzz, wal_fuzz, snapshot_fuzz,
 #                                  catalog_fuzz; the "_fuzz" may be left off) for SECONDS
 #   tools/fuzz.sh all SECONDS      run each target for SECONDS, one after the other
-#   tools/fuzz.sh corpus           regenerate the seed corpora in fuzz/corpus/
+#   tools/fuzz.sh corpus           regenerate the seed corpora in fuzz/corpus/ (keeps the
+#                                  hand-kept regress-* and legacy-* seeds)
 # Builds with clang-14 in build-fuzz/ (GENLEDGER_FUZZ_BUILD_DIR). Each run starts from the seed
 # corpus in fuzz/corpus/TARGET plus what earlier runs found (build-fuzz/corpus/TARGET, not in
 # git). A crash, leak, timeout or violated property stops the run; the input is saved as
@@ -49,7 +50,11 @@ run_one() {
 case "$1" in
   corpus)
     build
-    rm -rf "$repo_root/fuzz/corpus"
+    # Hand-kept seeds stay: regress-* (inputs that found a bug) and legacy-* (formats the
+    # generator no longer writes, e.g. snapshot payload v3).
+    if [ -d "$repo_root/fuzz/corpus" ]; then
+      find "$repo_root/fuzz/corpus" -type f ! -name 'regress-*' ! -name 'legacy-*' -delete
+    fi
     "$build_dir/fuzz_make_corpus" "$repo_root/fuzz/corpus"
     echo "fuzz: seed corpora written to fuzz/corpus/"
     ;;

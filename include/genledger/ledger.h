@@ -605,13 +605,15 @@ class Ledger {
 
   // --- Checks ---
 
-  // A hash of the whole observable state at the clock's now: balances, users, holds, charges
-  // and idempotency entries still inside their windows, and id counters. Not the catalog
-  // (compare CurrentCatalog()->ToJson() and CatalogVersion()), so ledgers started with different
-  // catalogs can be compared. Equal ledgers have
-  // equal digests; entries past their windows are left out, so a ledger whose sweep
+  // A hash of the whole observable state at the clock's now, everything replay and snapshot
+  // loading rebuild: balances, plans and grants, users, holds, charges and idempotency entries
+  // still inside their windows, revisions, alerts and their state, each shard's event outbox
+  // (its last kEventsKept events), usage history, the webhook registry and cursors, minted
+  // tokens, and id counters. Not the catalog (compare CurrentCatalog()->ToJson() and
+  // CatalogVersion()), so ledgers started with different catalogs can be compared. Equal ledgers
+  // have equal digests; entries past their windows are left out, so a ledger whose sweep
   // (ExpireReservations) forgot them and one that still holds them (replayed, not yet swept)
-  // are equal.
+  // are equal. O(state): for tests and tools, never a request path.
   uint64_t StateDigest() const;
 
   // Checks every invariant (used + reserved <= limit where capped at the last limit change,

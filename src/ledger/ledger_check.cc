@@ -9,6 +9,7 @@
 
 #include "genledger/ledger.h"
 #include "ledger/ledger_impl.h"
+#include "ledger/usage_history.h"
 
 namespace genledger {
 
@@ -44,6 +45,93 @@ Status LedgerLog::ApplyLogRecord(Ledger& ledger, uint8_t type, std::string_view 
   return ledger.impl_->Apply(type, payload);
 }
 
+namespace {
+
+// boost::hash_combine into one running value: the digest's only mixing step.
+class Mixer {
+ public:
+  template <typename T>
+  void operator()(const T& v) { boost::hash_combine(h_, v); }
+  uint64_t value() const { return uint64_t(h_); }
+
+ private:
+  size_t h_ = 0;
+};
+
+// One period of a usage history: its rows by key (not by first use, which a snapshot need not
+// keep) and its "(other)" row.
+void MixUsagePeriod(Mixer& mix, const ledger::UsagePeriod& p) {
+  std::vector<ledger::UsageRow> rows(p.rows.begin(), p.rows.end());
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+  mix(rows.size());
+  for (const ledger::UsageRow& r : rows) {
+    for (uint64_t v : {r.key, r.used, r.charges}) mix(v);
+  }
+  mix(p.other.used);
+  mix(p.other.charges);
+}
+
+// A workspace's usage history: model slots (ids by value: the same in any process), the current
+// period's rows and each kept previous period. No history and an empty one read the same
+// (GetUsage cannot tell them apart).
+void MixUsageHistory(Mixer& mix, const ledger::UsageHistory* h) {
+  const bool empty = h == nullptr || (h->models().empty() && h->previous().empty() && h->current().rows.empty() &&
+                                      h->current().other.charges == 0 && h->current().other.used == 0);
+  mix(empty);
+  if (empty) return;
+  mix(h->models().size());
+  for (const ledger::ModelSlot& m : h->models()) {
+    mix(m.id != nullptr ? std::string_view(*m.id) : std::string_view());
+    mix(m.category);
+  }
+  MixUsagePeriod(mix, h->current());
+  mix(h->previous().size());
+  for (const ledger::UsagePeriod& p : h->previous()) {
+    for (uint64_t v : {p.period, p.start_ms, p.end_ms}) mix(v);
+    MixUsagePeriod(mix, p);
+  }
+}
+
+// A shard's event outbox: its counters and its last kEventsKept events (every outbox holds at
+// least those; how many older ones it keeps depends on the webhooks' KeepEventsFrom and the
+// ledger-wide byte ceiling, which replay does not rebuild).
+void MixOutbox(Mixer& mix, const ledger::EventOutbox& o) {
+  mix(o.next_seq);
+  mix(o.clock_ms);
+  const size_t skip = o.events.size() > ledger::kEventsKept ? o.events.size() - ledger::kEventsKept : 0;
+  for (size_t i = skip; i < o.events.size(); ++i) {
+    const ledger::StoredEvent& e = o.events[i];
+    mix(e.alert);
+    for (uint64_t v : {uint64_t(e.workspace), uint64_t(e.kind), uint64_t(e.fired), e.used, e.remaining, e.limit,
+                       e.period, e.rev, e.at_ms}) {
+      mix(v);
+    }
+  }
+}
+
+void MixWebhook(Mixer& mix, const WebhookInfo& w) {
+  mix(w.number);
+  mix(w.url);
+  mix(w.events);
+  mix(w.workspaces.has_value());
+  if (w.workspaces) {
+    mix(w.workspaces->size());
+    for (const std::string& id : *w.workspaces) mix(id);
+  }
+  mix(w.secret);
+  mix(w.created_ms);
+}
+
+void MixToken(Mixer& mix, const TokenInfo& t) {
+  for (uint64_t v : {t.id, uint64_t(t.role), t.created_at_ms, t.expires_at_ms, uint64_t(t.scoped)}) mix(v);
+  for (uint8_t b : t.digest) mix(b);
+  mix(t.name);
+  mix(t.workspaces.size());
+  for (const std::string& id : t.workspaces) mix(id);
+}
+
+}  // namespace
+
 uint64_t Ledger::StateDigest() const {
   // Only what a client can still see at the clock's now. Refundable charges and idempotency
   // entries past their windows are skipped: Refund and Charge already ignore them, and whether
@@ -51,9 +139,29 @@ uint64_t Ledger::StateDigest() const {
   // (a sweep forgets nothing observable). So a live ledger that swept and one recovered from its
   // WAL or snapshot, which hold expired entries until their own next sweep, are the same ledger
   // and must have the same digest (the power-cut simulation compares exactly these two).
+  // Everything else replay and snapshot loading rebuild is in, each part in an order that does
+  // not depend on how it was built: balances, plans and grants, users, holds (with their price
+  // and model slot), charges (with their model), idempotency entries, revisions, alerts and the
+  // built-in events' flags, the event outbox, usage history, the webhook registry and cursors,
+  // minted tokens and the id counters. Left out: the catalog (see ledger.h), derived indexes and
+  // totals (CheckInvariants checks those), the per-shard WAL record numbers (a ledger that never
+  // logged has none) and what only the running process sets (KeepEventsFrom, byte counts).
   const uint64_t now = impl_->clock->NowMs();
-  size_t h = 0;
-  auto mix = [&h](const auto& v) { boost::hash_combine(h, v); };
+  Mixer mix;
+  {
+    // Shard-0 state: the webhook registry (shard 0's lock) and the tokens (also tokens_mu).
+    const Shard& s0 = impl_->shards[0];
+    std::lock_guard lock(s0.mu);
+    const ledger::WebhookState& wh = impl_->webhooks;
+    mix(wh.next_number);
+    mix(wh.registry.size());
+    for (const auto& [number, w] : wh.registry) MixWebhook(mix, w);   // a std::map: by number
+    std::lock_guard guard(impl_->tokens_mu);
+    mix(impl_->tokens.next_id());
+    const std::vector<TokenInfo> tokens = impl_->tokens.List();   // by id
+    mix(tokens.size());
+    for (const TokenInfo& t : tokens) MixToken(mix, t);
+  }
   for (uint32_t i = 0; i < ledger::kShardCount; ++i) {
     const Shard& s = impl_->shards[i];
     std::lock_guard lock(s.mu);
@@ -64,7 +172,7 @@ uint64_t Ledger::StateDigest() const {
       const Workspace& ws = *wp;
       mix(ws.id);
       for (uint64_t v : {ws.base_limit, ws.next_event_ms, ws.used, ws.reserved, ws.period, uint64_t(ws.region),
-                         uint64_t(ws.limit_lowered), uint64_t(ws.slow), ws.rev}) {
+                         uint64_t(ws.limit_lowered), uint64_t(ws.slow), ws.rev, uint64_t(ws.event_flags)}) {
         mix(v);
       }
       if (const ledger::Plan* p = ws.plan.get()) {
@@ -85,12 +193,21 @@ uint64_t Ledger::StateDigest() const {
         mix(u.id);
         for (uint64_t v : {u.used, u.reserved, u.limit}) mix(v);
       }
+      // Alerts in the order they were set (GetAlerts' order), with their state.
+      const size_t alerts = ws.alerts ? ws.alerts->alerts.size() : 0;
+      mix(alerts);
+      for (size_t a = 0; a < alerts; ++a) {
+        const ledger::Alert& al = ws.alerts->alerts[a];
+        mix(al.name);
+        for (uint64_t v : {uint64_t(al.when), al.at, uint64_t(al.fired)}) mix(v);
+      }
+      MixUsageHistory(mix, ws.history.get());
     }
     std::vector<std::pair<uint64_t, Hold>> holds(s.holds.begin(), s.holds.end());
     std::sort(holds.begin(), holds.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     for (const auto& [seq, hd] : holds) {
       for (uint64_t v : {seq, uint64_t(hd.workspace), uint64_t(hd.user), uint64_t(hd.rate_milli), uint64_t(hd.unit),
-                         hd.held, hd.expires_at_ms}) {
+                         uint64_t(hd.model_slot), hd.held, hd.expires_at_ms}) {
         mix(v);
       }
     }
@@ -99,8 +216,9 @@ uint64_t Ledger::StateDigest() const {
       const ledger::ChargeRecord* c = charges.Find(seq);
       if (charges.Expired(*c, now)) continue;
       mix(seq);
-      for (uint64_t v : {c->cost(), uint64_t(c->workspace), uint64_t(c->user), uint64_t(c->at_s),
-                         uint64_t(c->period()), uint64_t(c->refunded()), uint64_t(c->has_breakdown())}) {
+      for (uint64_t v : {c->cost(), uint64_t(ledger::ModelOfPacked(c->cost_model)), uint64_t(c->workspace),
+                         uint64_t(c->user), uint64_t(c->at_s), uint64_t(c->period()), uint64_t(c->refunded()),
+                         uint64_t(c->has_breakdown())}) {
         mix(v);
       }
       if (c->has_breakdown()) {
@@ -124,8 +242,14 @@ uint64_t Ledger::StateDigest() const {
         mix(v);
       }
     });
+    MixOutbox(mix, s.outbox);
+    const auto& cursors = impl_->webhooks.cursors[i];   // a std::map: by webhook number
+    mix(cursors.size());
+    for (const auto& [number, c] : cursors) {
+      for (uint64_t v : {uint64_t(number), c.next_seq, c.given_up, c.dropped}) mix(v);
+    }
   }
-  return uint64_t(h);
+  return mix.value();
 }
 
 Status Ledger::CheckInvariants() const {

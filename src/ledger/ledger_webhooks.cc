@@ -277,9 +277,11 @@ Status Ledger::Impl::ApplyWebhookRecord(RecordType type, Shard& s, RecordReader&
       if (!r.ok() || !r.done() || w.number < st.next_number || st.registry.size() >= ledger::kMaxWebhooks) {
         return bad();
       }
-      // A barrier: no other shard is being replayed, so their cursor maps are ours to change.
+      // A barrier: no other shard is being replayed, so their cursor maps are ours to change. A
+      // shard that has the cursor already got it from a snapshot copied after this add (shard 0's
+      // copy came before it), with any progress since: kept (docs/wal-records.md, type 23).
       st.next_number = w.number + 1;
-      for (uint32_t k = 0; k < ledger::kShardCount; ++k) st.cursors[k][w.number] = WebhookCursor{starts[k], 0, 0};
+      for (uint32_t k = 0; k < ledger::kShardCount; ++k) st.cursors[k].try_emplace(w.number, WebhookCursor{starts[k], 0, 0});
       st.registry.emplace(w.number, std::move(w));
       return Status();
     }
