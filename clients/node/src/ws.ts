@@ -1,17 +1,22 @@
 // The auto-batching WebSocket client (docs/api.md, "WebSocket: GET /v1/ws"). Calls made in the
 // same turn of the event loop are queued and leave as one array frame (at most maxBatch ops)
 // from a setImmediate, so thousands of concurrent charges cost a few frames, not thousands of
-// requests. Replies are matched by `seq`. The server answers frames in order, which is how a
-// frame-level error object (no `seq`) finds its frame.
+// requests. The ops of a frame have consecutive `seq`s and the frame keeps its calls in that
+// order, so a reply finds its call at `seq - first` (no map). The server answers frames in
+// order, which is how a frame-level error object (no `seq`) finds its frame.
+//
+// Per-call CPU is what limits a busy client (bench/bench.mjs), and a third of it was garbage
+// collection: each call writes its op straight into the frame's bytes (frame.ts) and keeps only
+// a Call and its promise while it waits, since whatever waits is what every scavenge copies.
 //
 // Failure: a closed or silent connection (no reply to a frame within `timeout`) is dropped and
 // reopened with backoff; calls it had sent are sent again on the new one (same idempotency ids)
 // until `retries` is spent, then fail per `onUnavailable`. Subscriptions are renewed on every
 // new connection.
 
-import { newId } from "./ids.js";
 import WebSocket from "ws";
 import { errorFromAnswer, GenledgerError, unreachable } from "./errors.js";
+import { FrameText } from "./frame.js";
 import { encode } from "./json.js";
 import { runWithHold, type Hold } from "./hold.js";
 import { FailOpenPolicy, resolveOptions, type ClientOptions, type ResolvedOptions } from "./options.js";
@@ -21,17 +26,39 @@ import type {
   RefundResult, ReleaseResult, ReserveParams, ReserveResult, Workspace,
 } from "./types.js";
 
-interface Pending {
-  op: Record<string, unknown>;        // the op as sent (its seq is the latest send's)
-  kind: OpName | "subscribe" | "unsubscribe";
-  resolve: (v: unknown) => void;
-  reject: (e: unknown) => void;
-  attempts: number;                   // sends so far
+type Kind = OpName | "subscribe" | "unsubscribe";
+
+/** A call waiting for its answer. Its op is in the bytes of the frame that carries it (the copy
+ *  made at the call, so the caller may reuse its params object at once). */
+class Call {
+  attempts = 0;  // sends so far
+  constructor(
+    readonly kind: Kind,
+    readonly resolve: (v: unknown) => void,
+    readonly reject: (e: unknown) => void,
+    public text: FrameText | undefined,  // the frame text holding the op (none for subscribe)
+    public start: number,                // the op's offset in it
+    public seqAt: number,                // where its `,"seq":` begins
+  ) {}
 }
 
-interface Frame {
-  seqs: number[];
+/** An array frame being filled (queued) or sent and unanswered, or the one-op object frame of a
+ *  subscribe (no text). Its i-th call has seq `first + i`; an answered call's slot is cleared. */
+class Frame {
+  readonly calls: Array<Call | undefined> = [];
   timer: NodeJS.Timeout | undefined;
+  constructor(readonly first: number, readonly text: FrameText | undefined) {}
+}
+
+const TEXT_FRAME = { binary: false };
+
+// The settling functions of the promise being made, captured by one shared executor, so a call
+// allocates no closure of its own (see call()).
+let madeResolve: (v: unknown) => void = () => {};
+let madeReject: (e: unknown) => void = () => {};
+function capture(resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
+  madeResolve = resolve;
+  madeReject = reject;
 }
 
 export interface SubscribeOptions {
@@ -93,9 +120,9 @@ export class WsClient {
   private sock: WebSocket | undefined;
   private state: "idle" | "connecting" | "open" | "closing" = "idle";
   private closed = false;
-  private queue: Pending[] = [];
-  private inflight = new Map<number, Pending>();
-  private frames: Frame[] = [];
+  private queued: Frame[] = [];  // filled by calls, sent by flush()
+  private frames: Frame[] = [];  // sent, unanswered, oldest first
+  private frameBytes = 4096;     // the size to start a frame's buffer with: the last frame's
   private nextSeq = 1;
   private flushScheduled = false;
   private connectFailures = 0;
@@ -164,7 +191,7 @@ export class WsClient {
       const s = this.subs.get(workspace);
       if (s && s.delete(sub) && s.size === 0) {
         this.subs.delete(workspace);
-        if (this.state === "open") this.enqueueSingle("unsubscribe", { op: "unsubscribe", workspace }, () => {}, () => {});
+        if (this.state === "open") this.sendSingle("unsubscribe", workspace, () => {}, () => {});
       }
     };
     opts.signal?.addEventListener("abort", end, { once: true });
@@ -219,16 +246,51 @@ export class WsClient {
 
   // ---- queueing and frames ----
 
-  // The hot path: one op object per call (seq is set on it when it leaves), no copies.
+  // The hot path: the op goes into the last queued frame's bytes under the next seq.
   private call(kind: OpName, params: object, needsId = false): Promise<unknown> {
     if (this.closed) return Promise.reject(new GenledgerError("closed", 0, "the WebSocket client is closed"));
-    const op: Record<string, unknown> = { op: kind, ...params };
-    if (needsId && !op.id) op.id = newId();
-    return new Promise((resolve, reject) => {
-      this.queue.push({ op, kind, resolve, reject, attempts: 0 });
-      this.ensureConnected();
-      this.scheduleFlush();
-    });
+    const f = this.target();
+    const text = f.text!;
+    let start: number;
+    try {
+      start = text.appendOp(kind, params, needsId, this.nextSeq);
+    } catch (e) {
+      return Promise.reject(e);  // not JSON (a BigInt, a cycle): nothing was queued
+    }
+    this.nextSeq++;
+    const promise = new Promise(capture);
+    f.calls.push(new Call(kind, madeResolve, madeReject, text, start, text.lastSeqAt));
+    this.ensureConnected();
+    this.scheduleFlush();
+    return promise;
+  }
+
+  /** The queued frame the next op goes into: the last one while it has room and its seqs run on
+   *  (a subscribe sent in between takes a seq), else a new one. */
+  private target(): Frame {
+    const last = this.queued[this.queued.length - 1];
+    if (last && last.calls.length < this.options.maxBatch && last.first + last.calls.length === this.nextSeq) return last;
+    const f = new Frame(this.nextSeq, new FrameText(this.frameBytes));
+    this.queued.push(f);
+    return f;
+  }
+
+  /** Queues a call again (a retry: same op and id, new seq). */
+  private requeue(c: Call): void {
+    const f = this.target();
+    const text = f.text!;
+    c.start = text.copyOp(c.text!, c.start, c.seqAt, this.nextSeq++);
+    c.seqAt = text.lastSeqAt;
+    c.text = text;
+    f.calls.push(c);
+  }
+
+  /** Empties the queue; returns its calls in order. */
+  private takeQueued(): Call[] {
+    const out: Call[] = [];
+    for (const f of this.queued) for (const c of f.calls) out.push(c!);
+    this.queued = [];
+    return out;
   }
 
   private scheduleFlush(): void {
@@ -241,36 +303,32 @@ export class WsClient {
     this.flushScheduled = false;
     const sock = this.sock;
     if (this.state !== "open" || !sock) return;
-    while (this.queue.length > 0) {
-      const batch = this.queue.length <= this.options.maxBatch ? this.queue : this.queue.slice(0, this.options.maxBatch);
-      this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
-      const ops = new Array(batch.length);
-      const seqs = new Array<number>(batch.length);
-      for (let i = 0; i < batch.length; i++) {
-        const p = batch[i]!;
-        const seq = this.nextSeq++;
-        p.attempts++;
-        this.inflight.set(seq, p);
-        seqs[i] = seq;
-        p.op.seq = seq;
-        ops[i] = p.op;
-      }
-      this.sendFrame(sock, encode(ops), seqs);
+    const q = this.queued;
+    this.queued = [];
+    for (const f of q) {
+      const calls = f.calls;
+      if (calls.length === 0) continue;
+      for (let i = 0; i < calls.length; i++) calls[i]!.attempts++;
+      const bytes = f.text!.finish();
+      this.frameBytes = Math.max(4096, bytes.length + (bytes.length >> 4));
+      this.sendFrame(sock, f, bytes);
     }
   }
 
   /** Sends one op as an object frame of its own (subscribe/unsubscribe), outside the batching. */
-  private enqueueSingle(kind: Pending["kind"], op: Record<string, unknown>, resolve: (v: unknown) => void,
-                        reject: (e: unknown) => void): void {
+  private sendSingle(kind: "subscribe" | "unsubscribe", workspace: string, resolve: (v: unknown) => void,
+                     reject: (e: unknown) => void): void {
     const sock = this.sock;
     if (this.state !== "open" || !sock) return;
     const seq = this.nextSeq++;
-    this.inflight.set(seq, { op, kind, resolve, reject, attempts: 1 });
-    this.sendFrame(sock, encode({ ...op, seq }), [seq]);
+    const f = new Frame(seq, undefined);
+    const c = new Call(kind, resolve, reject, undefined, 0, 0);
+    c.attempts = 1;
+    f.calls.push(c);
+    this.sendFrame(sock, f, encode({ op: kind, workspace, seq }));
   }
 
-  private sendFrame(sock: WebSocket, text: string, seqs: number[]): void {
-    const frame: Frame = { seqs, timer: undefined };
+  private sendFrame(sock: WebSocket, frame: Frame, data: string | Buffer): void {
     // A frame unanswered for `timeout` means a dead or stuck connection: drop it, and the
     // reconnect sends its calls again.
     frame.timer = setTimeout(() => {
@@ -278,8 +336,8 @@ export class WsClient {
     }, this.options.timeout);
     this.frames.push(frame);
     this.stats.frames++;
-    this.stats.ops += seqs.length;
-    sock.send(text);
+    this.stats.ops += frame.calls.length;
+    sock.send(data, TEXT_FRAME);  // a Buffer would go as a binary frame by default
   }
 
   private sendSubscribe(workspace: string): void {
@@ -287,7 +345,7 @@ export class WsClient {
       this.ensureConnected();  // subscriptions are sent on open
       return;
     }
-    this.enqueueSingle("subscribe", { op: "subscribe", workspace },
+    this.sendSingle("subscribe", workspace,
       (r) => {
         const state = (r as { state?: Workspace }).state;
         for (const s of this.subs.get(workspace) ?? [])
@@ -346,19 +404,24 @@ export class WsClient {
     this.sock = undefined;
     this.state = "idle";
     this.flushScheduled = false;
-    for (const f of this.frames) clearTimeout(f.timer);
+    const frames = this.frames;
     this.frames = [];
     // Calls sent on the lost connection: outcome unknown. Send them again (same ids) while
-    // attempts remain; subscriptions are renewed on open instead.
-    const again: Pending[] = [];
+    // attempts remain, ahead of the queued ones; subscriptions are renewed on open instead.
+    const again: Call[] = [];
+    const spent: Call[] = [];
     const err = unreachable(opened ? "the WebSocket connection to genledger was lost" : "genledger unreachable over WebSocket");
-    for (const p of this.inflight.values()) {
-      if (p.kind === "subscribe" || p.kind === "unsubscribe") continue;
-      if (p.attempts > this.options.retries) this.settleError(p, err);
-      else again.push(p);
+    for (const f of frames) {
+      clearTimeout(f.timer);
+      for (const c of f.calls) {
+        if (!c || c.kind === "subscribe" || c.kind === "unsubscribe") continue;
+        if (c.attempts > this.options.retries) spent.push(c);
+        else again.push(c);
+      }
     }
-    this.inflight.clear();
-    this.queue = again.concat(this.queue);
+    for (const c of this.takeQueued()) again.push(c);
+    for (const c of again) this.requeue(c);
+    for (const c of spent) this.settleError(c, err);
     if (this.closed) return;
     if (handshakeError && handshakeError.status !== 503) {
       // The server refused us: every queued call and subscription gets that answer.
@@ -370,16 +433,14 @@ export class WsClient {
       this.connectFailures++;
       if (this.connectFailures > this.options.retries) {
         // Unreachable: fail what waits now; subscriptions keep trying at the longest backoff.
-        const q = this.queue;
-        this.queue = [];
-        for (const p of q) this.settleError(p, handshakeError ?? err);
+        for (const c of this.takeQueued()) this.settleError(c, handshakeError ?? err);
         if (this.subs.size === 0) {
           this.connectFailures = 0;
           return;
         }
       }
     }
-    if (this.queue.length > 0 || this.subs.size > 0) {
+    if (this.queued.length > 0 || this.subs.size > 0) {
       this.reconnectTimer = setTimeout(() => {
         this.reconnectTimer = undefined;
         this.ensureConnected();
@@ -395,9 +456,7 @@ export class WsClient {
       return;  // not ours to answer; the frame timer covers a lost reply
     }
     if (Array.isArray(msg)) {
-      const frame = this.frameFor((msg[0] as { seq?: number } | undefined)?.seq);
-      for (const r of msg as Array<Record<string, unknown>>) this.settleReply(r);
-      if (frame) this.orphans(frame);
+      this.settleFrame(msg);
       return;
     }
     const m = msg as Record<string, unknown>;
@@ -407,9 +466,7 @@ export class WsClient {
       return;
     }
     if (typeof m.seq === "number") {
-      const frame = this.frameFor(m.seq);
-      this.settleReply(m);
-      if (frame) this.orphans(frame);
+      this.settleFrame([m]);
       return;
     }
     // A frame-level error without seq (deadline passed, bad frame): it stands for the oldest
@@ -418,21 +475,39 @@ export class WsClient {
     if (!frame) return;
     clearTimeout(frame.timer);
     const err = errorFromAnswer(typeof m.status === "number" ? m.status : 500, m);
-    for (const seq of frame.seqs) {
-      const p = this.inflight.get(seq);
-      if (!p) continue;
-      this.inflight.delete(seq);
-      this.retryOrFail(p, err);
+    for (const c of frame.calls) if (c) this.retryOrFail(c, err);
+  }
+
+  /** Answers the calls of a reply frame (an array, or one object with `seq`). genledger answers
+   *  in op order, so the i-th reply is the frame's i-th call; any order works (matched by seq). */
+  private settleFrame(replies: unknown[]): void {
+    const frame = this.frameFor((replies[0] as { seq?: unknown } | null | undefined)?.seq);
+    for (let i = 0; i < replies.length; i++) {
+      const r = replies[i] as Record<string, unknown> | null;
+      if (typeof r !== "object" || r === null) continue;
+      const seq = r.seq;
+      if (typeof seq !== "number") continue;
+      let c: Call | undefined;
+      if (frame) {
+        const k = seq - frame.first;
+        if (k >= 0 && k < frame.calls.length) {
+          c = frame.calls[k];
+          frame.calls[k] = undefined;
+        }
+      }
+      if (c === undefined) c = this.takeCall(seq);  // another frame's (never from genledger)
+      if (c) this.settleReply(c, r);
     }
+    if (frame) this.orphans(frame);
   }
 
   /** Removes and answers the frame holding `seq` (normally the oldest); frames before it got
    *  no reply (an unsubscribe of an older server) and are dropped. */
-  private frameFor(seq: number | undefined): Frame | undefined {
-    if (seq === undefined) return undefined;
+  private frameFor(seq: unknown): Frame | undefined {
+    if (typeof seq !== "number") return undefined;
     for (let i = 0; i < this.frames.length; i++) {
       const f = this.frames[i]!;
-      if (f.seqs[0] === seq) {
+      if (seq >= f.first && seq < f.first + f.calls.length) {
         const skipped = this.frames.splice(0, i + 1);
         for (const s of skipped) clearTimeout(s.timer);
         for (let j = 0; j < i; j++) this.orphans(skipped[j]!);
@@ -442,66 +517,79 @@ export class WsClient {
     return undefined;
   }
 
+  /** Takes the unanswered call with `seq` out of whichever frame holds it. */
+  private takeCall(seq: number): Call | undefined {
+    for (const f of this.frames) {
+      const k = seq - f.first;
+      if (k >= 0 && k < f.calls.length) {
+        const c = f.calls[k];
+        f.calls[k] = undefined;
+        return c;
+      }
+    }
+    return undefined;
+  }
+
   /** Calls of an answered frame that its reply did not mention: fail them (never expected). */
   private orphans(frame: Frame): void {
-    for (const seq of frame.seqs) {
-      const p = this.inflight.get(seq);
-      if (!p) continue;
-      this.inflight.delete(seq);
-      if (p.kind === "unsubscribe") continue;
-      this.settleError(p, new GenledgerError("no_reply", 0, "genledger answered the frame without this op"));
+    const calls = frame.calls;
+    for (let i = 0; i < calls.length; i++) {
+      const c = calls[i];
+      if (!c) continue;
+      calls[i] = undefined;
+      if (c.kind === "unsubscribe") continue;
+      this.settleError(c, new GenledgerError("no_reply", 0, "genledger answered the frame without this op"));
     }
   }
 
-  private settleReply(r: Record<string, unknown>): void {
-    const seq = r.seq as number;
-    const p = this.inflight.get(seq);
-    if (!p) return;
-    this.inflight.delete(seq);
+  private settleReply(c: Call, r: Record<string, unknown>): void {
     const status = r.status as number;
     if (status >= 200 && status < 300) {
       // `status` and `seq` stay on the result: deleting them would cost more than they weigh.
-      p.resolve(r);
+      c.resolve(r);
     } else {
-      this.retryOrFail(p, errorFromAnswer(status, r));
+      this.retryOrFail(c, errorFromAnswer(status, r));
     }
   }
 
   /** A 503 for a change means "outcome unknown": send it again (same id) while attempts remain. */
-  private retryOrFail(p: Pending, e: GenledgerError): void {
-    if (e.status === 503 && p.kind !== "subscribe" && p.kind !== "unsubscribe" && p.attempts <= this.options.retries) {
-      this.queue.push(p);
+  private retryOrFail(c: Call, e: GenledgerError): void {
+    if (e.status === 503 && c.kind !== "subscribe" && c.kind !== "unsubscribe" && c.attempts <= this.options.retries) {
+      this.requeue(c);
       // One timer for every retry of the moment, so a refused frame is sent again as one frame.
       if (!this.retryTimer)
         this.retryTimer = setTimeout(() => {
           this.retryTimer = undefined;
           this.scheduleFlush();
-        }, backoffDelay(this.options.backoff, p.attempts - 1));
+        }, backoffDelay(this.options.backoff, c.attempts - 1));
       return;
     }
-    this.settleError(p, e);
+    this.settleError(c, e);
   }
 
-  private settleError(p: Pending, e: unknown): void {
-    if (p.kind !== "subscribe" && p.kind !== "unsubscribe") {
-      const r = this.policy.letThrough(p.kind, p.op, e);
+  private settleError(c: Call, e: unknown): void {
+    if (c.kind !== "subscribe" && c.kind !== "unsubscribe") {
+      // The op as sent, for onFailOpen: read back from the frame's bytes (only when it is needed).
+      const r = this.options.onUnavailable === "open" && c.text
+        ? this.policy.letThrough(c.kind, c.text.opAt(c.start, c.seqAt), e) : undefined;
       if (r) {
-        p.resolve(r);
+        c.resolve(r);
         return;
       }
     }
-    p.reject(e);
+    c.reject(e);
   }
 
   private failAll(e: GenledgerError): void {
-    const q = this.queue;
-    this.queue = [];
-    for (const p of q) this.settleError(p, e);
-    for (const p of this.inflight.values()) this.settleError(p, e);
-    this.inflight.clear();
-    for (const f of this.frames) clearTimeout(f.timer);
+    for (const c of this.takeQueued()) this.settleError(c, e);
+    const frames = this.frames;
     this.frames = [];
+    for (const f of frames) {
+      clearTimeout(f.timer);
+      for (const c of f.calls) if (c) this.settleError(c, e);
+    }
     for (const set of this.subs.values()) for (const s of set) s.fail(e);
     this.subs.clear();
   }
 }
+
