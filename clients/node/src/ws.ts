@@ -7,7 +7,8 @@
 //
 // Per-call CPU is what limits a busy client (bench/bench.mjs), and a third of it was garbage
 // collection: each call writes its op straight into the frame's bytes (frame.ts) and keeps only
-// a Call and its promise while it waits, since whatever waits is what every scavenge copies.
+// its promise and a few array slots (calls.ts) while it waits, since whatever waits is what every
+// scavenge copies.
 //
 // Failure: a closed or silent connection (no reply to a frame within `timeout`) is dropped and
 // reopened with backoff; calls it had sent are sent again on the new one (same idempotency ids)
@@ -17,39 +18,17 @@
 import type { Duplex } from "node:stream";
 import WebSocket from "ws";
 import { errorFromAnswer, GenledgerError, unreachable } from "./errors.js";
+import { Call, Frame } from "./calls.js";
 import { FrameText, maskedTextFrame } from "./frame.js";
 import { encode } from "./json.js";
 import { runWithHold, type Hold } from "./hold.js";
 import { FailOpenPolicy, resolveOptions, type ClientOptions, type ResolvedOptions } from "./options.js";
+import { Subscription } from "./subscription.js";
 import { backoffDelay } from "./transport.js";
 import type {
   ChargeResult, CommitParams, CommitResult, GateParams, LedgerEvent, OpName, QuoteResult,
   RefundResult, ReleaseResult, ReserveParams, ReserveResult, Workspace,
 } from "./types.js";
-
-type Kind = OpName | "subscribe" | "unsubscribe";
-
-/** A call waiting for its answer. Its op is in the bytes of the frame that carries it (the copy
- *  made at the call, so the caller may reuse its params object at once). */
-class Call {
-  attempts = 0;  // sends so far
-  constructor(
-    readonly kind: Kind,
-    readonly resolve: (v: unknown) => void,
-    readonly reject: (e: unknown) => void,
-    public text: FrameText | undefined,  // the frame text holding the op (none for subscribe)
-    public start: number,                // the op's offset in it
-    public seqAt: number,                // where its `,"seq":` begins
-  ) {}
-}
-
-/** An array frame being filled (queued) or sent and unanswered, or the one-op object frame of a
- *  subscribe (no text). Its i-th call has seq `first + i`; an answered call's slot is cleared. */
-class Frame {
-  readonly calls: Array<Call | undefined> = [];
-  timer: NodeJS.Timeout | undefined;
-  constructor(readonly first: number, readonly text: FrameText | undefined) {}
-}
 
 const TEXT_FRAME = { binary: false };
 
@@ -69,51 +48,6 @@ export interface SubscribeOptions {
   signal?: AbortSignal;
 }
 
-class Subscription {
-  events: LedgerEvent[] = [];
-  waiter: ((r: IteratorResult<LedgerEvent>) => void) | undefined;
-  failer: ((e: unknown) => void) | undefined;
-  error: unknown;
-  done = false;
-  dropped = 0;
-  constructor(readonly workspace: string, readonly limit: number) {}
-
-  push(ev: LedgerEvent): void {
-    if (this.done) return;
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = this.failer = undefined;
-      w({ value: ev, done: false });
-      return;
-    }
-    this.events.push(ev);
-    // Events are states: when the consumer lags, the oldest are the least useful.
-    if (this.events.length > this.limit) {
-      this.events.shift();
-      this.dropped++;
-    }
-  }
-
-  fail(e: unknown): void {
-    if (this.done) return;
-    this.error = e;
-    if (this.failer) {
-      const f = this.failer;
-      this.waiter = this.failer = undefined;
-      f(e);
-    }
-  }
-
-  finish(): void {
-    this.done = true;
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = this.failer = undefined;
-      w({ value: undefined, done: true });
-    }
-  }
-}
-
 export class WsClient {
   readonly options: ResolvedOptions;
   private readonly policy: FailOpenPolicy;
@@ -125,6 +59,7 @@ export class WsClient {
   private queued: Frame[] = [];  // filled by calls, sent by flush()
   private frames: Frame[] = [];  // sent, unanswered, oldest first
   private frameBytes = 4096;     // the size to start a frame's buffer with: the last frame's
+  private frameCalls = 16;       // and its number of calls
   private nextSeq = 1;
   private flushScheduled = false;
   private connectFailures = 0;
@@ -261,7 +196,7 @@ export class WsClient {
     }
     this.nextSeq++;
     const promise = new Promise(capture);
-    f.calls.push(new Call(kind, madeResolve, madeReject, text, start, text.lastSeqAt));
+    f.add(kind, madeResolve, madeReject, start, text.lastSeqAt, 0);
     this.ensureConnected();
     this.scheduleFlush();
     return promise;
@@ -271,8 +206,8 @@ export class WsClient {
    *  (a subscribe sent in between takes a seq), else a new one. */
   private target(): Frame {
     const last = this.queued[this.queued.length - 1];
-    if (last && last.calls.length < this.options.maxBatch && last.first + last.calls.length === this.nextSeq) return last;
-    const f = new Frame(this.nextSeq, new FrameText(this.frameBytes));
+    if (last && last.count < this.options.maxBatch && last.first + last.count === this.nextSeq) return last;
+    const f = new Frame(this.nextSeq, new FrameText(this.frameBytes), this.frameCalls);
     this.queued.push(f);
     return f;
   }
@@ -281,16 +216,14 @@ export class WsClient {
   private requeue(c: Call): void {
     const f = this.target();
     const text = f.text!;
-    c.start = text.copyOp(c.text!, c.start, c.seqAt, this.nextSeq++);
-    c.seqAt = text.lastSeqAt;
-    c.text = text;
-    f.calls.push(c);
+    const start = text.copyOp(c.text!, c.start, c.seqAt, this.nextSeq++);
+    f.add(c.kind, c.resolve, c.reject, start, text.lastSeqAt, c.attempts);
   }
 
   /** Empties the queue; returns its calls in order. */
   private takeQueued(): Call[] {
     const out: Call[] = [];
-    for (const f of this.queued) for (const c of f.calls) out.push(c!);
+    for (const f of this.queued) for (const c of f.takeAll()) out.push(c);
     this.queued = [];
     return out;
   }
@@ -308,11 +241,12 @@ export class WsClient {
     const q = this.queued;
     this.queued = [];
     for (const f of q) {
-      const calls = f.calls;
-      if (calls.length === 0) continue;
-      for (let i = 0; i < calls.length; i++) calls[i]!.attempts++;
+      if (f.count === 0) continue;
+      f.sent();
       const bytes = f.text!.finish();
+      // The next frame starts at this one's size: no regrowth at a steady rate.
       this.frameBytes = Math.max(4096, bytes.length + (bytes.length >> 4));
+      this.frameCalls = f.count;
       this.sendFrame(sock, f, bytes);
     }
   }
@@ -323,10 +257,8 @@ export class WsClient {
     const sock = this.sock;
     if (this.state !== "open" || !sock) return;
     const seq = this.nextSeq++;
-    const f = new Frame(seq, undefined);
-    const c = new Call(kind, resolve, reject, undefined, 0, 0);
-    c.attempts = 1;
-    f.calls.push(c);
+    const f = new Frame(seq, undefined, 1);
+    f.add(kind, resolve, reject, 0, 0, 1);
     this.sendFrame(sock, f, encode({ op: kind, workspace, seq }));
   }
 
@@ -338,7 +270,7 @@ export class WsClient {
     }, this.options.timeout);
     this.frames.push(frame);
     this.stats.frames++;
-    this.stats.ops += frame.calls.length;
+    this.stats.ops += frame.count;
     // Array frames are framed and masked here (frame.ts: `ws` masks byte by byte) and written
     // to the connection as one piece, which keeps them whole between whatever `ws` writes
     // (pongs, close). Once `ws` is closing, nothing more may be sent: the frame is left to the
@@ -428,8 +360,8 @@ export class WsClient {
     const err = unreachable(opened ? "the WebSocket connection to genledger was lost" : "genledger unreachable over WebSocket");
     for (const f of frames) {
       clearTimeout(f.timer);
-      for (const c of f.calls) {
-        if (!c || c.kind === "subscribe" || c.kind === "unsubscribe") continue;
+      for (const c of f.takeAll()) {
+        if (c.kind === "subscribe" || c.kind === "unsubscribe") continue;
         if (c.attempts > this.options.retries) spent.push(c);
         else again.push(c);
       }
@@ -490,7 +422,7 @@ export class WsClient {
     if (!frame) return;
     clearTimeout(frame.timer);
     const err = errorFromAnswer(typeof m.status === "number" ? m.status : 500, m);
-    for (const c of frame.calls) if (c) this.retryOrFail(c, err);
+    for (const c of frame.takeAll()) this.retryOrFail(c, err);
   }
 
   /** Answers the calls of a reply frame (an array, or one object with `seq`). genledger answers
@@ -502,16 +434,14 @@ export class WsClient {
       if (typeof r !== "object" || r === null) continue;
       const seq = r.seq;
       if (typeof seq !== "number") continue;
-      let c: Call | undefined;
-      if (frame) {
-        const k = seq - frame.first;
-        if (k >= 0 && k < frame.calls.length) {
-          c = frame.calls[k];
-          frame.calls[k] = undefined;
-        }
-      }
-      if (c === undefined) c = this.takeCall(seq);  // another frame's (never from genledger)
-      if (c) this.settleReply(c, r);
+      let f = frame;
+      if (!f || !(seq >= f.first && seq < f.first + f.count)) f = this.frames.find((g) => seq >= g.first && seq < g.first + g.count);
+      if (!f || !f.waiting(seq - f.first)) continue;  // another frame's (never from genledger), or answered twice
+      const k = seq - f.first;
+      const status = r.status as number;
+      // `status` and `seq` stay on the result: deleting them would cost more than they weigh.
+      if (status >= 200 && status < 300) f.resolve(k, r);
+      else this.retryOrFail(f.take(k)!, errorFromAnswer(status, r));
     }
     if (frame) this.orphans(frame);
   }
@@ -522,7 +452,7 @@ export class WsClient {
     if (typeof seq !== "number") return undefined;
     for (let i = 0; i < this.frames.length; i++) {
       const f = this.frames[i]!;
-      if (seq >= f.first && seq < f.first + f.calls.length) {
+      if (seq >= f.first && seq < f.first + f.count) {
         const skipped = this.frames.splice(0, i + 1);
         for (const s of skipped) clearTimeout(s.timer);
         for (let j = 0; j < i; j++) this.orphans(skipped[j]!);
@@ -532,38 +462,11 @@ export class WsClient {
     return undefined;
   }
 
-  /** Takes the unanswered call with `seq` out of whichever frame holds it. */
-  private takeCall(seq: number): Call | undefined {
-    for (const f of this.frames) {
-      const k = seq - f.first;
-      if (k >= 0 && k < f.calls.length) {
-        const c = f.calls[k];
-        f.calls[k] = undefined;
-        return c;
-      }
-    }
-    return undefined;
-  }
-
   /** Calls of an answered frame that its reply did not mention: fail them (never expected). */
   private orphans(frame: Frame): void {
-    const calls = frame.calls;
-    for (let i = 0; i < calls.length; i++) {
-      const c = calls[i];
-      if (!c) continue;
-      calls[i] = undefined;
+    for (const c of frame.takeAll()) {
       if (c.kind === "unsubscribe") continue;
       this.settleError(c, new GenledgerError("no_reply", 0, "genledger answered the frame without this op"));
-    }
-  }
-
-  private settleReply(c: Call, r: Record<string, unknown>): void {
-    const status = r.status as number;
-    if (status >= 200 && status < 300) {
-      // `status` and `seq` stay on the result: deleting them would cost more than they weigh.
-      c.resolve(r);
-    } else {
-      this.retryOrFail(c, errorFromAnswer(status, r));
     }
   }
 
@@ -601,7 +504,7 @@ export class WsClient {
     this.frames = [];
     for (const f of frames) {
       clearTimeout(f.timer);
-      for (const c of f.calls) if (c) this.settleError(c, e);
+      for (const c of f.takeAll()) this.settleError(c, e);
     }
     for (const set of this.subs.values()) for (const s of set) s.fail(e);
     this.subs.clear();
