@@ -193,6 +193,16 @@ export class FrameText {
     for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
     let at = this.len + digits;
     this.len = at;
+    if (v <= 0x7fffffff) {
+      // Int32 arithmetic: most numbers (seq, quantities) are small.
+      let x = v | 0;
+      do {
+        const q = (x / 10) | 0;
+        buf[--at] = ZERO + x - q * 10;
+        x = q;
+      } while (x > 0);
+      return;
+    }
     do {
       buf[--at] = ZERO + (v % 10);
       v = Math.floor(v / 10);
