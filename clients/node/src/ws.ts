@@ -387,7 +387,7 @@ export class WsClient {
         }
       }
     }
-    if (this.queued.length > 0 || this.subs.size > 0) {
+    if (this.queued.some((f) => f.count > 0) || this.subs.size > 0) {
       this.reconnectTimer = setTimeout(() => {
         this.reconnectTimer = undefined;
         this.ensureConnected();
