@@ -1,9 +1,9 @@
 // The text of one WebSocket array frame, `[op,op,...]`, written straight into a Buffer as each
-// call is made. This is the WebSocket client's hot path: building op objects and
-// JSON.stringify-ing the batch cost twice the CPU and ~20x the garbage (a copy of every op, the
-// string, its flattening, its UTF-8 copy), and the per-call copy lived until the reply, so every
-// scavenge had to move it. Here a call leaves no JS object behind but its Call: the frame's bytes
-// are its copy of the op (for a retry, and for onFailOpen).
+// call is made, and the masked frame around it. This is the WebSocket client's hot path: building
+// op objects and JSON.stringify-ing the batch cost twice the CPU and ~20x the garbage (a copy of
+// every op, the string, its flattening, its UTF-8 copy), and the per-call copy lived until the
+// reply, so every scavenge had to move it. Here the frame's bytes are the call's copy of its op
+// (for a retry, and for onFailOpen); nothing of the op stays on the JS heap.
 //
 // The text is what json.ts's encode({ op, ...params, id, seq }) gives, byte for byte, except
 // that `op` always comes first (an object literal puts integer-like keys before it), a generated
@@ -15,7 +15,7 @@ import { isExactSeconds } from "./json.js";
 import { randomFillSync } from "node:crypto";
 import { writeNewId } from "./ids.js";
 
-const OPEN = 0x7b, CLOSE = 0x7d, QUOTE = 0x22, COMMA = 0x2c, COLON = 0x3a, MINUS = 0x2d, ZERO = 0x30;
+const CLOSE = 0x7d, QUOTE = 0x22, COMMA = 0x2c, COLON = 0x3a, MINUS = 0x2d, ZERO = 0x30;
 const hasOwn = Object.prototype.hasOwnProperty;
 
 export class FrameText {
