@@ -44,8 +44,9 @@ async function startServer() {
   const token = "bench-" + randomBytes(16).toString("hex");
   const proc = spawn(bin, ["--listen", "127.0.0.1:0", "--threads", a.threads, "--data-dir", dataDir,
     "--log-level", "warn", "--snapshot-interval", "0",
-    // every charge carries an id: room for all of them, so none is forgotten early mid-run
-    "--idempotency-capacity", "8388608"],
+    // every charge carries an id and stays refundable for an hour: room for all of them, so
+    // none is forgotten early mid-run (and logged)
+    "--idempotency-capacity", "8388608", "--refund-capacity", "8388608"],
     { env: { ...process.env, GENLEDGER_ADMIN_TOKEN: token }, stdio: ["ignore", "pipe", "inherit"] });
   const port = await new Promise((resolve, reject) => {
     let out = "";

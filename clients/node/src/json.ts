@@ -10,3 +10,10 @@ export function encode(value: unknown): string {
   const s = JSON.stringify(value);
   return s.includes('"seconds":"') ? s.replace(SECONDS_STRING, '$1"seconds":$2') : s;
 }
+
+const EXACT_SECONDS = /^\d{1,5}(?:\.\d{1,3})?$/;
+
+/** True for a `seconds` string that encode() sends as a number (the WebSocket frames, frame.ts). */
+export function isExactSeconds(s: string): boolean {
+  return EXACT_SECONDS.test(s);
+}

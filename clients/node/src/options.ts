@@ -6,7 +6,8 @@ import type { OpName } from "./types.js";
 export interface FailOpenInfo {
   /** The gate op let through: charge, quote, reserve, commit, release or refund. */
   op: OpName;
-  /** The request as it would have been sent (with its generated id). */
+  /** The request as it would have been sent (with its generated id). From the WebSocket client:
+   *  the op read back from the frame's JSON (with `op`; an exact `seconds` string is a number). */
   params: Record<string, unknown>;
   /** Why genledger gave no answer. */
   error: GenledgerError;

@@ -1,37 +1,44 @@
 // The auto-batching WebSocket client (docs/api.md, "WebSocket: GET /v1/ws"). Calls made in the
 // same turn of the event loop are queued and leave as one array frame (at most maxBatch ops)
 // from a setImmediate, so thousands of concurrent charges cost a few frames, not thousands of
-// requests. Replies are matched by `seq`. The server answers frames in order, which is how a
-// frame-level error object (no `seq`) finds its frame.
+// requests. The ops of a frame have consecutive `seq`s and the frame keeps its calls in that
+// order, so a reply finds its call at `seq - first` (no map). The server answers frames in
+// order, which is how a frame-level error object (no `seq`) finds its frame.
+//
+// Per-call CPU is what limits a busy client (bench/bench.mjs), and a third of it was garbage
+// collection: each call writes its op straight into the frame's bytes (frame.ts) and keeps only
+// its promise and a few array slots (calls.ts) while it waits, since whatever waits is what every
+// scavenge copies.
 //
 // Failure: a closed or silent connection (no reply to a frame within `timeout`) is dropped and
 // reopened with backoff; calls it had sent are sent again on the new one (same idempotency ids)
 // until `retries` is spent, then fail per `onUnavailable`. Subscriptions are renewed on every
 // new connection.
 
-import { newId } from "./ids.js";
+import type { Duplex } from "node:stream";
 import WebSocket from "ws";
 import { errorFromAnswer, GenledgerError, unreachable } from "./errors.js";
+import { Call, Frame } from "./calls.js";
+import { FrameText, maskedTextFrame } from "./frame.js";
 import { encode } from "./json.js";
 import { runWithHold, type Hold } from "./hold.js";
 import { FailOpenPolicy, resolveOptions, type ClientOptions, type ResolvedOptions } from "./options.js";
+import { Subscription } from "./subscription.js";
 import { backoffDelay } from "./transport.js";
 import type {
   ChargeResult, CommitParams, CommitResult, GateParams, LedgerEvent, OpName, QuoteResult,
   RefundResult, ReleaseResult, ReserveParams, ReserveResult, Workspace,
 } from "./types.js";
 
-interface Pending {
-  op: Record<string, unknown>;        // the op as sent (its seq is the latest send's)
-  kind: OpName | "subscribe" | "unsubscribe";
-  resolve: (v: unknown) => void;
-  reject: (e: unknown) => void;
-  attempts: number;                   // sends so far
-}
+const TEXT_FRAME = { binary: false };
 
-interface Frame {
-  seqs: number[];
-  timer: NodeJS.Timeout | undefined;
+// The settling functions of the promise being made, captured by one shared executor, so a call
+// allocates no closure of its own (see call()).
+let madeResolve: (v: unknown) => void = () => {};
+let madeReject: (e: unknown) => void = () => {};
+function capture(resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
+  madeResolve = resolve;
+  madeReject = reject;
 }
 
 export interface SubscribeOptions {
@@ -41,61 +48,18 @@ export interface SubscribeOptions {
   signal?: AbortSignal;
 }
 
-class Subscription {
-  events: LedgerEvent[] = [];
-  waiter: ((r: IteratorResult<LedgerEvent>) => void) | undefined;
-  failer: ((e: unknown) => void) | undefined;
-  error: unknown;
-  done = false;
-  dropped = 0;
-  constructor(readonly workspace: string, readonly limit: number) {}
-
-  push(ev: LedgerEvent): void {
-    if (this.done) return;
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = this.failer = undefined;
-      w({ value: ev, done: false });
-      return;
-    }
-    this.events.push(ev);
-    // Events are states: when the consumer lags, the oldest are the least useful.
-    if (this.events.length > this.limit) {
-      this.events.shift();
-      this.dropped++;
-    }
-  }
-
-  fail(e: unknown): void {
-    if (this.done) return;
-    this.error = e;
-    if (this.failer) {
-      const f = this.failer;
-      this.waiter = this.failer = undefined;
-      f(e);
-    }
-  }
-
-  finish(): void {
-    this.done = true;
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = this.failer = undefined;
-      w({ value: undefined, done: true });
-    }
-  }
-}
-
 export class WsClient {
   readonly options: ResolvedOptions;
   private readonly policy: FailOpenPolicy;
   private readonly wsUrl: string;
   private sock: WebSocket | undefined;
+  private socket: Duplex | undefined;  // the connection under `sock`, for array frames (sendFrame)
   private state: "idle" | "connecting" | "open" | "closing" = "idle";
   private closed = false;
-  private queue: Pending[] = [];
-  private inflight = new Map<number, Pending>();
-  private frames: Frame[] = [];
+  private queued: Frame[] = [];  // filled by calls, sent by flush()
+  private frames: Frame[] = [];  // sent, unanswered, oldest first
+  private frameBytes = 4096;     // the size to start a frame's buffer with: the last frame's
+  private frameCalls = 16;       // and its number of calls
   private nextSeq = 1;
   private flushScheduled = false;
   private connectFailures = 0;
@@ -164,7 +128,7 @@ export class WsClient {
       const s = this.subs.get(workspace);
       if (s && s.delete(sub) && s.size === 0) {
         this.subs.delete(workspace);
-        if (this.state === "open") this.enqueueSingle("unsubscribe", { op: "unsubscribe", workspace }, () => {}, () => {});
+        if (this.state === "open") this.sendSingle("unsubscribe", workspace, () => {}, () => {});
       }
     };
     opts.signal?.addEventListener("abort", end, { once: true });
@@ -219,16 +183,49 @@ export class WsClient {
 
   // ---- queueing and frames ----
 
-  // The hot path: one op object per call (seq is set on it when it leaves), no copies.
+  // The hot path: the op goes into the last queued frame's bytes under the next seq.
   private call(kind: OpName, params: object, needsId = false): Promise<unknown> {
     if (this.closed) return Promise.reject(new GenledgerError("closed", 0, "the WebSocket client is closed"));
-    const op: Record<string, unknown> = { op: kind, ...params };
-    if (needsId && !op.id) op.id = newId();
-    return new Promise((resolve, reject) => {
-      this.queue.push({ op, kind, resolve, reject, attempts: 0 });
-      this.ensureConnected();
-      this.scheduleFlush();
-    });
+    const f = this.target();
+    const text = f.text!;
+    let start: number;
+    try {
+      start = text.appendOp(kind, params, needsId, this.nextSeq);
+    } catch (e) {
+      return Promise.reject(e);  // not JSON (a BigInt, a cycle): nothing was queued
+    }
+    this.nextSeq++;
+    const promise = new Promise(capture);
+    f.add(kind, madeResolve, madeReject, start, text.lastSeqAt, 0);
+    this.ensureConnected();
+    this.scheduleFlush();
+    return promise;
+  }
+
+  /** The queued frame the next op goes into: the last one while it has room and its seqs run on
+   *  (a subscribe sent in between takes a seq), else a new one. */
+  private target(): Frame {
+    const last = this.queued[this.queued.length - 1];
+    if (last && last.count < this.options.maxBatch && last.first + last.count === this.nextSeq) return last;
+    const f = new Frame(this.nextSeq, new FrameText(this.frameBytes), this.frameCalls);
+    this.queued.push(f);
+    return f;
+  }
+
+  /** Queues a call again (a retry: same op and id, new seq). */
+  private requeue(c: Call): void {
+    const f = this.target();
+    const text = f.text!;
+    const start = text.copyOp(c.text!, c.start, c.seqAt, this.nextSeq++);
+    f.add(c.kind, c.resolve, c.reject, start, text.lastSeqAt, c.attempts);
+  }
+
+  /** Empties the queue; returns its calls in order. */
+  private takeQueued(): Call[] {
+    const out: Call[] = [];
+    for (const f of this.queued) for (const c of f.takeAll()) out.push(c);
+    this.queued = [];
+    return out;
   }
 
   private scheduleFlush(): void {
@@ -241,36 +238,31 @@ export class WsClient {
     this.flushScheduled = false;
     const sock = this.sock;
     if (this.state !== "open" || !sock) return;
-    while (this.queue.length > 0) {
-      const batch = this.queue.length <= this.options.maxBatch ? this.queue : this.queue.slice(0, this.options.maxBatch);
-      this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
-      const ops = new Array(batch.length);
-      const seqs = new Array<number>(batch.length);
-      for (let i = 0; i < batch.length; i++) {
-        const p = batch[i]!;
-        const seq = this.nextSeq++;
-        p.attempts++;
-        this.inflight.set(seq, p);
-        seqs[i] = seq;
-        p.op.seq = seq;
-        ops[i] = p.op;
-      }
-      this.sendFrame(sock, encode(ops), seqs);
+    const q = this.queued;
+    this.queued = [];
+    for (const f of q) {
+      if (f.count === 0) continue;
+      f.sent();
+      const bytes = f.text!.finish();
+      // The next frame starts at this one's size: no regrowth at a steady rate.
+      this.frameBytes = Math.max(4096, bytes.length + (bytes.length >> 4));
+      this.frameCalls = f.count;
+      this.sendFrame(sock, f, bytes);
     }
   }
 
   /** Sends one op as an object frame of its own (subscribe/unsubscribe), outside the batching. */
-  private enqueueSingle(kind: Pending["kind"], op: Record<string, unknown>, resolve: (v: unknown) => void,
-                        reject: (e: unknown) => void): void {
+  private sendSingle(kind: "subscribe" | "unsubscribe", workspace: string, resolve: (v: unknown) => void,
+                     reject: (e: unknown) => void): void {
     const sock = this.sock;
     if (this.state !== "open" || !sock) return;
     const seq = this.nextSeq++;
-    this.inflight.set(seq, { op, kind, resolve, reject, attempts: 1 });
-    this.sendFrame(sock, encode({ ...op, seq }), [seq]);
+    const f = new Frame(seq, undefined, 1);
+    f.add(kind, resolve, reject, 0, 0, 1);
+    this.sendFrame(sock, f, encode({ op: kind, workspace, seq }));
   }
 
-  private sendFrame(sock: WebSocket, text: string, seqs: number[]): void {
-    const frame: Frame = { seqs, timer: undefined };
+  private sendFrame(sock: WebSocket, frame: Frame, data: string | Buffer): void {
     // A frame unanswered for `timeout` means a dead or stuck connection: drop it, and the
     // reconnect sends its calls again.
     frame.timer = setTimeout(() => {
@@ -278,8 +270,16 @@ export class WsClient {
     }, this.options.timeout);
     this.frames.push(frame);
     this.stats.frames++;
-    this.stats.ops += seqs.length;
-    sock.send(text);
+    this.stats.ops += frame.count;
+    // Array frames are framed and masked here (frame.ts: `ws` masks byte by byte) and written
+    // to the connection as one piece, which keeps them whole between whatever `ws` writes
+    // (pongs, close). Once `ws` is closing, nothing more may be sent: the frame is left to the
+    // reconnect, as `ws` itself would drop it.
+    if (typeof data !== "string" && this.socket) {
+      if (sock.readyState === WebSocket.OPEN) this.socket.write(maskedTextFrame(data));
+    } else {
+      sock.send(data, TEXT_FRAME);  // a Buffer would go as a binary frame by default
+    }
   }
 
   private sendSubscribe(workspace: string): void {
@@ -287,7 +287,7 @@ export class WsClient {
       this.ensureConnected();  // subscriptions are sent on open
       return;
     }
-    this.enqueueSingle("subscribe", { op: "subscribe", workspace },
+    this.sendSingle("subscribe", workspace,
       (r) => {
         const state = (r as { state?: Workspace }).state;
         for (const s of this.subs.get(workspace) ?? [])
@@ -312,6 +312,10 @@ export class WsClient {
     this.stats.connects++;
     let opened = false;
     let handshakeError: GenledgerError | undefined;
+    // The connection itself, once upgraded: sendFrame writes the array frames to it.
+    sock.on("upgrade", (res) => {
+      if (this.sock === sock) this.socket = res.socket;
+    });
     sock.on("open", () => {
       opened = true;
       this.state = "open";
@@ -344,21 +348,27 @@ export class WsClient {
   private onClose(sock: WebSocket, opened: boolean, handshakeError: GenledgerError | undefined): void {
     if (this.sock !== sock) return;
     this.sock = undefined;
+    this.socket = undefined;
     this.state = "idle";
     this.flushScheduled = false;
-    for (const f of this.frames) clearTimeout(f.timer);
+    const frames = this.frames;
     this.frames = [];
     // Calls sent on the lost connection: outcome unknown. Send them again (same ids) while
-    // attempts remain; subscriptions are renewed on open instead.
-    const again: Pending[] = [];
+    // attempts remain, ahead of the queued ones; subscriptions are renewed on open instead.
+    const again: Call[] = [];
+    const spent: Call[] = [];
     const err = unreachable(opened ? "the WebSocket connection to genledger was lost" : "genledger unreachable over WebSocket");
-    for (const p of this.inflight.values()) {
-      if (p.kind === "subscribe" || p.kind === "unsubscribe") continue;
-      if (p.attempts > this.options.retries) this.settleError(p, err);
-      else again.push(p);
+    for (const f of frames) {
+      clearTimeout(f.timer);
+      for (const c of f.takeAll()) {
+        if (c.kind === "subscribe" || c.kind === "unsubscribe") continue;
+        if (c.attempts > this.options.retries) spent.push(c);
+        else again.push(c);
+      }
     }
-    this.inflight.clear();
-    this.queue = again.concat(this.queue);
+    for (const c of this.takeQueued()) again.push(c);
+    for (const c of again) this.requeue(c);
+    for (const c of spent) this.settleError(c, err);
     if (this.closed) return;
     if (handshakeError && handshakeError.status !== 503) {
       // The server refused us: every queued call and subscription gets that answer.
@@ -370,16 +380,14 @@ export class WsClient {
       this.connectFailures++;
       if (this.connectFailures > this.options.retries) {
         // Unreachable: fail what waits now; subscriptions keep trying at the longest backoff.
-        const q = this.queue;
-        this.queue = [];
-        for (const p of q) this.settleError(p, handshakeError ?? err);
+        for (const c of this.takeQueued()) this.settleError(c, handshakeError ?? err);
         if (this.subs.size === 0) {
           this.connectFailures = 0;
           return;
         }
       }
     }
-    if (this.queue.length > 0 || this.subs.size > 0) {
+    if (this.queued.some((f) => f.count > 0) || this.subs.size > 0) {
       this.reconnectTimer = setTimeout(() => {
         this.reconnectTimer = undefined;
         this.ensureConnected();
@@ -395,9 +403,7 @@ export class WsClient {
       return;  // not ours to answer; the frame timer covers a lost reply
     }
     if (Array.isArray(msg)) {
-      const frame = this.frameFor((msg[0] as { seq?: number } | undefined)?.seq);
-      for (const r of msg as Array<Record<string, unknown>>) this.settleReply(r);
-      if (frame) this.orphans(frame);
+      this.settleFrame(msg);
       return;
     }
     const m = msg as Record<string, unknown>;
@@ -407,9 +413,7 @@ export class WsClient {
       return;
     }
     if (typeof m.seq === "number") {
-      const frame = this.frameFor(m.seq);
-      this.settleReply(m);
-      if (frame) this.orphans(frame);
+      this.settleFrame([m]);
       return;
     }
     // A frame-level error without seq (deadline passed, bad frame): it stands for the oldest
@@ -418,21 +422,37 @@ export class WsClient {
     if (!frame) return;
     clearTimeout(frame.timer);
     const err = errorFromAnswer(typeof m.status === "number" ? m.status : 500, m);
-    for (const seq of frame.seqs) {
-      const p = this.inflight.get(seq);
-      if (!p) continue;
-      this.inflight.delete(seq);
-      this.retryOrFail(p, err);
+    for (const c of frame.takeAll()) this.retryOrFail(c, err);
+  }
+
+  /** Answers the calls of a reply frame (an array, or one object with `seq`). genledger answers
+   *  in op order, so the i-th reply is the frame's i-th call; any order works (matched by seq). */
+  private settleFrame(replies: unknown[]): void {
+    const frame = this.frameFor((replies[0] as { seq?: unknown } | null | undefined)?.seq);
+    for (let i = 0; i < replies.length; i++) {
+      const r = replies[i] as Record<string, unknown> | null;
+      if (typeof r !== "object" || r === null) continue;
+      const seq = r.seq;
+      if (typeof seq !== "number") continue;
+      let f = frame;
+      if (!f || !(seq >= f.first && seq < f.first + f.count)) f = this.frames.find((g) => seq >= g.first && seq < g.first + g.count);
+      if (!f || !f.waiting(seq - f.first)) continue;  // another frame's (never from genledger), or answered twice
+      const k = seq - f.first;
+      const status = r.status as number;
+      // `status` and `seq` stay on the result: deleting them would cost more than they weigh.
+      if (status >= 200 && status < 300) f.resolve(k, r);
+      else this.retryOrFail(f.take(k)!, errorFromAnswer(status, r));
     }
+    if (frame) this.orphans(frame);
   }
 
   /** Removes and answers the frame holding `seq` (normally the oldest); frames before it got
    *  no reply (an unsubscribe of an older server) and are dropped. */
-  private frameFor(seq: number | undefined): Frame | undefined {
-    if (seq === undefined) return undefined;
+  private frameFor(seq: unknown): Frame | undefined {
+    if (typeof seq !== "number") return undefined;
     for (let i = 0; i < this.frames.length; i++) {
       const f = this.frames[i]!;
-      if (f.seqs[0] === seq) {
+      if (seq >= f.first && seq < f.first + f.count) {
         const skipped = this.frames.splice(0, i + 1);
         for (const s of skipped) clearTimeout(s.timer);
         for (let j = 0; j < i; j++) this.orphans(skipped[j]!);
@@ -444,64 +464,50 @@ export class WsClient {
 
   /** Calls of an answered frame that its reply did not mention: fail them (never expected). */
   private orphans(frame: Frame): void {
-    for (const seq of frame.seqs) {
-      const p = this.inflight.get(seq);
-      if (!p) continue;
-      this.inflight.delete(seq);
-      if (p.kind === "unsubscribe") continue;
-      this.settleError(p, new GenledgerError("no_reply", 0, "genledger answered the frame without this op"));
-    }
-  }
-
-  private settleReply(r: Record<string, unknown>): void {
-    const seq = r.seq as number;
-    const p = this.inflight.get(seq);
-    if (!p) return;
-    this.inflight.delete(seq);
-    const status = r.status as number;
-    if (status >= 200 && status < 300) {
-      // `status` and `seq` stay on the result: deleting them would cost more than they weigh.
-      p.resolve(r);
-    } else {
-      this.retryOrFail(p, errorFromAnswer(status, r));
+    for (const c of frame.takeAll()) {
+      if (c.kind === "unsubscribe") continue;
+      this.settleError(c, new GenledgerError("no_reply", 0, "genledger answered the frame without this op"));
     }
   }
 
   /** A 503 for a change means "outcome unknown": send it again (same id) while attempts remain. */
-  private retryOrFail(p: Pending, e: GenledgerError): void {
-    if (e.status === 503 && p.kind !== "subscribe" && p.kind !== "unsubscribe" && p.attempts <= this.options.retries) {
-      this.queue.push(p);
+  private retryOrFail(c: Call, e: GenledgerError): void {
+    if (e.status === 503 && c.kind !== "subscribe" && c.kind !== "unsubscribe" && c.attempts <= this.options.retries) {
+      this.requeue(c);
       // One timer for every retry of the moment, so a refused frame is sent again as one frame.
       if (!this.retryTimer)
         this.retryTimer = setTimeout(() => {
           this.retryTimer = undefined;
           this.scheduleFlush();
-        }, backoffDelay(this.options.backoff, p.attempts - 1));
+        }, backoffDelay(this.options.backoff, c.attempts - 1));
       return;
     }
-    this.settleError(p, e);
+    this.settleError(c, e);
   }
 
-  private settleError(p: Pending, e: unknown): void {
-    if (p.kind !== "subscribe" && p.kind !== "unsubscribe") {
-      const r = this.policy.letThrough(p.kind, p.op, e);
+  private settleError(c: Call, e: unknown): void {
+    if (c.kind !== "subscribe" && c.kind !== "unsubscribe") {
+      // The op as sent, for onFailOpen: read back from the frame's bytes (only when it is needed).
+      const r = this.options.onUnavailable === "open" && c.text
+        ? this.policy.letThrough(c.kind, c.text.opAt(c.start, c.seqAt), e) : undefined;
       if (r) {
-        p.resolve(r);
+        c.resolve(r);
         return;
       }
     }
-    p.reject(e);
+    c.reject(e);
   }
 
   private failAll(e: GenledgerError): void {
-    const q = this.queue;
-    this.queue = [];
-    for (const p of q) this.settleError(p, e);
-    for (const p of this.inflight.values()) this.settleError(p, e);
-    this.inflight.clear();
-    for (const f of this.frames) clearTimeout(f.timer);
+    for (const c of this.takeQueued()) this.settleError(c, e);
+    const frames = this.frames;
     this.frames = [];
+    for (const f of frames) {
+      clearTimeout(f.timer);
+      for (const c of f.takeAll()) this.settleError(c, e);
+    }
     for (const set of this.subs.values()) for (const s of set) s.fail(e);
     this.subs.clear();
   }
 }
+

@@ -90,13 +90,19 @@ test("WebSocket, closed and open", async () => {
   } finally {
     await closed.close();
   }
-  let reported = 0;
-  const open = new WsClient({ url, retries: 1, backoff: 1, onUnavailable: "open", onFailOpen: () => reported++ });
+  const reported: FailOpenInfo[] = [];
+  const open = new WsClient({ url, retries: 1, backoff: 1, onUnavailable: "open", onFailOpen: (i) => reported.push(i) });
   try {
     const rs = await Promise.all([open.charge(params), open.reserve(params), open.refund({ charge: "ch_1" })]);
     assert.deepEqual(rs.map((r) => r.fail_open), [true, true, true]);
-    assert.equal(reported, 3);
+    assert.equal(reported.length, 3);
     assert.equal(open.failOpenCount, 3);
+    // The op as it would have been sent, with its generated id.
+    const charge = reported.find((i) => i.op === "charge")!;
+    assert.equal(charge.params.op, "charge");
+    assert.equal(charge.params.workspace, "acme");
+    assert.match(String(charge.params.id), /^[0-9a-f-]{36}\.[0-9a-z]+$/);
+    assert.deepEqual(reported.find((i) => i.op === "refund")!.params, { op: "refund", charge: "ch_1" });
   } finally {
     await open.close();
   }

@@ -141,3 +141,48 @@ test("a refused subscribe throws from the iterator", async () => {
     await srv.close();
   }
 });
+
+test("params are copied at the call; a value JSON cannot encode rejects only that call", async () => {
+  const srv = await scripted((sock, msg) => sock.send(JSON.stringify(msg.map(ok))));
+  const c = new WsClient({ url: srv.url });
+  try {
+    const q = { ...p };
+    const calls: Promise<unknown>[] = [];
+    for (let i = 1; i <= 3; i++) {
+      q.quantity = i;
+      calls.push(c.charge(q));
+    }
+    const bad = c.charge({ ...p, quantity: 1n as unknown as number });
+    await assert.rejects(bad, TypeError);
+    await Promise.all(calls);
+    assert.equal(srv.frames.length, 1);
+    assert.deepEqual(srv.frames[0].map((o: any) => o.quantity), [1, 2, 3]);
+    assert.deepEqual(srv.frames[0].map((o: any) => o.seq), [1, 2, 3].map((i) => srv.frames[0][0].seq + i - 1));
+  } finally {
+    await c.close();
+    await srv.close();
+  }
+});
+
+test("a dropped connection resends the unanswered calls first, same ids, and answers each caller", async () => {
+  let conn1Frames = 0;
+  const srv = await scripted((sock, msg, conn) => {
+    if (conn === 1) {
+      if (++conn1Frames === 1) sock.terminate();  // the first frame is never answered
+      return;
+    }
+    sock.send(JSON.stringify(msg.map((o: any) => ({ status: 200, seq: o.seq, cost: o.quantity }))));
+  });
+  const c = new WsClient({ url: srv.url, backoff: 1 });
+  try {
+    const rs = await Promise.all([1, 2, 3].map((q) => c.charge({ ...p, quantity: q })));
+    assert.deepEqual(rs.map((r) => r.cost), [1, 2, 3]);
+    assert.equal(srv.frames.length, 2);
+    assert.deepEqual(srv.frames[1].map((o: any) => o.id), srv.frames[0].map((o: any) => o.id));
+    assert.deepEqual(srv.frames[1].map((o: any) => o.quantity), [1, 2, 3]);
+    assert.equal(c.stats.connects, 2);
+  } finally {
+    await c.close();
+    await srv.close();
+  }
+});
