@@ -1,5 +1,5 @@
 // The text of one WebSocket array frame, `[op,op,...]`, written straight into a Buffer as each
-// call is made, and the masked frame around it. This is the WebSocket client's hot path: building
+// call is made (`ws` frames and masks it). This is the WebSocket client's hot path: building
 // op objects and JSON.stringify-ing the batch cost twice the CPU and ~20x the garbage (a copy of
 // every op, the string, its flattening, its UTF-8 copy), and the per-call copy lived until the
 // reply, so every scavenge had to move it. Here the frame's bytes are the call's copy of its op
@@ -12,7 +12,6 @@
 // through JSON.stringify), anything else through JSON.stringify of the value.
 
 import { isExactSeconds } from "./json.js";
-import { randomFillSync } from "node:crypto";
 import { writeNewId } from "./ids.js";
 
 const CLOSE = 0x7d, QUOTE = 0x22, COMMA = 0x2c, COLON = 0x3a, MINUS = 0x2d, ZERO = 0x30;
@@ -208,59 +207,4 @@ export class FrameText {
       v = Math.floor(v / 10);
     } while (v > 0);
   }
-}
-
-// ---- the WebSocket frame around the text (RFC 6455 §5.2-5.3) ----
-//
-// A client must mask what it sends with a fresh random 4-byte key. The `ws` package masks byte by
-// byte in JS unless the optional native `bufferutil` is installed (it is not a dependency), which
-// cost a tenth of the client's CPU per charge; here the text is masked 4 bytes at a time into the
-// frame that goes to the socket.
-
-const RANDOM_POOL = 8192;
-const randomPool = Buffer.alloc(RANDOM_POOL);
-let randomAt = RANDOM_POOL;
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-const HEAD = 16;  // room before the payload for the longest header (2 + 8 + 4 bytes), 4-aligned
-
-/** A final, masked text frame (opcode 1) carrying `payload`, as one Buffer ready for the socket. */
-export function maskedTextFrame(payload: Buffer): Buffer {
-  const n = payload.length;
-  const out = Buffer.allocUnsafe(HEAD + n);
-  const hdr = n < 126 ? 6 : n < 65536 ? 8 : 14;
-  const at = HEAD - hdr;
-  out[at] = 0x81;  // FIN, text
-  if (n < 126) {
-    out[at + 1] = 0x80 | n;
-  } else if (n < 65536) {
-    out[at + 1] = 0x80 | 126;
-    out.writeUInt16BE(n, at + 2);
-  } else {
-    out[at + 1] = 0x80 | 127;
-    out.writeUInt32BE(Math.floor(n / 0x100000000), at + 2);
-    out.writeUInt32BE(n >>> 0, at + 6);
-  }
-  if (randomAt === RANDOM_POOL) {
-    randomFillSync(randomPool);
-    randomAt = 0;
-  }
-  const m0 = randomPool[randomAt++]!, m1 = randomPool[randomAt++]!, m2 = randomPool[randomAt++]!, m3 = randomPool[randomAt++]!;
-  out[HEAD - 4] = m0;
-  out[HEAD - 3] = m1;
-  out[HEAD - 2] = m2;
-  out[HEAD - 1] = m3;
-  let i = 0;
-  const src = payload.byteOffset, dst = out.byteOffset + HEAD;
-  if ((src & 3) === 0 && (dst & 3) === 0) {
-    // Payload byte j is masked with key byte j % 4: one 32-bit word covers the four of them.
-    const key = LITTLE_ENDIAN ? (m0 | (m1 << 8) | (m2 << 16) | (m3 << 24)) : ((m0 << 24) | (m1 << 16) | (m2 << 8) | m3);
-    const words = n >>> 2;
-    const from = new Int32Array(payload.buffer, src, words);
-    const to = new Int32Array(out.buffer, dst, words);
-    for (let w = 0; w < words; w++) to[w] = from[w]! ^ key;
-    i = words << 2;
-  }
-  const mask = [m0, m1, m2, m3];
-  for (; i < n; i++) out[HEAD + i] = payload[i]! ^ mask[i & 3]!;
-  return out.subarray(at);
 }

@@ -15,11 +15,10 @@
 // until `retries` is spent, then fail per `onUnavailable`. Subscriptions are renewed on every
 // new connection.
 
-import type { Duplex } from "node:stream";
 import WebSocket from "ws";
 import { errorFromAnswer, GenledgerError, unreachable } from "./errors.js";
 import { Call, Frame } from "./calls.js";
-import { FrameText, maskedTextFrame } from "./frame.js";
+import { FrameText } from "./frame.js";
 import { encode } from "./json.js";
 import { runWithHold, type Hold } from "./hold.js";
 import { FailOpenPolicy, resolveOptions, type ClientOptions, type ResolvedOptions } from "./options.js";
@@ -53,7 +52,6 @@ export class WsClient {
   private readonly policy: FailOpenPolicy;
   private readonly wsUrl: string;
   private sock: WebSocket | undefined;
-  private socket: Duplex | undefined;  // the connection under `sock`, for array frames (sendFrame)
   private state: "idle" | "connecting" | "open" | "closing" = "idle";
   private closed = false;
   private queued: Frame[] = [];  // filled by calls, sent by flush()
@@ -271,15 +269,7 @@ export class WsClient {
     this.frames.push(frame);
     this.stats.frames++;
     this.stats.ops += frame.count;
-    // Array frames are framed and masked here (frame.ts: `ws` masks byte by byte) and written
-    // to the connection as one piece, which keeps them whole between whatever `ws` writes
-    // (pongs, close). Once `ws` is closing, nothing more may be sent: the frame is left to the
-    // reconnect, as `ws` itself would drop it.
-    if (typeof data !== "string" && this.socket) {
-      if (sock.readyState === WebSocket.OPEN) this.socket.write(maskedTextFrame(data));
-    } else {
-      sock.send(data, TEXT_FRAME);  // a Buffer would go as a binary frame by default
-    }
+    sock.send(data, TEXT_FRAME);  // a Buffer would go as a binary frame by default
   }
 
   private sendSubscribe(workspace: string): void {
@@ -312,10 +302,6 @@ export class WsClient {
     this.stats.connects++;
     let opened = false;
     let handshakeError: GenledgerError | undefined;
-    // The connection itself, once upgraded: sendFrame writes the array frames to it.
-    sock.on("upgrade", (res) => {
-      if (this.sock === sock) this.socket = res.socket;
-    });
     sock.on("open", () => {
       opened = true;
       this.state = "open";
@@ -348,7 +334,6 @@ export class WsClient {
   private onClose(sock: WebSocket, opened: boolean, handshakeError: GenledgerError | undefined): void {
     if (this.sock !== sock) return;
     this.sock = undefined;
-    this.socket = undefined;
     this.state = "idle";
     this.flushScheduled = false;
     const frames = this.frames;
