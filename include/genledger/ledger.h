@@ -19,8 +19,13 @@
 
 #include "genledger/catalog.h"
 #include "genledger/clock.h"
+#include "genledger/events.h"
+#include "genledger/grants.h"
 #include "genledger/period.h"
 #include "genledger/status.h"
+#include "genledger/tokens.h"
+#include "genledger/usage.h"
+#include "genledger/webhooks.h"
 
 namespace genledger {
 
@@ -71,104 +76,6 @@ struct LedgerOptions {
   // period's "(other)" row (LedgerTotals::usage_history_folded). 0: history off (charges are
   // logged without their model, WAL type 12, and Ledger::GetUsage answers from no rows).
   uint64_t usage_history_bytes = uint64_t(1) << 30;
-};
-
-// --- Subscriptions (docs/ledger.md, "Subscriptions") -----------------------------------
-
-// What happens to a charge the workspace's allowance cannot cover. The codes are stored on disk.
-enum class OverageMode : uint8_t {
-  kHard = 0,     // refused (402 insufficient_generations)
-  kSoft = 1,     // accepted, the uncovered part counted as overage, up to overage_limit
-  kShadow = 2,   // nothing refused for the allowance or a user cap; results say what hard would refuse
-};
-std::string_view OverageModeName(OverageMode m) noexcept;   // "hard", "soft", "shadow"
-Result<OverageMode> ParseOverageMode(std::string_view text);
-
-// Where a grant came from. The codes are stored on disk; kPlan names the plan allowance in
-// listings only.
-enum class GrantSource : uint8_t { kPlan = 0, kTopup = 1, kPromo = 2, kAdjustment = 3, kRefund = 4, kRollover = 5 };
-std::string_view GrantSourceName(GrantSource s) noexcept;   // "plan", "topup", ...
-// Parses what an admin may create: "topup", "promo", "adjustment".
-Result<GrantSource> ParseGrantSource(std::string_view text);
-
-inline constexpr uint16_t kDefaultGrantPriority = 100;
-inline constexpr uint16_t kMaxGrantPriority = 1000;
-// Live grants an admin may add to one workspace (what the ledger makes itself: rollover grants,
-// the period's refund grant and its top-up grant, comes on top).
-inline constexpr size_t kMaxGrantsPerWorkspace = 64;
-inline constexpr uint32_t kMaxRolloverPeriods = 24;
-
-struct RolloverSpec {
-  uint64_t max = 0;        // 0: no rollover; else 1..kMaxLimit
-  uint32_t periods = 1;    // 1..kMaxRolloverPeriods
-};
-
-struct GrantRequest {
-  uint64_t amount = 0;                       // 1..kMaxLimit
-  uint16_t priority = kDefaultGrantPriority;  // 0..kMaxGrantPriority, lower burns first
-  uint64_t expires_at_ms = 0;                // 0: never
-  GrantSource source = GrantSource::kTopup;  // topup, promo or adjustment
-  std::string_view idempotency_id;           // empty: none; a retry returns the same grant
-};
-
-struct GrantInfo {
-  uint32_t grant = 0;                        // 0: the plan allowance ("plan"), else "gr_<n>"
-  GrantSource source = GrantSource::kPlan;
-  uint64_t amount = 0;                       // kUnlimited for an unlimited plan
-  uint64_t remaining = 0;
-  uint16_t priority = kDefaultGrantPriority;
-  uint64_t expires_at_ms = 0;                // 0: never (the plan: its period_end, 0 when none)
-  uint64_t created_at_ms = 0;
-  bool ends_with_period = false;
-  bool replayed = false;                     // AddGrant: an idempotent retry
-  uint64_t rev = 0;                          // AddGrant / VoidGrant: the workspace's revision after
-};
-
-// --- Alerts and events (docs/events.md, "Alerts", "Event ids and the outbox") -----------
-
-// What an alert watches. The codes are stored on disk (WAL type 22, snapshot block 2).
-enum class AlertWhen : uint8_t {
-  // used * 100 >= at * allowance (at 1..100), allowance = the plan limit + what grants gave this
-  // period + grants' remaining. Never fires on an unlimited workspace.
-  kUsedPercent = 1,
-  kRemaining = 2,   // remaining <= at (at 0..kMaxLimit); never fires on an unlimited workspace
-};
-std::string_view AlertWhenName(AlertWhen w) noexcept;   // "used_percent", "remaining"
-Result<AlertWhen> ParseAlertWhen(std::string_view text);
-
-inline constexpr size_t kMaxAlertsPerWorkspace = 16;
-inline constexpr size_t kMaxAlertNameLength = 64;
-// Alert names are 1-64 bytes of [A-Za-z0-9._:-].
-bool IsValidAlertName(std::string_view name) noexcept;
-
-struct AlertSpec {
-  std::string name;
-  AlertWhen when = AlertWhen::kUsedPercent;
-  uint64_t at = 0;
-};
-// invalid_argument naming the first problem: more than kMaxAlertsPerWorkspace, a bad or
-// duplicate name, `at` out of its range.
-Status ValidateAlerts(const std::vector<AlertSpec>& alerts);
-
-struct AlertInfo {
-  std::string name;
-  AlertWhen when = AlertWhen::kUsedPercent;
-  uint64_t at = 0;
-  bool fired = false;   // this period: fired (its condition holds), else armed
-};
-
-enum class EventKind : uint8_t { kAlert = 1, kDepleted = 2, kPeriodReset = 3 };
-std::string_view EventKindName(EventKind k) noexcept;   // "alert", "depleted", "period_reset"
-
-struct LedgerEvent {
-  uint64_t id = 0;            // (seq << 8) | shard
-  EventKind kind = EventKind::kAlert;
-  std::string workspace;
-  std::string alert;          // kAlert: the alert's name; empty otherwise
-  bool fired = true;          // false: "recovered" (kAlert, kDepleted); kPeriodReset: true
-  uint64_t used = 0, remaining = 0, limit = 0, period = 0, rev = 0, at_ms = 0;
-
-  bool operator==(const LedgerEvent&) const = default;
 };
 
 // --- Requests and results --------------------------------------------------------------
@@ -326,98 +233,10 @@ struct LedgerTotals {
   uint64_t usage_history_folded = 0;
 };
 
-// --- Usage history (docs/ledger.md, "Usage history") -----------------------------------
-
-enum class UsageDim : uint8_t { kUser = 0, kModel = 1, kCategory = 2, kDay = 3 };
-std::string_view UsageDimName(UsageDim d) noexcept;   // "user", "model", "category", "day"
-
-struct UsageQuery {
-  enum class Which : uint8_t { kCurrent, kPrevious, kNumber };
-  Which which = Which::kCurrent;
-  uint64_t period = 0;              // kNumber: the period's number
-  std::vector<UsageDim> group_by;   // 1 or 2 distinct dimensions
-};
-
-// One value of a row's key: a user id, model id, category name or "YYYY-MM-DD" day; `null` for a
-// model (and its category) a charge was recorded without; "(other)" for the row the ceiling
-// folds new keys into.
-struct UsageKeyPart {
-  std::string text;
-  bool null = false;
-  bool other = false;
-};
-
-struct UsageReportRow {
-  std::vector<UsageKeyPart> key;    // one per group_by dimension, in its order
-  uint64_t used = 0;
-  uint64_t charges = 0;
-};
-
-struct UsageReport {
-  uint64_t period = 0;
-  uint64_t period_start_ms = 0;            // 0: none
-  uint64_t period_end_ms = UINT64_MAX;     // UINT64_MAX: none
-  std::vector<UsageReportRow> rows;        // used descending then key; by day first when grouped by day
-  uint64_t used = 0;                       // the period's totals
-  uint64_t charges = 0;
-};
-
 // One page of a workspace's users (Ledger::ListUsers).
 struct UserPage {
   std::vector<UserInfo> users;
   std::string next_cursor;   // empty on the last page
-};
-
-// --- Minted API tokens (docs/api.md, "Tokens"; WAL types 26-27, snapshot block 5) ---
-
-// Ceilings on the token table: tokens in all, workspaces per scoped token, name bytes.
-inline constexpr size_t kMaxTokens = 10'000;
-inline constexpr size_t kMaxTokenWorkspaces = 100;
-inline constexpr size_t kMaxTokenNameBytes = 64;
-// SHA-256 of a token string: all the ledger ever stores of a token.
-using TokenDigest = std::array<uint8_t, 32>;
-
-// What POST /v1/tokens asks for, the secret already replaced by its digest.
-struct TokenSpec {
-  uint8_t role = 1;        // 1 read, 2 gate, 3 admin (the server's Role values)
-  bool scoped = false;     // false: every workspace
-  std::vector<std::string> workspaces;   // scoped: 1..kMaxTokenWorkspaces valid ids (any order)
-  uint64_t expires_at_ms = 0;            // 0: never
-  std::string name;                      // <= kMaxTokenNameBytes of UTF-8, no control characters
-  TokenDigest digest{};
-};
-
-// A minted token as stored (never the secret). Immutable once made.
-struct TokenInfo {
-  uint64_t id = 0;         // "tok_<id>"
-  uint8_t role = 0;
-  TokenDigest digest{};
-  uint64_t created_at_ms = 0;
-  uint64_t expires_at_ms = 0;   // 0: never
-  std::string name;
-  bool scoped = false;
-  std::vector<std::string> workspaces;   // scoped: sorted by bytes, unique
-
-  // True when the token may act on workspace `ws` (an unscoped token: every one).
-  bool Allows(std::string_view ws) const noexcept;
-  bool Expired(uint64_t now_ms) const noexcept { return expires_at_ms != 0 && now_ms >= expires_at_ms; }
-};
-
-// A webhook as the ledger stores it (docs/webhooks.md). `events`: bit 0 alert, 1 depleted,
-// 2 period_reset.
-struct WebhookInfo {
-  uint32_t number = 0;   // id "wh_<number>"
-  std::string url;
-  uint8_t events = 7;
-  std::optional<std::vector<std::string>> workspaces;   // nullopt: every workspace
-  std::string secret;
-  uint64_t created_ms = 0;
-};
-// A webhook's delivery progress on one shard: every event seq below next_seq is done.
-struct WebhookCursor {
-  uint64_t next_seq = 1;
-  uint64_t given_up = 0;   // events given up after 24 h, in all
-  uint64_t dropped = 0;    // events dropped by the outbox ceiling, in all
 };
 
 class Ledger {
