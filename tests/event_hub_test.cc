@@ -74,6 +74,29 @@ TEST_F(EventHubTest, APollHandsOutTheLatestStateOnceWithAHigherRev) {
   EXPECT_TRUE(Take(*in).empty());
 }
 
+// Tick() reads one slice of the watched workspaces: with 2 slices, "acme" (made first: slice 0)
+// and "beta" (slice 1) are read on alternate ticks, so their frames go out a tick apart, never
+// together; each is still read once per interval (every 2 ticks).
+TEST_F(EventHubTest, TicksSpreadTheReadsOverTheInterval) {
+  HubLimits l;
+  l.slices = 2;
+  MakeHub(l);
+  auto a = Inbox(), b = Inbox();
+  EventHub::Start start;
+  ASSERT_TRUE(hub_->Subscribe(a, "acme", &start).ok());
+  ASSERT_TRUE(hub_->Subscribe(b, "beta", &start).ok());
+  for (int round = 0; round < 2; ++round) {
+    Charge("acme", 1);
+    Charge("beta", 1);
+    hub_->Tick();   // slice 0
+    EXPECT_EQ(Take(*a).size(), 1u) << round;
+    EXPECT_TRUE(Take(*b).empty()) << round;
+    hub_->Tick();   // slice 1
+    EXPECT_TRUE(Take(*a).empty()) << round;
+    EXPECT_EQ(Take(*b).size(), 1u) << round;
+  }
+}
+
 TEST_F(EventHubTest, AFrameWaitsForItsIntervalAndIsReplacedByALaterState) {
   hub_ = std::make_unique<EventHub>(ledger_, HubLimits{100, 10'000, 3'600'000});   // an hour
   auto in = Inbox();

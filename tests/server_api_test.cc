@@ -437,8 +437,13 @@ TEST_F(ApiTest, Roles) {
   EXPECT_EQ(Do("GET", "/healthz").status, 200);
   EXPECT_EQ(Do("GET", "/metrics").status, 200);
   HttpReply ws;
-  EXPECT_FALSE(api_->AuthorizeWebSocket("Bearer read-secret", ws));
-  EXPECT_EQ(ws.status, 403);
+  // A read token upgrades (for subscriptions); its gate ops are refused per op (CheckOpScope).
+  Grant read_grant;
+  EXPECT_TRUE(api_->AuthorizeWebSocket("Bearer read-secret", ws, &read_grant));
+  EXPECT_EQ(read_grant.role, Role::kRead);
+  std::string out;
+  api_->HandleFrame(R"({"op":"reserve","workspace":"acme","user":"u","model":"gpt-4o","quantity":1})", out, &read_grant, nullptr);
+  EXPECT_NE(out.find(R"("status":403)"), std::string::npos) << out;
   EXPECT_FALSE(api_->AuthorizeWebSocket("", ws));
   EXPECT_EQ(ws.status, 401);
   EXPECT_TRUE(api_->AuthorizeWebSocket("Bearer gate-secret", ws));

@@ -175,8 +175,13 @@ TEST_F(ServerAuthTest, RequestsRefusedForAuthCreateNothing) {
   EXPECT_EQ(c.Do(http::verb::post, "/v1/batch", R"({"ops":[{"op":"reserve","workspace":"acme","user":"u","model":"gpt-4o","quantity":1}]})", "Bearer read-token-0123456789").result_int(), 403u);
   beast::error_code ec;
   int status = 0;
-  WsClient ws(port_, "Bearer read-token-0123456789", ec, &status);
-  EXPECT_EQ(status, 403);
+  {
+    // A read token's WebSocket may only subscribe: its reserve is refused and creates nothing.
+    WsClient ws(port_, "Bearer read-token-0123456789", ec, &status);
+    ASSERT_FALSE(ec) << ec.message();
+    ws.Send(R"({"op":"reserve","workspace":"acme","user":"u","model":"gpt-4o","quantity":1,"seq":1})");
+    EXPECT_EQ(ws.RecvJson().at("status").as_int64(), 403);
+  }
   const LedgerTotals t = ledger_->Totals();
   EXPECT_EQ(t.workspaces, 0u);
   EXPECT_EQ(t.users, 0u);

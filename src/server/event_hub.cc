@@ -89,7 +89,11 @@ WireError EventHub::Subscribe(const std::shared_ptr<StreamInbox>& inbox, std::st
   Watch scratch;
   Watch& w = created ? scratch : it->second;
   const bool changed = Absorb(*info, w);
-  if (created) it = watches_.emplace(std::string(workspace), std::move(scratch)).first;
+  if (created) {
+    scratch.slice = next_slice_;
+    next_slice_ = (next_slice_ + 1) % slices();
+    it = watches_.emplace(std::string(workspace), std::move(scratch)).first;
+  }
   Watch& watch = it->second;
   if (changed && !created) {
     // A change the poll has not seen: the other watchers get it like one the poll found.
@@ -140,9 +144,10 @@ void EventHub::UnsubscribeAll(const std::shared_ptr<StreamInbox>& inbox) {
   for (const std::string& n : names) Unsubscribe(inbox, n);
 }
 
-void EventHub::PollBalances() {
+void EventHub::PollBalances(std::optional<uint32_t> slice) {
   std::vector<Watch*> changed;
   for (auto& [name, w] : watches_) {
+    if (slice && w.slice != *slice) continue;
     Result<WorkspaceInfo> info = ledger_->GetWorkspace(name);
     if (!info.ok() || !Absorb(*info, w)) continue;   // gone (nothing new to say), or unchanged
     w.frame = StreamFrame{"balance", w.rev, BalanceJson(*info, w.rev)};
@@ -223,8 +228,16 @@ bool EventHub::FlushEvents(Watch& w) {
 
 void EventHub::Poll() {
   std::lock_guard lock(mu_);
-  PollBalances();
+  PollBalances(std::nullopt);
   PollEvents();
+  FlushLocked(Clock::now());
+}
+
+void EventHub::Tick() {
+  std::lock_guard lock(mu_);
+  const uint32_t slice = uint32_t(ticks_++ % slices());
+  PollBalances(slice);
+  if (slice == 0) PollEvents();
   FlushLocked(Clock::now());
 }
 

@@ -14,6 +14,7 @@
 // per workspace per interval is handed out, with `rev` increasing for each watcher.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -21,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -73,6 +75,9 @@ struct HubLimits {
   size_t max_per_connection = 100;   // subscriptions of one inbox (429 too_many_subscriptions)
   size_t max_total = 10'000;         // subscriptions of all inboxes (503 too_many_subscribers)
   uint64_t interval_ms = 100;        // at most one balance frame per workspace per interval
+  // Tick() reads 1/slices of the watched workspaces (each every interval, at its own phase), so
+  // the frames of one interval reach the subscribers in `slices` small bursts, not one big one.
+  uint32_t slices = 25;
 };
 
 class EventHub {
@@ -102,9 +107,14 @@ class EventHub {
   void Unsubscribe(const std::shared_ptr<StreamInbox>& inbox, std::string_view workspace);
   void UnsubscribeAll(const std::shared_ptr<StreamInbox>& inbox);
 
-  // Timer (every limits().interval_ms): reads the watched workspaces (and, later, events), then
-  // flushes. One thread at a time with Flush (the server runs both on one I/O thread).
+  // Reads every watched workspace and the ledger's new events, then flushes. One thread at a
+  // time with Tick and Flush (the server runs them on one I/O thread).
   void Poll();
+  // The server's timer, every tick_ms(): reads the next slice of the watched workspaces (each
+  // watch belongs to one of limits().slices, in turn as they are made), the ledger's new events
+  // once per interval (the first slice's tick), then flushes.
+  void Tick();
+  uint64_t tick_ms() const noexcept { return std::max<uint64_t>(1, limits_.interval_ms / slices()); }
   // Hands out the frames that became durable (and whose workspace's interval has passed).
   void Flush();
   // Cheap, any thread (the WAL writer's callback): whether a Flush could send something.
@@ -124,6 +134,7 @@ class EventHub {
   };
   struct Watch {
     std::vector<Sub> subs;
+    uint32_t slice = 0;       // read by the ticks with tick % slices == slice
     bool seen = false;        // a state was read
     uint64_t rev = 0;         // the last state's WorkspaceInfo::rev
     bool pending = false;     // a frame read, not yet handed out
@@ -143,7 +154,8 @@ class EventHub {
   // (Ledger::ReadEvents, one cursor per shard, from where the ledger stood when the hub was made),
   // queued for the watchers of their workspace behind the poll's ticket (a subscriber hears of
   // crossings after the state it started from: Sub::min_rev).
-  void PollBalances();
+  void PollBalances(std::optional<uint32_t> slice);
+  uint32_t slices() const noexcept { return std::max<uint32_t>(1, limits_.slices); }
   void PollEvents();
   // Moves the events of `w` whose ticket is durable to its subscribers; true when some remain.
   bool FlushEvents(Watch& w);
@@ -158,6 +170,8 @@ class EventHub {
   std::atomic<size_t> pending_count_{0};
   size_t total_subs_ = 0;
   std::vector<uint64_t> event_next_;   // per shard: the next event seq to read
+  uint64_t ticks_ = 0;
+  uint32_t next_slice_ = 0;
 };
 
 }  // namespace genledger::server

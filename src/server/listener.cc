@@ -137,16 +137,17 @@ void Server::Impl::ScheduleSweep() {
   });
 }
 
-// The streams' poll (event_hub.h), on context 0 like the sweeper. A fixed cadence (expires_at
-// += interval) so the hub's per-interval rule does not drift against it.
+// The streams' poll (event_hub.h), on the hub's context, one slice of the watched workspaces per
+// tick. A fixed cadence (expires_at += tick) so the hub's per-interval rule does not drift
+// against it.
 void Server::Impl::ScheduleHubPoll() {
-  const auto interval = std::chrono::milliseconds(opt.stream_interval_ms);
+  const auto interval = std::chrono::milliseconds(hub.tick_ms());
   auto next = hub_timer->expiry() + interval;
   if (next + interval < SteadyClock::now()) next = SteadyClock::now() + interval;   // fell behind: no burst
   hub_timer->expires_at(next);
   hub_timer->async_wait([this](error_code ec) {
     if (ec || stopping) return;
-    hub.Poll();
+    hub.Tick();
     ScheduleHubPoll();
   });
 }
