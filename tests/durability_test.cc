@@ -1,4 +1,5 @@
 // Group commit and recovery, in process (the kill -9 tests are in crash_test.cc).
+#include "corrupt_file.h"
 #include "genledger/durability.h"
 
 #include <gtest/gtest.h>
@@ -216,11 +217,7 @@ TEST_F(DurabilityTest, CorruptionInTheMiddleStopsStartUpUnlessSalvaging) {
   }
   const auto segs = Segments();
   ASSERT_GE(segs.size(), 3u);
-  {
-    std::fstream f(segs[1], std::ios::binary | std::ios::in | std::ios::out);
-    f.seekp(100);
-    f.put('\x7f');
-  }
+  genledger::testing::FlipByte(segs[1], 100);
   auto ledger = NewLedger();
   auto strict = Durability::Open(*ledger, Opts());
   ASSERT_FALSE(strict.ok());
@@ -355,11 +352,7 @@ TEST_F(DurabilityTest, ASnapshotInNoneModeForcesTheSyncOfWhatItContains) {
     if (e.path().extension() == ".snap") snap = e.path();
   }
   ASSERT_FALSE(snap.empty()) << "the snapshot was made durable before the cut";
-  {
-    std::fstream f(snap, std::ios::binary | std::ios::in | std::ios::out);
-    f.seekp(static_cast<std::streamoff>(fs::file_size(snap) / 2));
-    f.put('\x5a');
-  }
+  genledger::testing::FlipByte(snap, static_cast<std::streamoff>(fs::file_size(snap) / 2));
   auto ledger = NewLedger();
   RecoveryReport rep;
   auto d = Durability::Open(*ledger, Opts(SyncMode::kNone), &rep);

@@ -1,3 +1,4 @@
+#include "corrupt_file.h"
 #include "inspect/inspect.h"
 
 #include <gtest/gtest.h>
@@ -139,11 +140,7 @@ TEST_F(InspectTest, BadHeaderOfAnOlderSegmentIsCorruption) {
 TEST_F(InspectTest, CorruptionIsNotClean) {
   Populate();
   const auto segs = Segments();
-  {
-    std::fstream f(segs[0], std::ios::binary | std::ios::in | std::ios::out);
-    f.seekp(60);
-    f.put('\x5a');
-  }
+  genledger::testing::FlipByte(segs[0], 60);
   auto r = InspectDir(dir_);
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->at("clean").as_bool());
@@ -275,11 +272,7 @@ TEST_F(InspectTest, SnapshotWithAWorkspace) {
   ASSERT_TRUE(missing.ok());
   EXPECT_TRUE(missing->at("workspace").is_null());
   // A damaged snapshot is not clean.
-  {
-    std::fstream f(snap, std::ios::binary | std::ios::in | std::ios::out);
-    f.seekp(50);
-    f.put('\x33');
-  }
+  genledger::testing::FlipByte(snap, 50);
   auto bad = InspectSnapshot(snap, std::nullopt);
   ASSERT_TRUE(bad.ok());
   EXPECT_FALSE(bad->at("clean").as_bool());
@@ -326,11 +319,7 @@ TEST_F(InspectTest, SnapshotListsEveryWorkspace) {
   EXPECT_EQ(boost::json::serialize(rows["free"]), R"({"workspace":"free","limit":null,"used":0,"reserved":5,"users":1})");
   EXPECT_EQ(boost::json::serialize(rows["empty"]), R"({"workspace":"empty","limit":0,"used":0,"reserved":0,"users":0})");
   EXPECT_EQ(rows["ws-39"].at("limit").as_uint64(), 39u);
-  {
-    std::fstream f(snap, std::ios::binary | std::ios::in | std::ios::out);
-    f.seekp(50);
-    f.put('\x33');
-  }
+  genledger::testing::FlipByte(snap, 50);
   calls = 0;
   auto bad = InspectSnapshot(snap, std::nullopt, [&](const boost::json::object&) { ++calls; });
   ASSERT_TRUE(bad.ok());
