@@ -9,6 +9,14 @@
 
 namespace genledger::server {
 
+namespace {
+// A watch entry, from the map itself or from a slice's list of its nodes.
+template <class T>
+T& Deref(T& entry) { return entry; }
+template <class T>
+T& Deref(T* entry) { return *entry; }
+}  // namespace
+
 void StreamInbox::Push(const StreamFrame& f) {
   bool wake = false;
   {
@@ -93,6 +101,7 @@ WireError EventHub::Subscribe(const std::shared_ptr<StreamInbox>& inbox, std::st
     scratch.slice = next_slice_;
     next_slice_ = (next_slice_ + 1) % slices();
     it = watches_.emplace(std::string(workspace), std::move(scratch)).first;
+    slice_members_[it->second.slice].push_back(&*it);
   }
   Watch& watch = it->second;
   if (changed && !created) {
@@ -132,7 +141,11 @@ void EventHub::Unsubscribe(const std::shared_ptr<StreamInbox>& inbox, std::strin
   auto& subs = it->second.subs;
   subs.erase(std::remove_if(subs.begin(), subs.end(), [&](const Sub& s) { return s.inbox == inbox; }), subs.end());
   --total_subs_;
-  if (subs.empty()) watches_.erase(it);   // a pending_ name of an erased watch is skipped
+  if (subs.empty()) {   // a pending_ name of an erased watch is skipped
+    auto& members = slice_members_[it->second.slice];
+    members.erase(std::find(members.begin(), members.end(), &*it));
+    watches_.erase(it);
+  }
 }
 
 void EventHub::UnsubscribeAll(const std::shared_ptr<StreamInbox>& inbox) {
@@ -145,9 +158,15 @@ void EventHub::UnsubscribeAll(const std::shared_ptr<StreamInbox>& inbox) {
 }
 
 void EventHub::PollBalances(std::optional<uint32_t> slice) {
+  if (slice) return PollEntries(slice_members_[*slice]);
+  PollEntries(watches_);
+}
+
+template <class Entries>
+void EventHub::PollEntries(Entries& entries) {
   std::vector<Watch*> changed;
-  for (auto& [name, w] : watches_) {
-    if (slice && w.slice != *slice) continue;
+  for (auto& entry : entries) {
+    auto& [name, w] = Deref(entry);
     Result<WorkspaceInfo> info = ledger_->GetWorkspace(name);
     if (!info.ok() || !Absorb(*info, w)) continue;   // gone (nothing new to say), or unchanged
     w.frame = StreamFrame{"balance", w.rev, BalanceJson(*info, w.rev)};
@@ -166,7 +185,7 @@ void EventHub::PollBalances(std::optional<uint32_t> slice) {
 }
 
 EventHub::EventHub(std::shared_ptr<Ledger> ledger, HubLimits limits)
-    : ledger_(std::move(ledger)), limits_(limits), event_next_(Ledger::ShardCount(), 0) {
+    : ledger_(std::move(ledger)), limits_(limits), slice_members_(slices()), event_next_(Ledger::ShardCount(), 0) {
   std::vector<LedgerEvent> skipped;
   for (uint32_t i = 0; i < event_next_.size(); ++i) {
     skipped.clear();

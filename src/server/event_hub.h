@@ -134,7 +134,7 @@ class EventHub {
   };
   struct Watch {
     std::vector<Sub> subs;
-    uint32_t slice = 0;       // read by the ticks with tick % slices == slice
+    uint32_t slice = 0;       // read by the ticks with tick % slices == slice (slice_members_)
     bool seen = false;        // a state was read
     uint64_t rev = 0;         // the last state's WorkspaceInfo::rev
     bool pending = false;     // a frame read, not yet handed out
@@ -165,13 +165,19 @@ class EventHub {
   HubLimits limits_;
   Durability* durability_ = nullptr;
   mutable std::mutex mu_;
-  std::map<std::string, Watch, std::less<>> watches_;
+  using Watches = std::map<std::string, Watch, std::less<>>;
+  Watches watches_;
+  // Per slice, its watches (map nodes are stable): a tick reads its slice without walking the rest.
+  std::vector<std::vector<Watches::value_type*>> slice_members_;
   std::vector<std::string> pending_;   // names of watches with pending frames
   std::atomic<size_t> pending_count_{0};
   size_t total_subs_ = 0;
   std::vector<uint64_t> event_next_;   // per shard: the next event seq to read
   uint64_t ticks_ = 0;
   uint32_t next_slice_ = 0;
+  // Reads `entries` (all under mu_) and queues a balance frame for each changed one.
+  template <class Entries>
+  void PollEntries(Entries& entries);
 };
 
 }  // namespace genledger::server

@@ -141,9 +141,9 @@ void Server::Impl::ScheduleSweep() {
 // tick. A fixed cadence (expires_at += tick) so the hub's per-interval rule does not drift
 // against it.
 void Server::Impl::ScheduleHubPoll() {
-  const auto interval = std::chrono::milliseconds(hub.tick_ms());
-  auto next = hub_timer->expiry() + interval;
-  if (next + interval < SteadyClock::now()) next = SteadyClock::now() + interval;   // fell behind: no burst
+  const auto tick = std::chrono::milliseconds(hub.tick_ms());
+  auto next = hub_timer->expiry() + tick;
+  if (next + tick < SteadyClock::now()) next = SteadyClock::now() + tick;   // fell behind: no burst
   hub_timer->expires_at(next);
   hub_timer->async_wait([this](error_code ec) {
     if (ec || stopping) return;
